@@ -1,0 +1,25 @@
+"""What needs attention: overdue items, items due in the next days, and meetings coming up."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from tracker import items, meetings
+from tracker.errors import InvalidInput
+
+
+def agenda(session: Session, now: datetime, days: int = 14) -> dict[str, list[dict[str, Any]]]:
+    """Overdue open items, open items due within `days`, and meeting occurrences within `days`."""
+    if days < 1:
+        raise InvalidInput("--days must be at least 1")
+    until = now + timedelta(days=days)
+    overdue = items.items(session, now, overdue=True)
+    upcoming = [i for i in items.items(session, now, due_before=until) if not items.is_overdue(i, now)]
+    return {
+        "overdue": [items.as_dict(i, now) for i in overdue],
+        "due": [items.as_dict(i, now) for i in upcoming],
+        "meetings": meetings.meetings(session, now, until, now),
+    }

@@ -1,0 +1,343 @@
+"""The command line: a thin click layer. Each command parses, calls one core function of the same name
+inside one transaction, then renders a table or --json. TrackerError becomes `Error: …` here, once."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import cached_property
+from typing import Any
+
+import click
+from sqlalchemy import Engine
+
+from tracker import __version__, agenda, clock, dataset, ics, items, meetings, store
+from tracker.config import Settings, load_settings
+from tracker.errors import TrackerError
+from tracker.output import message, render_json, render_record, render_table
+
+
+class TrackerGroup(click.Group):
+    """Turns the project's errors into one `Error: …` line and its exit code, for every command."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TrackerError as e:
+            error = click.ClickException(str(e))
+            error.exit_code = e.exit_code
+            raise error from None
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    actor: str = field(default_factory=lambda: os.environ.get("TRACKER_USER") or getpass.getuser())
+
+    @cached_property
+    def now(self) -> datetime:
+        return clock.now(self.settings.zone, self.settings.now)
+
+    @cached_property
+    def engine(self) -> Engine:
+        eng = store.engine(self.settings.db)
+        store.init(eng)
+        return eng
+
+    def parse_time(self, text: str | None) -> datetime | None:
+        return clock.parse_instant(text, self.settings.zone) if text else None
+
+
+pass_app = click.make_pass_decorator(AppContext)
+
+
+def json_option(f: Callable) -> Callable:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON for programs instead of a table.")(f)
+
+
+@click.group(cls=TrackerGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--db", envvar="TRACKER_DB", help="SQLAlchemy database URL [env TRACKER_DB; default: a SQLite file].")
+@click.option("--now", "now", envvar="TRACKER_NOW", help="Pretend it is this ISO-8601 instant [env TRACKER_NOW].")
+@click.option("--tz", envvar="TRACKER_TZ", help="Time zone for dates you type and show [env TRACKER_TZ].")
+@click.option("--config", envvar="TRACKER_CONFIG", type=click.Path(dir_okay=False), help="TOML settings file.")
+@click.version_option(__version__, prog_name="tracker")
+@click.pass_context
+def cli(ctx: click.Context, db: str | None, now: str | None, tz: str | None, config: str | None) -> None:
+    """Follow-up action items and meeting calendars from international meetings.
+
+    \b
+    Example:
+        tracker load data/
+        tracker --now 2008-09-01 agenda --days 60
+    """
+    settings = load_settings(path=config, overrides={"db": db, "now": now, "tz": tz})
+    ctx.obj = AppContext(settings)
+
+
+def _items_table(title: str, rows: list[dict[str, Any]], empty: str = "nothing") -> None:
+    for row in rows:
+        row["_style"] = "red" if row["overdue"] else ("dim" if row["status"] in ("done", "cancelled") else None)
+        row["owner"] = ", ".join(row["owners"])
+    render_table(title, ["id", "slug", "title", "due", "status", "owner", "priority"], rows, empty)
+
+
+@cli.command()
+@pass_app
+def init(app: AppContext) -> None:
+    """Create the database (every command also does this on first use).
+
+    \b
+    Example:
+        tracker --db sqlite:///tracker.db init
+    """
+    message(f"database ready: {app.engine.url.render_as_string()}")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@json_option
+@pass_app
+def load(app: AppContext, paths: tuple[str, ...], as_json: bool) -> None:
+    """Load YAML files or folders (default: data/) — an idempotent upsert by slug.
+
+    \b
+    Example:
+        tracker load data/
+    """
+    with store.transaction(app.engine) as session:
+        result = dataset.load(session, paths or ("data",), now=app.now)
+    if as_json:
+        render_json("load", app.now, result.rows())
+    else:
+        render_table("loaded", ["kind", "created", "updated", "unchanged"], result.rows())
+
+
+@cli.command("items")
+@click.option("--status", help="Comma-separated statuses, or all [default: open,in_progress].")
+@click.option("--owner", help="Person slug.")
+@click.option("--category", type=click.Choice(list(dataset.CATEGORIES)), help="Priority area.")
+@click.option("--meeting", help="Meeting or series slug the item came from or serves.")
+@click.option("--due-before", help="Due before this date/time.")
+@click.option("--due-after", help="Due on or after this date/time.")
+@click.option("--overdue", is_flag=True, help="Only open items past their due date.")
+@json_option
+@pass_app
+def items_command(app: AppContext, status: str | None, due_before: str | None, due_after: str | None,
+                  as_json: bool, **filters: Any) -> None:  # fmt: skip
+    """List action items (open ones unless --status says otherwise).
+
+    \b
+    Example:
+        tracker items --overdue
+        tracker items --status all --owner apec-officer --json
+    """
+    with store.transaction(app.engine) as session:
+        found = items.items(
+            session,
+            app.now,
+            status=items.parse_statuses(status),
+            due_before=app.parse_time(due_before),
+            due_after=app.parse_time(due_after),
+            **filters,
+        )
+        rows = [items.as_dict(i, app.now) for i in found]
+    if as_json:
+        render_json("items", app.now, rows)
+    else:
+        _items_table("items", rows)
+
+
+@cli.command()
+@click.argument("ref")
+@json_option
+@pass_app
+def show(app: AppContext, ref: str, as_json: bool) -> None:
+    """Show one item, with its source quote and history. REF is the numeric id or the slug.
+
+    \b
+    Example:
+        tracker show kpi-committee-volunteer
+    """
+    with store.transaction(app.engine) as session:
+        item = items.get(session, ref)
+        record = items.as_dict(item, app.now) | {"history": items.history_dicts(item)}
+    if as_json:
+        render_json("show", app.now, record)
+        return
+    history = record.pop("history")
+    render_record(f"#{record['id']} {record['title']}", record)
+    render_table("history", ["at", "by", "how", "field", "old", "new", "note"], history)
+
+
+def _item_options(f: Callable) -> Callable:
+    options = [
+        click.option("--owner", "owners", multiple=True, help="Owner person slug (repeat for several)."),
+        click.option("--due", help="Due date (2009-03-01) or date-time (2009-03-01T17:00)."),
+        click.option("--tz", "item_tz", help="IANA zone of the due date [default: first owner's, else --tz]."),
+        click.option("--priority", type=click.Choice(dataset.PRIORITIES)),
+        click.option("--category", type=click.Choice(list(dataset.CATEGORIES))),
+        click.option("--meeting", help="Slug of the meeting the item came from."),
+        click.option("--serves", help="Slug of the meeting or series the item serves."),
+        click.option("--committee", help="Committee slug."),
+        click.option("--description"),
+        click.option("--source", "source_quote", help="The source quote."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+@cli.command()
+@click.argument("title")
+@click.option("--slug", help="Stable id [default: from the title].")
+@_item_options
+@json_option
+@pass_app
+def add(app: AppContext, title: str, slug: str | None, owners: tuple[str, ...], due: str | None,
+        item_tz: str | None, as_json: bool, **fields: Any) -> None:  # fmt: skip
+    """Add an action item.
+
+    \b
+    Example:
+        tracker add "Send KPI draft to the lead economy" --owner apec-officer --due 2009-02-15
+    """
+    fields = {k: v for k, v in fields.items() if v is not None}
+    with store.transaction(app.engine) as session:
+        item = items.add(
+            session, app.now, title, by=app.actor, default_tz=app.settings.tz, tz=item_tz, slug=slug,
+            owners=list(owners), due=due, **fields,
+        )  # fmt: skip
+        record = items.as_dict(item, app.now)
+    _show_changed("add", app, record, as_json)
+
+
+def _show_changed(command: str, app: AppContext, record: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        render_json(command, app.now, record)
+    else:
+        _items_table(command, [record])
+
+
+@cli.command()
+@click.argument("ref")
+@click.option("--title")
+@click.option("--status", type=click.Choice(["open", "in_progress", "done", "cancelled"]))
+@click.option("--note", help="Why; kept in the history.")
+@_item_options
+@json_option
+@pass_app
+def edit(app: AppContext, ref: str, owners: tuple[str, ...], item_tz: str | None, note: str | None,
+         as_json: bool, **fields: Any) -> None:  # fmt: skip
+    """Change fields of an item; each change is kept in its history and raises its calendar SEQUENCE.
+
+    \b
+    Example:
+        tracker edit 3 --due 2009-03-15 --note "moved by the lead economy"
+    """
+    with store.transaction(app.engine) as session:
+        item = items.edit(
+            session,
+            ref,
+            app.now,
+            by=app.actor,
+            owners=list(owners) or None,
+            tz=item_tz,
+            note=note or "",
+            **fields,
+        )
+        record = items.as_dict(item, app.now)
+    _show_changed("edit", app, record, as_json)
+
+
+def _status_command(name: str, change: Callable, summary: str) -> None:
+    @cli.command(name, help=f'{summary}\n\n\b\nExample:\n    tracker {name} 3 --note "..."')
+    @click.argument("ref")
+    @click.option("--note", default="", help="Why; kept in the history.")
+    @json_option
+    @pass_app
+    def command(app: AppContext, ref: str, note: str, as_json: bool) -> None:
+        with store.transaction(app.engine) as session:
+            item = change(session, ref, app.now, by=app.actor, note=note)
+            record = items.as_dict(item, app.now)
+        _show_changed(name, app, record, as_json)
+
+
+_status_command("done", items.done, "Mark an item done (again: no change). REF is the id or slug.")
+_status_command("reopen", items.reopen, "Reopen a done or cancelled item.")
+_status_command("cancel", items.cancel, "Cancel an item: it stays in the record, and reminders stop.")
+
+
+@cli.command("meetings")
+@click.option("--from", "start", help="Window start [default: now].")
+@click.option("--to", "end", help="Window end [default: a year after --from].")
+@json_option
+@pass_app
+def meetings_command(app: AppContext, start: str | None, end: str | None, as_json: bool) -> None:
+    """List meeting occurrences in a window, recurring series expanded.
+
+    \b
+    Example:
+        tracker meetings --from 2008-01-01 --to 2012-12-31
+    """
+    begin = app.parse_time(start) or app.now
+    until = app.parse_time(end) or begin + timedelta(days=365)
+    with store.transaction(app.engine) as session:
+        rows = meetings.meetings(session, begin, until, app.now)
+    if as_json:
+        render_json("meetings", app.now, rows)
+        return
+    for row in rows:
+        row["_style"] = "dim" if row["past"] else None
+        row["when"] = row["date"] if row["end_date"] == row["date"] else f"{row['date']} – {row['end_date']}"
+        row["note"] = ", ".join(n for n in ("past" * row["past"], "tentative" * row["tentative"]) if n)
+    render_table("meetings", ["when", "title", "place", "series", "note"], rows, "none in this window")
+
+
+@cli.command("agenda")
+@click.option("--days", default=14, show_default=True, help="How far ahead to look.")
+@json_option
+@pass_app
+def agenda_command(app: AppContext, days: int, as_json: bool) -> None:
+    """What is overdue, what is due, and which meetings happen in the next days.
+
+    \b
+    Example:
+        tracker --now 2008-09-01 agenda --days 60
+    """
+    with store.transaction(app.engine) as session:
+        result = agenda.agenda(session, app.now, days)
+    if as_json:
+        render_json("agenda", app.now, result)
+        return
+    message(f"now: {app.now.astimezone(app.settings.zone):%Y-%m-%d %H:%M} {app.settings.tz}")
+    _items_table("overdue", result["overdue"])
+    _items_table(f"due in the next {days} days", result["due"])
+    for row in result["meetings"]:
+        row["when"] = row["date"] if row["end_date"] == row["date"] else f"{row['date']} – {row['end_date']}"
+    render_table(f"meetings in the next {days} days", ["when", "title", "place"], result["meetings"])
+
+
+@cli.command()
+@click.option("--out", default="calendars", show_default=True, type=click.Path(file_okay=False))
+@json_option
+@pass_app
+def export(app: AppContext, out: str, as_json: bool) -> None:
+    """Write the ICS calendars (all, meetings, action items, deadlines, per owner, per committee).
+
+    \b
+    Example:
+        tracker export --out calendars/
+    """
+    with store.transaction(app.engine) as session:
+        written = ics.export(session, out)
+    if as_json:
+        render_json("export", app.now, written)
+    else:
+        render_table("calendars", ["path", "bytes", "changed"], written)
+
+
+def main() -> None:
+    cli(prog_name="tracker")

@@ -1,0 +1,42 @@
+"""The package's only reader of the wall clock, and the parser for instants given by people."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from tracker.errors import InvalidInput
+
+
+def zone(name: str) -> ZoneInfo:
+    """The IANA zone called `name`, or InvalidInput naming it."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(f"unknown time zone {name!r} (use an IANA name such as Asia/Taipei)") from None
+
+
+def parse_instant(text: str, tz: ZoneInfo) -> datetime:
+    """An aware UTC datetime from ISO-8601 text; a date or a naive time is read in `tz`."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInput(f"not an ISO-8601 date or date-time: {text!r}") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=tz)
+    return value.astimezone(UTC)
+
+
+def start_of_day(day: date, tz: ZoneInfo) -> datetime:
+    """Local midnight of `day` in `tz`, as aware UTC."""
+    return datetime.combine(day, time(), tzinfo=tz).astimezone(UTC)
+
+
+def now(tz: ZoneInfo, override: str | None = None, environ: dict[str, str] | None = None) -> datetime:
+    """The current instant in UTC: `override`, else TRACKER_NOW, else the real clock."""
+    environ = os.environ if environ is None else environ
+    text = override or environ.get("TRACKER_NOW")
+    if text:
+        return parse_instant(text, tz)
+    return datetime.now(UTC)

@@ -1,0 +1,66 @@
+"""Settings, layered: defaults < TOML file < environment < command-line overrides."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import platformdirs
+import tzlocal
+
+from tracker.clock import zone
+from tracker.errors import ConfigError, InvalidInput
+
+
+def default_db_url() -> str:
+    path = Path(platformdirs.user_data_dir("tracker")) / "tracker.db"
+    return f"sqlite:///{path}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting, declared once. Environment names are TRACKER_<NAME upper-cased>."""
+
+    db: str = ""
+    tz: str = ""
+    now: str | None = None
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return zone(self.tz)
+
+
+def load_settings(
+    environ: dict[str, str] | None = None, path: str | None = None, overrides: dict | None = None
+) -> Settings:
+    """Build Settings from defaults, the TOML file at `path`, `environ`, then `overrides` (non-None only)."""
+    environ = os.environ if environ is None else environ
+    values: dict = {"db": default_db_url(), "tz": environ.get("TZ") or tzlocal.get_localzone_name()}
+    names = {f.name for f in fields(Settings)}
+    if path:
+        values.update(_read_toml(Path(path), names))
+    values.update({n: environ[f"TRACKER_{n.upper()}"] for n in names if f"TRACKER_{n.upper()}" in environ})
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    settings = replace(Settings(), **values)
+    try:
+        settings.zone  # noqa: B018 - validate the zone name once, up front
+    except InvalidInput as e:
+        raise ConfigError(f"setting tz: {e}") from None
+    return settings
+
+
+def _read_toml(path: Path, names: set[str]) -> dict:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read config file: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    section = data.get("tracker", {})
+    unknown = sorted(set(section) - names)
+    if unknown:
+        raise ConfigError(f"{path}: [tracker] unknown setting {unknown[0]!r}")
+    return section

@@ -1,0 +1,504 @@
+"""data/*.yaml → validated records → upserted rows, all in one transaction.
+
+`load(session, paths, now=)` reads every file, validates every record and then writes; any problem raises
+InvalidInput("file:line: field: problem") and, because the caller's transaction rolls back, leaves the
+database exactly as it was. Loading is an upsert by slug: loading twice changes nothing, and a reload keeps
+changes made since (a field edited in the database stays edited unless the YAML changes that same field).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tracker import items as items_module
+from tracker.clock import zone
+from tracker.errors import InvalidInput
+from tracker.models import (
+    Committee,
+    Meeting,
+    MeetingSeries,
+    Person,
+    Precision,
+    Role,
+    Status,
+)
+from tracker.timing import When, day_after, parse_when
+
+CATEGORIES = {
+    "business-environment": "Business environment",
+    "market-access": "Market access and internationalisation",
+    "management-entrepreneurship": "Building management capability and promoting entrepreneurship",
+    "innovation": "Innovation",
+    "financing": "Financing",
+    "sustainable-practices": "Raising awareness of sustainable business practices",
+}
+PRIORITIES = ("high", "medium", "low")
+SECTIONS = ("people", "committees", "series", "meetings", "items")
+
+
+def _slug(value: str) -> str:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,99}", value):
+        raise ValueError("a slug is lower-case letters, digits and '-' (at most 100)")
+    return value
+
+
+def _tz(value: str) -> str:
+    zone(value)  # raises InvalidInput, whose text pydantic shows
+    return value
+
+
+def _category(value: str) -> str:
+    if value not in CATEGORIES:
+        raise ValueError(f"unknown category; use one of {', '.join(CATEGORIES)}")
+    return value
+
+
+def _rrule(value: str) -> str:
+    from dateutil.rrule import rrulestr  # recurring-ical-events expands with dateutil, so validate with it
+
+    try:
+        rrulestr(value, dtstart=datetime(2000, 1, 1))
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"not an RFC 5545 RRULE: {e}") from None
+    return value
+
+
+def _when(value: str) -> str:
+    try:
+        parse_when(value, zone("UTC"))
+    except ValueError:
+        raise ValueError("not a date (2008-09-30), month (2009-03) or date-time (2008-10-06T09:30)") from None
+    return value
+
+
+Slug = Annotated[str, AfterValidator(_slug)]
+Zone = Annotated[str, AfterValidator(_tz)]
+Category = Annotated[str, AfterValidator(_category)]
+WhenText = Annotated[str, AfterValidator(_when)]
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    slug: Slug
+    recorded: WhenText | None = None
+
+
+class PersonIn(Record):
+    name: str
+    email: str | None = None
+    tz: Zone
+    role: str | None = None
+    escalation: Slug | None = None
+
+
+class CommitteeIn(Record):
+    name: str
+    role: Role
+    category: Category | None = None
+    description: str = ""
+    source: str = ""
+
+
+class SeriesIn(Record):
+    title: str
+    rrule: Annotated[str, AfterValidator(_rrule)]
+    start: WhenText
+    days: int = 1
+    tz: Zone = "UTC"
+    description: str = ""
+    source: str = ""
+
+
+class MeetingIn(Record):
+    title: str
+    series: Slug | None = None
+    overrides: WhenText | None = None
+    number: int | None = None
+    start: WhenText
+    end: WhenText | None = None
+    tz: Zone
+    place: str = ""
+    host: str = ""
+    theme: str = ""
+    subthemes: list[str] = []
+    our_role: str = ""
+    description: str = ""
+    source: str = ""
+    cancelled: bool = False
+
+
+class ItemIn(Record):
+    title: str
+    description: str = ""
+    owners: list[Slug] = []
+    due: WhenText | None = None
+    tz: Zone | None = None
+    due_note: str = ""
+    status: Status = Status.open
+    priority: Literal["high", "medium", "low"] = "medium"
+    category: Category | None = None
+    meeting: Slug | None = None
+    serves: Slug | None = None
+    committee: Slug | None = None
+    source: str = ""
+    note: str = ""
+
+
+MODELS: dict[str, type[Record]] = {
+    "people": PersonIn,
+    "committees": CommitteeIn,
+    "series": SeriesIn,
+    "meetings": MeetingIn,
+    "items": ItemIn,
+}
+
+
+# --- reading YAML with line numbers ---------------------------------------------------------------------
+
+
+class _LineDict(dict):
+    """A mapping that remembers the line of itself and of each key."""
+
+    line: int = 0
+    lines: dict[str, int]
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that keeps dates as text (we parse them with zones) and records lines."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> _LineDict:
+        mapping = _LineDict(super().construct_mapping(node, deep=deep))
+        mapping.line = node.start_mark.line + 1
+        mapping.lines = {k.value: k.start_mark.line + 1 for k, _ in node.value if hasattr(k, "value")}
+        return mapping
+
+
+_Loader.yaml_implicit_resolvers = {
+    key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _Loader.construct_mapping)
+
+
+@dataclass
+class Entry:
+    """One validated record with where it came from."""
+
+    section: str
+    record: Any
+    path: Path
+    line: int
+    lines: dict[str, int]
+    recorded: str | None
+
+    def where(self, field_name: str | None = None) -> str:
+        line = self.lines.get(field_name, self.line) if field_name else self.line
+        return f"{self.path}:{line}: {self.section} {self.record.slug}"
+
+    def error(self, field_name: str, problem: str) -> InvalidInput:
+        return InvalidInput(f"{self.where(field_name)}: {field_name}: {problem}")
+
+
+@dataclass
+class Dataset:
+    entries: dict[str, list[Entry]] = field(default_factory=lambda: {s: [] for s in SECTIONS})
+
+
+def read(paths: Iterable[str | Path]) -> Dataset:
+    """Parse and validate every file (a folder means its *.yaml/*.yml, sorted) before anything is written."""
+    dataset = Dataset()
+    seen: dict[tuple[str, str], Entry] = {}
+    for path in _files(paths):
+        for entry in _read_file(path):
+            key = (entry.section, entry.record.slug)
+            if key in seen:
+                first = seen[key]
+                raise entry.error("slug", f"duplicate slug {entry.record.slug!r} (first at {first.path}:{first.line})")
+            seen[key] = entry
+            dataset.entries[entry.section].append(entry)
+    return dataset
+
+
+def _files(paths: Iterable[str | Path]) -> list[Path]:
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files += sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml"))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise InvalidInput(f"{path}: no such file or folder")
+    return files
+
+
+def _read_file(path: Path) -> list[Entry]:
+    try:
+        document = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{path}: not UTF-8 text") from None
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark else 0
+        raise InvalidInput(f"{path}:{line}: YAML syntax: {e.problem or e.context}") from None
+    if document is None:
+        return []
+    if not isinstance(document, dict):
+        raise InvalidInput(f"{path}:1: the file must be a mapping with sections {', '.join(SECTIONS)}")
+    for key in document:
+        if key not in (*SECTIONS, "recorded"):
+            line = document.lines.get(key, 1)
+            raise InvalidInput(f"{path}:{line}: unknown section {key!r} (expected {', '.join(SECTIONS)})")
+    recorded = document.get("recorded")
+    if recorded is not None:
+        try:
+            _when(str(recorded))
+        except ValueError as e:
+            raise InvalidInput(f"{path}:{document.lines['recorded']}: recorded: {e}") from None
+    entries = []
+    for section in SECTIONS:
+        rows = document.get(section) or []
+        if not isinstance(rows, list):
+            raise InvalidInput(f"{path}:{document.lines[section]}: {section}: must be a list of records")
+        entries += [_validate(path, section, row, recorded) for row in rows]
+    return entries
+
+
+def _validate(path: Path, section: str, row: Any, recorded: str | None) -> Entry:
+    if not isinstance(row, _LineDict):
+        raise InvalidInput(f"{path}: {section}: each record must be a mapping, not {row!r}")
+    try:
+        record = MODELS[section].model_validate(row)
+    except ValidationError as e:
+        error = e.errors()[0]
+        name = str(error["loc"][0]) if error["loc"] else ""
+        line = row.lines.get(name, row.line)
+        label = row.get("slug", f"#{row.line}")
+        problem = "unknown field" if error["type"] == "extra_forbidden" else error["msg"]
+        problem = problem.removeprefix("Value error, ")
+        if error["type"] == "missing":
+            problem = "required field is missing"
+        raise InvalidInput(f"{path}:{line}: {section} {label}: {name}: {problem}") from None
+    return Entry(section, record, path, row.line, row.lines, record.recorded or recorded)
+
+
+# --- writing ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LoadResult:
+    created: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SECTIONS, 0))
+    updated: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SECTIONS, 0))
+    unchanged: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SECTIONS, 0))
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "kind": s,
+                "created": self.created[s],
+                "updated": self.updated[s],
+                "unchanged": self.unchanged[s],
+            }
+            for s in SECTIONS
+        ]
+
+
+def load(session: Session, paths: Iterable[str | Path], now: datetime) -> LoadResult:
+    """Upsert every record of `paths` by slug. Call inside store.transaction(): an error rolls back all."""
+    dataset = read(paths)
+    result = LoadResult()
+    writers = {
+        "people": _write_person,
+        "committees": _write_committee,
+        "series": _write_series,
+        "meetings": _write_meeting,
+        "items": _write_item,
+    }
+    for section in SECTIONS:
+        for entry in dataset.entries[section]:
+            outcome = writers[section](session, entry, now)
+            getattr(result, outcome)[section] += 1
+            session.flush()
+    # Escalation contacts may point forward in the file, so they are linked once everyone exists.
+    for entry in dataset.entries["people"]:
+        _link_escalation(session, entry)
+    return result
+
+
+def _recorded(entry: Entry, tz: str, now: datetime) -> datetime:
+    return parse_when(entry.recorded, zone(tz)).at if entry.recorded else now
+
+
+def _by_slug(session: Session, model: type, slug: str | None, entry: Entry, field_name: str) -> Any:
+    if slug is None:
+        return None
+    row = session.scalars(select(model).where(model.slug == slug)).one_or_none()
+    if row is None:
+        raise entry.error(field_name, f"no {model.__tablename__[:-1].replace('_', ' ')} with slug {slug!r}")
+    return row
+
+
+def _overwrite(row: Any, values: dict[str, Any]) -> bool:
+    changed = False
+    for name, value in values.items():
+        if getattr(row, name) != value:
+            setattr(row, name, value)
+            changed = True
+    return changed
+
+
+def _upsert(session: Session, model: type, slug: str, values: dict[str, Any], now: datetime) -> str:
+    row = session.scalars(select(model).where(model.slug == slug)).one_or_none()
+    if row is None:
+        session.add(model(slug=slug, **values))
+        return "created"
+    values.pop("updated_at", None)
+    if not _overwrite(row, values):
+        return "unchanged"
+    if hasattr(row, "sequence"):
+        row.sequence += 1
+        row.updated_at = now
+    return "updated"
+
+
+def _write_person(session: Session, entry: Entry, now: datetime) -> str:
+    r: PersonIn = entry.record
+    return _upsert(session, Person, r.slug, {"name": r.name, "email": r.email, "tz": r.tz, "role": r.role}, now)
+
+
+def _link_escalation(session: Session, entry: Entry) -> None:
+    person = _by_slug(session, Person, entry.record.slug, entry, "slug")
+    person.escalation = _by_slug(session, Person, entry.record.escalation, entry, "escalation")
+
+
+def _write_committee(session: Session, entry: Entry, now: datetime) -> str:
+    r: CommitteeIn = entry.record
+    values = {
+        "name": r.name,
+        "role": r.role,
+        "category": r.category,
+        "description": r.description,
+        "source_quote": r.source,
+    }
+    return _upsert(session, Committee, r.slug, values, now)
+
+
+def _write_series(session: Session, entry: Entry, now: datetime) -> str:
+    r: SeriesIn = entry.record
+    when = parse_when(r.start, zone(r.tz))
+    if not when.all_day:
+        raise entry.error("start", "a series starts on a date (2010-10-01) or a month (2010-10)")
+    values = {
+        "uid": f"series-{r.slug}@tracker",
+        "title": r.title,
+        "rrule": r.rrule,
+        "tz": r.tz,
+        "start": when.at,
+        "days": r.days,
+        "precision": when.precision,
+        "description": r.description,
+        "source_quote": r.source,
+        "updated_at": _recorded(entry, r.tz, now),
+    }
+    return _upsert(session, MeetingSeries, r.slug, values, now)
+
+
+def _meeting_span(entry: Entry, r: MeetingIn) -> tuple[When, datetime]:
+    tz = zone(r.tz)
+    start = parse_when(r.start, tz)
+    if r.end is None:
+        end = parse_when(r.start, tz)
+    else:
+        end = parse_when(r.end, tz)
+        if end.all_day != start.all_day:
+            raise entry.error("end", "start and end must both be dates or both be date-times")
+        if end.at < start.at:
+            raise entry.error("end", "the meeting ends before it starts")
+    if start.all_day:
+        return start, day_after(end.at, r.tz)
+    return start, end.at if r.end else start.at
+
+
+def _write_meeting(session: Session, entry: Entry, now: datetime) -> str:
+    r: MeetingIn = entry.record
+    series = _by_slug(session, MeetingSeries, r.series, entry, "series")
+    start, end = _meeting_span(entry, r)
+    recurrence_id = None
+    if r.overrides is not None:
+        if series is None:
+            raise entry.error("overrides", "only a meeting of a series can override one of its occurrences")
+        recurrence_id = parse_when(r.overrides, zone(series.tz)).at
+    values = {
+        "uid": series.uid if recurrence_id else f"meeting-{r.slug}@tracker",
+        "title": r.title,
+        "number": r.number,
+        "series": series,
+        "recurrence_id": recurrence_id,
+        "start": start.at,
+        "end": end,
+        "all_day": start.all_day,
+        "tz": r.tz,
+        "precision": start.precision,
+        "place": r.place,
+        "host": r.host,
+        "theme": r.theme,
+        "subthemes": list(r.subthemes),
+        "our_role": r.our_role,
+        "description": r.description,
+        "source_quote": r.source,
+        "cancelled": r.cancelled,
+        "updated_at": _recorded(entry, r.tz, now),
+    }
+    return _upsert(session, Meeting, r.slug, values, now)
+
+
+def _write_item(session: Session, entry: Entry, now: datetime) -> str:
+    r: ItemIn = entry.record
+    owners = [_by_slug(session, Person, slug, entry, "owners") for slug in r.owners]
+    tz = r.tz or (owners[0].tz if owners else None)
+    if tz is None:
+        raise entry.error("tz", "required when the item has no owner")
+    due = None
+    if r.due is not None:
+        due = parse_when(r.due, zone(tz))
+        if due.precision == Precision.month:
+            raise entry.error("due", "a due date needs a day; say what the source gives in due_note")
+    for name, model in (("meeting", Meeting), ("committee", Committee)):
+        _by_slug(session, model, getattr(r, name), entry, name)
+    if r.serves is not None and not _serves_target(session, r.serves):
+        raise entry.error("serves", f"no meeting or series with slug {r.serves!r}")
+    values = {
+        "title": r.title,
+        "description": r.description,
+        "owners": list(r.owners),
+        "due": due.at.isoformat() if due else None,
+        "due_all_day": due.all_day if due else True,
+        "tz": tz,
+        "due_note": r.due_note,
+        "status": r.status.value,
+        "priority": r.priority,
+        "category": r.category,
+        "meeting": r.meeting,
+        "serves": r.serves,
+        "committee": r.committee,
+        "source_quote": r.source,
+        "note": r.note,
+    }
+    return items_module.merge_loaded(session, r.slug, values, _recorded(entry, tz, now), now)
+
+
+def _serves_target(session: Session, slug: str) -> bool:
+    return any(
+        session.scalars(select(model.id).where(model.slug == slug)).first() is not None
+        for model in (Meeting, MeetingSeries)
+    )

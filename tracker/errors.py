@@ -1,0 +1,26 @@
+"""The project's one exception family. str(error) is the whole message a user sees."""
+
+from __future__ import annotations
+
+
+class TrackerError(Exception):
+    """A failure the user can fix."""
+
+    exit_code = 1
+    http_status = 400
+
+
+class InvalidInput(TrackerError):
+    """Bad YAML/ICS/option content; the message names file:line: field: problem."""
+
+
+class NotFound(TrackerError):
+    http_status = 404
+
+
+class Conflict(TrackerError):
+    http_status = 409
+
+
+class ConfigError(TrackerError):
+    exit_code = 2

@@ -1,0 +1,368 @@
+"""Database → iCalendar, with the icalendar library, byte-deterministic.
+
+A calendar's bytes are its header, then one VTIMEZONE per TZID used, then its components sorted by
+(UID, RECURRENCE-ID), each serialised on its own. Because a component's bytes depend only on its row
+(DTSTAMP and LAST-MODIFIED are the row's last change, never "now"), they can be cached by UID + SEQUENCE
+and a feed reassembled without re-serialising what did not change — and the result is the same bytes as
+a full build, since a full build is the same assembly.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from icalendar import Alarm, Calendar, Component, Event, Todo
+from icalendar.prop import vRecur
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from tracker import reminders
+from tracker.dataset import CATEGORIES
+from tracker.models import Committee, Item, ItemOwner, Meeting, MeetingSeries, Person, Precision, Status
+from tracker.timing import local_date
+
+PRODID = "-//tracker//follow-up and meeting calendars//EN"
+END = b"END:VCALENDAR\r\n"
+TODO_STATUS = {
+    Status.open: "NEEDS-ACTION",
+    Status.in_progress: "IN-PROCESS",
+    Status.done: "COMPLETED",
+    Status.cancelled: "CANCELLED",
+}
+PRIORITY = {"high": 1, "medium": 5, "low": 9}
+GLYPH = {Status.open: "☐", Status.in_progress: "▶", Status.done: "✔", Status.cancelled: "✖"}
+SOURCE_LABEL = "Source (report on the 2008 APEC SME Ministerial Meeting)"
+
+
+def _span(start: datetime, end: datetime, all_day: bool, tz: str) -> tuple[date | datetime, date | datetime]:
+    if all_day:
+        return local_date(start, tz), local_date(end, tz)
+    zone = ZoneInfo(tz)
+    return start.astimezone(zone), end.astimezone(zone)
+
+
+def _description(*parts: str) -> str:
+    return "\n\n".join(p for p in parts if p)
+
+
+def _quote(text: str) -> str:
+    return f"{SOURCE_LABEL}:\n「{text}」" if text else ""
+
+
+def series_event(series: MeetingSeries) -> Event:
+    """The master VEVENT of a recurring series (placeholder dates are TENTATIVE and say so)."""
+    first = local_date(series.start, series.tz)
+    tentative = series.precision == Precision.month
+    event = Event.new(
+        uid=series.uid,
+        summary=series.title + (" (date TBC)" if tentative else ""),
+        start=first,
+        end=first + timedelta(days=series.days),
+        stamp=series.updated_at,
+        last_modified=series.updated_at,
+        sequence=series.sequence,
+        description=_description(series.description, _quote(series.source_quote)),
+        categories=["Meeting"],
+    )
+    event.add("RRULE", vRecur.from_ical(series.rrule))
+    if tentative:
+        event.add("STATUS", "TENTATIVE")
+    return event
+
+
+def meeting_event(meeting: Meeting) -> Event:
+    """A dated meeting; an override of a series occurrence carries the series UID and RECURRENCE-ID."""
+    start, end = _span(meeting.start, meeting.end, meeting.all_day, meeting.tz)
+    tentative = meeting.precision == Precision.month
+    details = [
+        f"Theme: {meeting.theme}" if meeting.theme else "",
+        "Sub-themes:\n" + "\n".join(f"({n}) {t}" for n, t in enumerate(meeting.subthemes, 1))
+        if meeting.subthemes
+        else "",
+        f"Host: {meeting.host}" if meeting.host else "",
+        f"Our delegation: {meeting.our_role}" if meeting.our_role else "",
+        "The source gives only the month; the day is a placeholder." if tentative else "",
+    ]
+    event = Event.new(
+        uid=meeting.uid,
+        summary=meeting.title + (" (date TBC)" if tentative else ""),
+        start=start,
+        end=end,
+        stamp=meeting.updated_at,
+        last_modified=meeting.updated_at,
+        sequence=meeting.sequence,
+        location=meeting.place or None,
+        description=_description(meeting.description, "\n".join(d for d in details if d), _quote(meeting.source_quote)),
+        categories=["Meeting"],
+    )
+    if meeting.recurrence_id is not None and meeting.series is not None:
+        event.add("RECURRENCE-ID", local_date(meeting.recurrence_id, meeting.series.tz))
+    if meeting.cancelled or tentative:
+        event.add("STATUS", "CANCELLED" if meeting.cancelled else "TENTATIVE")
+    return event
+
+
+def _item_related(item: Item) -> str | None:
+    target = item.serves_meeting or item.meeting
+    if target is not None:
+        return target.uid
+    return item.serves_series.uid if item.serves_series is not None else None
+
+
+def _item_categories(item: Item) -> list[str]:
+    return ["Action item"] + ([CATEGORIES[item.category]] if item.category else [])
+
+
+def _item_description(item: Item) -> str:
+    owners = ", ".join(p.name for p in item.owners)
+    facts = [
+        f"Owner: {owners}" if owners else "",
+        f"Committee: {item.committee.name} ({item.committee.role.value})" if item.committee else "",
+        f"Due: {item.due_note}" if item.due_note else "",
+        f"Status: {item.status.value.replace('_', ' ')}",
+        f"tracker id: {item.id} ({item.slug})",
+    ]
+    return _description(item.description, "\n".join(f for f in facts if f), _quote(item.source_quote))
+
+
+def _due_value(item: Item) -> date | datetime:
+    return local_date(item.due, item.tz) if item.due_all_day else item.due.astimezone(ZoneInfo(item.tz))
+
+
+def item_todo(item: Item, alarms: bool = False) -> Todo:
+    """The VTODO of an action item; VALARMs (the reminder plan's lead times) only when asked for."""
+    todo = Todo.new(
+        uid=item.uid,
+        summary=item.title,
+        stamp=item.updated_at,
+        last_modified=item.updated_at,
+        created=item.created_at,
+        sequence=item.sequence,
+        priority=PRIORITY[item.priority],
+        categories=_item_categories(item),
+        description=_item_description(item),
+        related_to=_item_related(item),
+    )
+    todo.add("STATUS", TODO_STATUS[item.status])
+    todo.add("PERCENT-COMPLETE", 100 if item.status == Status.done else 0)
+    if item.completed_at is not None and item.status == Status.done:
+        todo.add("COMPLETED", item.completed_at)
+    if item.due is not None:
+        todo.add("DUE", _due_value(item))
+        if alarms and item.status not in (Status.done, Status.cancelled):
+            for alarm in _alarms(item.title, reminders.item_alarm_triggers(item.due_all_day)):
+                todo.add_component(alarm)
+    return todo
+
+
+def _alarms(title: str, triggers: Iterable[timedelta]) -> list[Alarm]:
+    alarms = []
+    for trigger in triggers:
+        alarm = Alarm()
+        alarm.add("ACTION", "DISPLAY")
+        alarm.add("DESCRIPTION", f"Reminder: {title}")
+        alarm.add("TRIGGER", trigger, parameters={"RELATED": "END"})
+        alarms.append(alarm)
+    return alarms
+
+
+def item_deadline_event(item: Item) -> Event | None:
+    """The item as an event on its due date, for clients that ignore VTODO (Google, Outlook)."""
+    if item.due is None:
+        return None
+    due = _due_value(item)
+    event = Event.new(
+        uid=f"deadline-{item.uid}",
+        summary=f"{GLYPH[item.status]} Due: {item.title}",
+        start=due,
+        end=due + timedelta(days=1) if item.due_all_day else None,
+        stamp=item.updated_at,
+        last_modified=item.updated_at,
+        sequence=item.sequence,
+        categories=_item_categories(item),
+        description=_item_description(item),
+        related_to=_item_related(item),
+        transparency="TRANSPARENT",
+    )
+    if item.status == Status.cancelled:
+        event.add("STATUS", "CANCELLED")
+    return event
+
+
+# --- assembling calendars --------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=64)
+def vtimezone(tzid: str) -> bytes:
+    """The VTIMEZONE bytes of one IANA zone, built by icalendar from zoneinfo."""
+    probe = Calendar()
+    probe.add_component(Event.new(uid="probe", start=datetime(2000, 1, 1, tzinfo=ZoneInfo(tzid))))
+    probe.add_missing_timezones()
+    return b"".join(tz.to_ical() for tz in probe.timezones)
+
+
+def header(name: str, slug: str, refresh: timedelta) -> Calendar:
+    cal = Calendar.new(prodid=PRODID, name=name, uid=f"calendar-{slug}@tracker")
+    cal.add("CALSCALE", "GREGORIAN")
+    cal.add("REFRESH-INTERVAL", refresh, parameters={"VALUE": "DURATION"})
+    cal.add("X-PUBLISHED-TTL", refresh)
+    return cal
+
+
+def _sort_key(component: Component) -> tuple[str, str]:
+    rid = component.get("RECURRENCE-ID")
+    return str(component["UID"]), rid.to_ical().decode() if rid is not None else ""
+
+
+def assemble(head: Calendar, parts: list[Part]) -> bytes:
+    """Header + VTIMEZONEs + the (sort key, bytes, tzids) parts in key order + END."""
+    head_bytes = head.to_ical()
+    tzids = sorted(set().union(*(p[2] for p in parts))) if parts else []
+    ordered = sorted(parts, key=lambda p: p[0])
+    return head_bytes[: -len(END)] + b"".join(vtimezone(t) for t in tzids) + b"".join(p[1] for p in ordered) + END
+
+
+def part(component: Component) -> Part:
+    """One component's sort key, bytes and the TZIDs it uses."""
+    probe = Calendar()
+    probe.add_component(component)
+    return _sort_key(component), component.to_ical(), frozenset(probe.get_used_tzids())
+
+
+# --- which rows go into which calendar -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CalendarSpec:
+    """A published calendar: its file stem, display name, and which components it holds."""
+
+    slug: str
+    name: str
+    meetings: bool = False
+    todos: bool = False
+    deadlines: bool = False
+    person: str | None = None
+    committee: str | None = None
+
+
+def specs(session: Session) -> list[CalendarSpec]:
+    """Every calendar `export` writes: the four fixed ones, then one per owner and per committee."""
+    fixed = [
+        CalendarSpec("all", "APEC SME follow-ups: everything", meetings=True, todos=True, deadlines=True),
+        CalendarSpec("meetings", "APEC SME meetings", meetings=True),
+        CalendarSpec("action-items", "APEC SME action items", todos=True),
+        CalendarSpec("deadlines", "APEC SME deadlines", deadlines=True),
+    ]
+    owners = session.scalars(select(Person).where(Person.id.in_(select(ItemOwner.person_id))).order_by(Person.slug))
+    people = [
+        CalendarSpec(f"people/{p.slug}", f"APEC SME follow-ups: {p.name}", True, True, True, person=p.slug)
+        for p in owners
+    ]
+    committees = [
+        CalendarSpec(f"committees/{c.slug}", f"APEC SME: {c.name}", True, True, True, committee=c.slug)
+        for c in session.scalars(select(Committee).order_by(Committee.slug))
+    ]
+    return fixed + people + committees
+
+
+def load_items(session: Session, spec: CalendarSpec) -> list[Item]:
+    query = select(Item).options(
+        selectinload(Item.owner_links).selectinload(ItemOwner.person),
+        selectinload(Item.meeting),
+        selectinload(Item.serves_meeting),
+        selectinload(Item.serves_series),
+        selectinload(Item.committee),
+    )
+    if spec.person:
+        query = query.where(Item.owner_links.any(ItemOwner.person.has(Person.slug == spec.person)))
+    if spec.committee:
+        query = query.where(Item.committee.has(Committee.slug == spec.committee))
+    return list(session.scalars(query.order_by(Item.id)))
+
+
+def load_meetings(session: Session, spec: CalendarSpec, items: list[Item]) -> tuple[list[MeetingSeries], list[Meeting]]:
+    """All meetings, or for a person/committee calendar the meetings and series its items serve or came from."""
+    series = list(session.scalars(select(MeetingSeries).order_by(MeetingSeries.id)))
+    meetings = list(session.scalars(select(Meeting).options(selectinload(Meeting.series)).order_by(Meeting.id)))
+    if spec.person or spec.committee:
+        meeting_ids = {m.id for i in items for m in (i.meeting, i.serves_meeting) if m is not None}
+        series_ids = {i.serves_series.id for i in items if i.serves_series is not None}
+        series_ids |= {m.series_id for m in meetings if m.id in meeting_ids and m.recurrence_id is not None}
+        series = [s for s in series if s.id in series_ids]
+        meetings = [m for m in meetings if m.id in meeting_ids or (m.recurrence_id and m.series_id in series_ids)]
+    return series, meetings
+
+
+Source = tuple[tuple, Callable[[], Component]]
+Part = tuple[tuple[str, str], bytes, frozenset[str]]
+
+
+def sources(session: Session, spec: CalendarSpec, alarms: bool = False) -> list[Source]:
+    """(cache key, builder) for every component of `spec`; the key changes whenever the bytes would."""
+    items = load_items(session, spec)
+    out: list[Source] = []
+    if spec.meetings:
+        series, meetings = load_meetings(session, spec, items)
+        out += [(("series", s.id, s.sequence), lambda s=s: series_event(s)) for s in series]
+        out += [(("meeting", m.id, m.sequence), lambda m=m: meeting_event(m)) for m in meetings]
+    if spec.todos:
+        out += [(("todo", i.id, i.sequence, alarms), lambda i=i: item_todo(i, alarms)) for i in items]
+    if spec.deadlines:
+        out += [(("deadline", i.id, i.sequence), lambda i=i: item_deadline_event(i)) for i in items if i.due]
+    return out
+
+
+def build(
+    session: Session,
+    spec: CalendarSpec,
+    refresh: timedelta = timedelta(hours=1),
+    alarms: bool = False,
+    cache: dict[tuple, Part] | None = None,
+) -> bytes:
+    """The calendar `spec` as bytes. With `cache`, components whose key is cached are not re-serialised."""
+    parts = []
+    for key, make in sources(session, spec, alarms):
+        found = cache.get(key) if cache is not None else None
+        if found is None:
+            found = part(make())
+            if cache is not None:
+                cache[key] = found
+        parts.append(found)
+    return assemble(header(spec.name, spec.slug.replace("/", "-"), refresh), parts)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside `path`, fsync, then rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def export(session: Session, out: str | Path = "calendars", alarms: bool = True) -> list[dict]:
+    """Write every calendar of `specs()` under `out`; returns what was written (path, bytes, changed)."""
+    out = Path(out)
+    written = []
+    for spec in specs(session):
+        path = out / f"{spec.slug}.ics"
+        data = build(session, spec, alarms=alarms and spec.todos)
+        changed = not path.exists() or path.read_bytes() != data
+        if changed:
+            atomic_write(path, data)
+        written.append({"path": str(path), "bytes": len(data), "changed": changed})
+    return written

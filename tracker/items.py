@@ -1,0 +1,344 @@
+"""Action items: queries, changes with an audit trail, and the overdue rule.
+
+Every change goes through `apply_changes`, which records each field in the item's history, raises its
+SEQUENCE (calendar clients ignore edits whose SEQUENCE does not rise) and stamps `updated_at` with `now`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from tracker.clock import zone
+from tracker.errors import Conflict, InvalidInput, NotFound
+from tracker.models import (
+    OPEN_STATUSES,
+    Committee,
+    Item,
+    ItemChange,
+    ItemOwner,
+    Meeting,
+    MeetingSeries,
+    Person,
+    Status,
+)
+from tracker.timing import describe, parse_when
+
+# --- the normalised view of an item's editable fields (what YAML and `edit` speak) --------------------
+
+
+def _slug_of(row: Any) -> str | None:
+    return row.slug if row is not None else None
+
+
+_GETTERS: dict[str, Callable[[Item], Any]] = {
+    "due": lambda i: i.due.isoformat() if i.due else None,
+    "status": lambda i: i.status.value,
+    "owners": lambda i: [p.slug for p in i.owners],
+    "meeting": lambda i: _slug_of(i.meeting),
+    "serves": lambda i: _slug_of(i.serves_meeting or i.serves_series),
+    "committee": lambda i: _slug_of(i.committee),
+}
+FIELDS = (
+    "title", "description", "owners", "due", "due_all_day", "tz", "due_note", "status", "priority",
+    "category", "meeting", "serves", "committee", "source_quote", "note",
+)  # fmt: skip
+
+
+def current(item: Item, name: str) -> Any:
+    getter = _GETTERS.get(name)
+    return getter(item) if getter else getattr(item, name)
+
+
+def _lookup(session: Session, model: type, slug: str) -> Any:
+    row = session.scalars(select(model).where(model.slug == slug)).one_or_none()
+    if row is None:
+        raise NotFound(f"no {model.__tablename__.rstrip('s').replace('_', ' ')} with slug {slug!r}")
+    return row
+
+
+def _set(session: Session, item: Item, name: str, value: Any) -> None:
+    if name == "due":
+        item.due = datetime.fromisoformat(value) if value else None
+    elif name == "status":
+        item.status = Status(value)
+    elif name == "owners":
+        people = [_lookup(session, Person, slug) for slug in value]
+        item.owner_links = [ItemOwner(person=p, position=n) for n, p in enumerate(people)]
+    elif name in ("meeting", "committee"):
+        setattr(
+            item,
+            name,
+            _lookup(session, {"meeting": Meeting, "committee": Committee}[name], value) if value else None,
+        )
+    elif name == "serves":
+        meeting = session.scalars(select(Meeting).where(Meeting.slug == value)).one_or_none() if value else None
+        item.serves_meeting = meeting
+        item.serves_series = _lookup(session, MeetingSeries, value) if value and meeting is None else None
+    else:
+        setattr(item, name, value)
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return ", ".join(value) if isinstance(value, list) else str(value)
+
+
+def apply_changes(
+    session: Session, item: Item, changes: dict[str, Any], now: datetime, by: str, how: str, note: str = ""
+) -> bool:
+    """Set `changes` (normalised values) on `item`, recording history; False when nothing differed."""
+    changed = {k: v for k, v in changes.items() if current(item, k) != v}
+    for name, value in changed.items():
+        item.history.append(
+            ItemChange(
+                at=now,
+                by=by,
+                how=how,
+                field=name,
+                old=_text(current(item, name)),
+                new=_text(value),
+                note=note,
+            )
+        )
+        _set(session, item, name, value)
+    if "status" in changed:
+        _record_completion(item, now, by, how)
+    if changed:
+        item.sequence += 1
+        item.updated_at = now
+    return bool(changed)
+
+
+def _record_completion(item: Item, now: datetime, by: str, how: str) -> None:
+    if item.status == Status.done:
+        item.completed_at, item.completed_by, item.completed_how = now, by, how
+    else:
+        item.completed_at = item.completed_by = item.completed_how = None
+
+
+def merge_loaded(session: Session, slug: str, values: dict[str, Any], recorded: datetime, now: datetime) -> str:
+    """Upsert from YAML. A field changes only where the YAML changed it since the last load (three-way)."""
+    item = session.scalars(select(Item).where(Item.slug == slug)).one_or_none()
+    if item is None:
+        item = Item(slug=slug, uid=f"item-{slug}@tracker", created_at=recorded, updated_at=recorded, loaded=values)
+        for name, value in values.items():
+            _set(session, item, name, value)
+        _record_completion(item, recorded, "load", "yaml")
+        session.add(item)
+        return "created"
+    edited = {k: v for k, v in values.items() if item.loaded.get(k) != v}
+    item.loaded = values
+    return "updated" if apply_changes(session, item, edited, now, by="load", how="yaml") else "unchanged"
+
+
+# --- queries ---------------------------------------------------------------------------------------------
+
+
+def deadline(item: Item) -> datetime | None:
+    """The instant an item becomes overdue: the end of its due day, or its due time."""
+    if item.due is None:
+        return None
+    return item.due + timedelta(days=1) if item.due_all_day else item.due
+
+
+def is_overdue(item: Item, now: datetime) -> bool:
+    end = deadline(item)
+    return item.status in OPEN_STATUSES and end is not None and end <= now
+
+
+def get(session: Session, ref: str | int) -> Item:
+    """The item whose numeric id or slug is `ref`."""
+    ref = str(ref).strip()
+    column = Item.id if ref.isdigit() else Item.slug
+    item = session.scalars(select(Item).where(column == (int(ref) if ref.isdigit() else ref))).one_or_none()
+    if item is None:
+        raise NotFound(f"no item with id or slug {ref!r} (see `tracker items --status all`)")
+    return item
+
+
+def parse_statuses(text: str | None) -> list[Status] | None:
+    """'open,in_progress' → statuses; 'all' → None (no filter); default: the open ones."""
+    if text is None:
+        return list(OPEN_STATUSES)
+    if text == "all":
+        return None
+    try:
+        return [Status(s.strip()) for s in text.split(",")]
+    except ValueError:
+        raise InvalidInput(f"--status: use all or some of {', '.join(s.value for s in Status)}") from None
+
+
+def items(
+    session: Session,
+    now: datetime,
+    status: list[Status] | None = list(OPEN_STATUSES),  # noqa: B006 - read-only default
+    owner: str | None = None,
+    category: str | None = None,
+    meeting: str | None = None,
+    due_before: datetime | None = None,
+    due_after: datetime | None = None,
+    overdue: bool = False,
+) -> list[Item]:
+    """Items matching every given filter, soonest due first (undated last)."""
+    query = select(Item)
+    if status is not None:
+        query = query.where(Item.status.in_(status))
+    if owner:
+        query = query.where(Item.owner_links.any(ItemOwner.person.has(Person.slug == owner)))
+    if category:
+        query = query.where(Item.category == category)
+    if meeting:
+        query = query.where(
+            or_(
+                Item.meeting.has(Meeting.slug == meeting),
+                Item.serves_meeting.has(Meeting.slug == meeting),
+                Item.serves_series.has(MeetingSeries.slug == meeting),
+            )
+        )
+    if due_before:
+        query = query.where(Item.due < due_before)
+    if due_after:
+        query = query.where(Item.due >= due_after)
+    query = query.order_by(Item.due.is_(None), Item.due, Item.id)
+    found = list(session.scalars(query))
+    return [i for i in found if is_overdue(i, now)] if overdue else found
+
+
+def slugify(title: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:60].strip("-")
+    return slug or "item"
+
+
+def _free_slug(session: Session, base: str) -> str:
+    slug, n = base, 2
+    while session.scalars(select(Item.id).where(Item.slug == slug)).first() is not None:
+        slug, n = f"{base}-{n}", n + 1
+    return slug
+
+
+def add(
+    session: Session,
+    now: datetime,
+    title: str,
+    by: str,
+    default_tz: str,
+    tz: str | None = None,
+    slug: str | None = None,
+    owners: list[str] | None = None,
+    due: str | None = None,
+    **fields: Any,
+) -> Item:
+    """Create an item; `due` is text read in `tz` (default: the first owner's zone, else `default_tz`)."""
+    owners = owners or []
+    tz = tz or (_lookup(session, Person, owners[0]).tz if owners else default_tz)
+    zone(tz)
+    if slug is not None and session.scalars(select(Item.id).where(Item.slug == slug)).first() is not None:
+        raise Conflict(f"an item with slug {slug!r} already exists (use `tracker edit {slug}`)")
+    slug = slug or _free_slug(session, slugify(title))
+    item = Item(slug=slug, uid=f"item-{slug}@tracker", title=title, tz=tz, created_at=now, updated_at=now, loaded={})
+    session.add(item)
+    changes = {"owners": owners, **_due_fields(due, tz), **fields}
+    for name, value in changes.items():
+        _set(session, item, name, value)
+    item.history.append(ItemChange(at=now, by=by, how="cli", field="created", old=None, new=title))
+    session.flush()
+    return item
+
+
+def _due_fields(due: str | None, tz: str) -> dict[str, Any]:
+    if due is None:
+        return {}
+    try:
+        when = parse_when(due, zone(tz))
+    except ValueError:
+        raise InvalidInput(f"--due: not a date or date-time: {due!r}") from None
+    return {"due": when.at.isoformat(), "due_all_day": when.all_day}
+
+
+def edit(
+    session: Session, ref: str, now: datetime, by: str, due: str | None = None, note: str = "", **changes: Any
+) -> Item:
+    """Change the given fields of an item (None means "leave as is"); `note` says why, in the history."""
+    item = get(session, ref)
+    wanted = {k: v for k, v in changes.items() if v is not None}
+    unknown = set(wanted) - set(FIELDS)
+    if unknown:
+        raise InvalidInput(f"cannot edit field {sorted(unknown)[0]!r}")
+    wanted.update(_due_fields(due, wanted.get("tz", item.tz)))
+    apply_changes(session, item, wanted, now, by=by, how="cli", note=note)
+    return item
+
+
+def set_status(session: Session, ref: str, status: Status, now: datetime, by: str, how: str, note: str = "") -> Item:
+    """Move an item to `status`; repeating a move changes nothing (so a second "done" keeps the first's time)."""
+    item = get(session, ref)
+    apply_changes(session, item, {"status": status.value}, now, by=by, how=how, note=note)
+    return item
+
+
+def done(session: Session, ref: str, now: datetime, by: str, how: str = "cli", note: str = "") -> Item:
+    return set_status(session, ref, Status.done, now, by, how, note)
+
+
+def reopen(session: Session, ref: str, now: datetime, by: str, how: str = "cli", note: str = "") -> Item:
+    return set_status(session, ref, Status.open, now, by, how, note)
+
+
+def cancel(session: Session, ref: str, now: datetime, by: str, how: str = "cli", note: str = "") -> Item:
+    return set_status(session, ref, Status.cancelled, now, by, how, note)
+
+
+def as_dict(item: Item, now: datetime) -> dict[str, Any]:
+    """The item as plain data, for tables and --json."""
+    end = deadline(item)
+    overdue = is_overdue(item, now)
+    return {
+        "id": item.id,
+        "slug": item.slug,
+        "uid": item.uid,
+        "title": item.title,
+        "status": item.status.value,
+        "due": describe(item.due, item.due_all_day, item.tz),
+        "due_utc": item.due.isoformat() if item.due else None,
+        "due_all_day": item.due_all_day,
+        "due_note": item.due_note,
+        "tz": item.tz,
+        "overdue": overdue,
+        "days_overdue": (now - end).days if overdue and end else 0,
+        "owners": [p.slug for p in item.owners],
+        "priority": item.priority,
+        "category": item.category,
+        "meeting": _slug_of(item.meeting),
+        "serves": _slug_of(item.serves_meeting or item.serves_series),
+        "committee": _slug_of(item.committee),
+        "description": item.description,
+        "source_quote": item.source_quote,
+        "note": item.note,
+        "completed_at": item.completed_at.isoformat() if item.completed_at else None,
+        "completed_by": item.completed_by,
+        "completed_how": item.completed_how,
+        "sequence": item.sequence,
+        "updated_at": item.updated_at.isoformat(),
+    }
+
+
+def history_dicts(item: Item) -> list[dict[str, Any]]:
+    return [
+        {
+            "at": c.at.isoformat(),
+            "by": c.by,
+            "how": c.how,
+            "field": c.field,
+            "old": c.old,
+            "new": c.new,
+            "note": c.note,
+        }
+        for c in item.history
+    ]

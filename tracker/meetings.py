@@ -1,0 +1,90 @@
+"""Meeting occurrences in a window: the series' RRULEs expanded by recurring-ical-events over the very
+VEVENTs the calendars publish, so the listing and the feed can never disagree."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import recurring_ical_events
+from icalendar import Calendar
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from tracker import ics
+from tracker.clock import start_of_day, zone
+from tracker.errors import InvalidInput
+from tracker.models import Meeting, MeetingSeries, Precision
+from tracker.timing import describe, local_date
+
+
+def _calendar(series: list[MeetingSeries], meetings: list[Meeting]) -> Calendar:
+    cal = Calendar()
+    for s in series:
+        cal.add_component(ics.series_event(s))
+    for m in meetings:
+        cal.add_component(ics.meeting_event(m))
+    return cal
+
+
+def _instant(value: date | datetime, tz: str) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    return start_of_day(value, zone(tz))
+
+
+def meetings(session: Session, start: datetime, end: datetime, now: datetime) -> list[dict[str, Any]]:
+    """Every occurrence overlapping [start, end), earliest first; each says whether it is past."""
+    if end <= start:
+        raise InvalidInput("--to must be after --from")
+    series = list(session.scalars(select(MeetingSeries)))
+    rows = list(session.scalars(select(Meeting).options(selectinload(Meeting.series))))
+    by_uid = {m.uid: m for m in rows if m.recurrence_id is None}
+    overrides = {(m.uid, local_date(m.recurrence_id, m.series.tz)): m for m in rows if m.recurrence_id is not None}
+    series_by_uid = {s.uid: s for s in series}
+    found = []
+    # recurring-ical-events compares with the window's own type; a day of margin catches all-day events
+    # whose local date straddles the UTC window edge, and the exact filter below trims them.
+    window = (start - timedelta(days=1), end + timedelta(days=1))
+    for event in recurring_ical_events.of(_calendar(series, rows)).between(*window):
+        found.append(_occurrence(event, by_uid, overrides, series_by_uid, now))
+    found = [o for o in found if o["_start"] < end and o["_end"] > start]
+    found.sort(key=lambda o: (o["_start"], o["title"]))
+    for o in found:
+        del o["_start"], o["_end"]
+    return found
+
+
+def _occurrence(event: Any, by_uid: dict, overrides: dict, series_by_uid: dict, now: datetime) -> dict[str, Any]:
+    uid = str(event["UID"])
+    rid = event.get("RECURRENCE-ID")
+    meeting = by_uid.get(uid)
+    if meeting is None and rid is not None:
+        rid_date = rid.dt.date() if isinstance(rid.dt, datetime) else rid.dt
+        meeting = overrides.get((uid, rid_date))
+    series = series_by_uid.get(uid)
+    source = meeting if meeting is not None else series
+    tz = source.tz
+    start = _instant(event.start, tz)
+    end = _instant(event.end, tz)
+    all_day = not isinstance(event.start, datetime)
+    precision = source.precision
+    return {
+        "_start": start,
+        "_end": end,
+        "date": describe(start, all_day, tz, precision),
+        "end_date": describe(end - timedelta(days=1), all_day, tz, precision) if all_day else describe(end, False, tz),
+        "start_utc": start.isoformat(),
+        "end_utc": end.isoformat(),
+        "title": meeting.title if meeting else series.title,
+        "slug": meeting.slug if meeting else None,
+        "series": (meeting.series.slug if meeting and meeting.series else (series.slug if series else None)),
+        "number": meeting.number if meeting else None,
+        "place": meeting.place if meeting else "",
+        "tz": tz,
+        "tentative": precision == Precision.month,
+        "from_rule": meeting is None,
+        "cancelled": bool(meeting and meeting.cancelled),
+        "past": end <= now,
+        "uid": uid,
+    }

@@ -1,0 +1,202 @@
+"""The database schema: SQLAlchemy 2 typed models. Every datetime is stored as aware UTC."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware datetimes in, aware UTC datetimes out; a naive value is a bug and is refused."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} cannot be stored")
+        return value.astimezone(UTC) if dialect.name != "sqlite" else value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime}
+
+
+class Status(enum.StrEnum):
+    open = "open"
+    in_progress = "in_progress"
+    done = "done"
+    cancelled = "cancelled"
+
+
+OPEN_STATUSES = (Status.open, Status.in_progress)
+
+
+class Role(enum.StrEnum):
+    lead = "lead"
+    member = "member"
+
+
+class Precision(enum.StrEnum):
+    """How much of a date the source gives: the exact days, or only the month."""
+
+    day = "day"
+    month = "month"
+
+
+class Meta(Base):
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Person(Base):
+    __tablename__ = "people"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(254))
+    tz: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str | None] = mapped_column(String(200))
+    escalation_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    escalation: Mapped[Person | None] = relationship(remote_side=[id])
+
+
+class Committee(Base):
+    __tablename__ = "committees"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(String(300))
+    role: Mapped[Role]
+    category: Mapped[str | None] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(Text, default="")
+    source_quote: Mapped[str] = mapped_column(Text, default="")
+
+
+class MeetingSeries(Base):
+    """A recurring meeting: an RFC 5545 RRULE from a first (often placeholder) occurrence."""
+
+    __tablename__ = "meeting_series"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(100), unique=True)
+    uid: Mapped[str] = mapped_column(String(300), unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+    rrule: Mapped[str] = mapped_column(String(300))
+    tz: Mapped[str] = mapped_column(String(64))
+    start: Mapped[datetime]
+    days: Mapped[int] = mapped_column(Integer, default=1)
+    precision: Mapped[Precision] = mapped_column(default=Precision.day)
+    description: Mapped[str] = mapped_column(Text, default="")
+    source_quote: Mapped[str] = mapped_column(Text, default="")
+    sequence: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime]
+    occurrences: Mapped[list[Meeting]] = relationship(back_populates="series")
+
+
+class Meeting(Base):
+    """A dated meeting or event; with series + recurrence_id it overrides one instance of the series."""
+
+    __tablename__ = "meetings"
+    __table_args__ = (UniqueConstraint("uid", "recurrence_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(100), unique=True)
+    uid: Mapped[str] = mapped_column(String(300), index=True)
+    title: Mapped[str] = mapped_column(String(300))
+    number: Mapped[int | None]
+    series_id: Mapped[int | None] = mapped_column(ForeignKey("meeting_series.id"))
+    series: Mapped[MeetingSeries | None] = relationship(back_populates="occurrences")
+    recurrence_id: Mapped[datetime | None]
+    start: Mapped[datetime]
+    end: Mapped[datetime]
+    all_day: Mapped[bool] = mapped_column(default=True)
+    tz: Mapped[str] = mapped_column(String(64))
+    precision: Mapped[Precision] = mapped_column(default=Precision.day)
+    place: Mapped[str] = mapped_column(String(300), default="")
+    host: Mapped[str] = mapped_column(String(300), default="")
+    theme: Mapped[str] = mapped_column(Text, default="")
+    subthemes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    our_role: Mapped[str] = mapped_column(Text, default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    source_quote: Mapped[str] = mapped_column(Text, default="")
+    cancelled: Mapped[bool] = mapped_column(default=False)
+    sequence: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime]
+    loaded: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class ItemOwner(Base):
+    __tablename__ = "item_owners"
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), primary_key=True)
+    position: Mapped[int] = mapped_column(default=0)
+    person: Mapped[Person] = relationship()
+
+
+class Item(Base):
+    """A follow-up action item. `loaded` is the YAML record last loaded, for three-way merges on reload."""
+
+    __tablename__ = "items"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(100), unique=True)
+    uid: Mapped[str] = mapped_column(String(300), unique=True)
+    title: Mapped[str] = mapped_column(String(500))
+    description: Mapped[str] = mapped_column(Text, default="")
+    due: Mapped[datetime | None] = mapped_column(index=True)
+    due_all_day: Mapped[bool] = mapped_column(default=True)
+    tz: Mapped[str] = mapped_column(String(64))
+    due_note: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[Status] = mapped_column(default=Status.open, index=True)
+    priority: Mapped[str] = mapped_column(String(16), default="medium")
+    category: Mapped[str | None] = mapped_column(String(64))
+    meeting_id: Mapped[int | None] = mapped_column(ForeignKey("meetings.id"))
+    meeting: Mapped[Meeting | None] = relationship(foreign_keys=[meeting_id])
+    serves_meeting_id: Mapped[int | None] = mapped_column(ForeignKey("meetings.id"))
+    serves_meeting: Mapped[Meeting | None] = relationship(foreign_keys=[serves_meeting_id])
+    serves_series_id: Mapped[int | None] = mapped_column(ForeignKey("meeting_series.id"))
+    serves_series: Mapped[MeetingSeries | None] = relationship()
+    committee_id: Mapped[int | None] = mapped_column(ForeignKey("committees.id"))
+    committee: Mapped[Committee | None] = relationship()
+    source_quote: Mapped[str] = mapped_column(Text, default="")
+    completed_at: Mapped[datetime | None]
+    completed_by: Mapped[str | None] = mapped_column(String(200))
+    completed_how: Mapped[str | None] = mapped_column(String(100))
+    note: Mapped[str] = mapped_column(Text, default="")
+    sequence: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    loaded: Mapped[dict] = mapped_column(JSON, default=dict)
+    owner_links: Mapped[list[ItemOwner]] = relationship(order_by=ItemOwner.position, cascade="all, delete-orphan")
+    history: Mapped[list[ItemChange]] = relationship(
+        order_by="ItemChange.id", cascade="all, delete-orphan", back_populates="item"
+    )
+
+    @property
+    def owners(self) -> list[Person]:
+        return [link.person for link in self.owner_links]
+
+
+class ItemChange(Base):
+    """Append-only audit trail: who changed which field of an item, when, how."""
+
+    __tablename__ = "item_changes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    item: Mapped[Item] = relationship(back_populates="history")
+    at: Mapped[datetime]
+    by: Mapped[str] = mapped_column(String(200))
+    how: Mapped[str] = mapped_column(String(100))
+    field: Mapped[str] = mapped_column(String(64))
+    old: Mapped[str | None] = mapped_column(Text)
+    new: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str] = mapped_column(Text, default="")

@@ -1,0 +1,61 @@
+"""The only printer: rich tables for people, sorted JSON for programs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def render_json(command: str, now: datetime, results: Any) -> None:
+    """One envelope everywhere: {"command", "now", "results"}."""
+    envelope = {"command": command, "now": now.isoformat(), "results": results}
+    print(json.dumps(envelope, sort_keys=True, ensure_ascii=False, indent=2, default=_default))
+
+
+def render_table(title: str, columns: Sequence[str], rows: Sequence[dict[str, Any]], empty: str = "nothing") -> None:
+    """A table of `columns` (keys of each row); a row with "_style" gets that rich style."""
+    console = Console(highlight=False)
+    if not rows:
+        console.print(f"[bold]{title}[/bold]: {empty}")
+        return
+    table = Table(title=title, title_justify="left", title_style="bold")
+    for column in columns:
+        table.add_column(column.replace("_", " "), overflow="fold")
+    for row in rows:
+        table.add_row(*(Text(_cell(row.get(c))) for c in columns), style=row.get("_style"))
+    console.print(table)
+
+
+def render_record(title: str, record: dict[str, Any]) -> None:
+    console = Console(highlight=False)
+    console.print(f"[bold]{escape(title)}[/bold]")
+    for key, value in record.items():
+        if value not in (None, "", [], False):
+            console.print(f"  [bold]{key.replace('_', ' ')}[/bold]: {escape(_cell(value))}")
+
+
+def message(text: str) -> None:
+    Console(highlight=False, stderr=True).print(text)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else ""
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)

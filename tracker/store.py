@@ -1,0 +1,82 @@
+"""Engine, schema and units of work. Any SQLAlchemy URL works; SQLite gets WAL and foreign keys."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, inspect, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from tracker.errors import ConfigError
+from tracker.models import Base, Meta
+
+SCHEMA_VERSION = 1
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DBAPI connection
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def engine(url: str) -> Engine:
+    """An engine for `url`; a SQLite file's folder is created on first use."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(f"--db: not a database URL: {url!r} (e.g. sqlite:///path/to/tracker.db)") from None
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    try:
+        eng = create_engine(parsed)
+    except Exception as e:  # a missing driver or bad option is a configuration problem, not a bug
+        raise ConfigError(f"--db {parsed.render_as_string()}: {e}") from None
+    if parsed.get_backend_name() == "sqlite":
+        event.listen(eng, "connect", _sqlite_pragmas)
+    return eng
+
+
+def init(eng: Engine) -> None:
+    """Create missing tables and record the schema version; refuse a database from a newer tracker."""
+    try:
+        Base.metadata.create_all(eng)
+        with Session(eng) as session, session.begin():
+            row = session.get(Meta, "schema_version")
+            if row is None:
+                session.add(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
+            elif int(row.value) > SCHEMA_VERSION:
+                raise ConfigError(
+                    f"the database has schema version {row.value}, newer than this tracker "
+                    f"({SCHEMA_VERSION}); upgrade tracker"
+                )
+    except OperationalError as e:
+        raise ConfigError(f"cannot open the database {eng.url.render_as_string()}: {e.orig}") from None
+
+
+def is_initialised(eng: Engine) -> bool:
+    return inspect(eng).has_table("meta")
+
+
+@contextmanager
+def transaction(eng: Engine) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on any error (so bad input changes nothing)."""
+    factory = sessionmaker(eng, expire_on_commit=False)
+    with factory() as session, session.begin():
+        yield session
+
+
+def ping(eng: Engine) -> bool:
+    """True when the database answers a trivial query."""
+    try:
+        with Session(eng) as session:
+            session.execute(select(1))
+        return True
+    except OperationalError:
+        return False

@@ -1,0 +1,61 @@
+"""Dates as people write them ("2008-09-30", "2009-03", "2008-10-06T09:30") turned into stored instants."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from tracker.clock import start_of_day
+from tracker.models import Precision
+
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+@dataclass(frozen=True)
+class When:
+    """A written date, date-time or month, read in a zone: `at` is aware UTC."""
+
+    at: datetime
+    all_day: bool
+    precision: Precision
+
+    def local_date(self, tz: ZoneInfo) -> date:
+        return self.at.astimezone(tz).date()
+
+
+def parse_when(text: str, tz: ZoneInfo) -> When:
+    """Read `text` in `tz`; raise ValueError with a short reason for anything else."""
+    text = str(text).strip()
+    month = _MONTH.match(text)
+    if month:
+        day = date(int(month[1]), int(month[2]), 1)
+        return When(start_of_day(day, tz), True, Precision.month)
+    if "T" not in text and " " not in text:
+        return When(start_of_day(date.fromisoformat(text), tz), True, Precision.day)
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=tz)
+    return When(value.astimezone(UTC), False, Precision.day)
+
+
+def local_date(at: datetime, tz: str) -> date:
+    return at.astimezone(ZoneInfo(tz)).date()
+
+
+def day_after(at: datetime, tz: str) -> datetime:
+    """Local midnight after the local day of `at`: the end of an all-day span."""
+    return start_of_day(local_date(at, tz) + timedelta(days=1), ZoneInfo(tz))
+
+
+def describe(at: datetime | None, all_day: bool, tz: str, precision: Precision = Precision.day) -> str:
+    """How a person reads a stored instant: "2008-09-30", "2009-03 (day TBC)", "2008-10-06 09:30 Asia/Taipei"."""
+    if at is None:
+        return ""
+    local = at.astimezone(ZoneInfo(tz))
+    if precision == Precision.month:
+        return f"{local:%Y-%m} (day TBC)"
+    if all_day:
+        return local.date().isoformat()
+    return f"{local:%Y-%m-%d %H:%M} {tz}"
