@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from tracker import items as items_module
 from tracker.clock import zone
-from tracker.errors import InvalidInput
+from tracker.errors import InvalidInput, NotFound
 from tracker.models import (
     Committee,
     Meeting,
@@ -53,7 +53,10 @@ def _slug(value: str) -> str:
 
 
 def _tz(value: str) -> str:
-    zone(value)  # raises InvalidInput, whose text pydantic shows
+    try:
+        zone(value)
+    except InvalidInput as e:
+        raise ValueError(str(e)) from None
     return value
 
 
@@ -342,10 +345,10 @@ def _recorded(entry: Entry, tz: str, now: datetime) -> datetime:
 def _by_slug(session: Session, model: type, slug: str | None, entry: Entry, field_name: str) -> Any:
     if slug is None:
         return None
-    row = session.scalars(select(model).where(model.slug == slug)).one_or_none()
-    if row is None:
-        raise entry.error(field_name, f"no {model.__tablename__[:-1].replace('_', ' ')} with slug {slug!r}")
-    return row
+    try:
+        return items_module.lookup(session, model, slug)
+    except NotFound as e:
+        raise entry.error(field_name, str(e)) from None
 
 
 def _overwrite(row: Any, values: dict[str, Any]) -> bool:

@@ -55,10 +55,14 @@ def current(item: Item, name: str) -> Any:
     return getter(item) if getter else getattr(item, name)
 
 
-def _lookup(session: Session, model: type, slug: str) -> Any:
+NOUNS = {Person: "person", Committee: "committee", Meeting: "meeting", MeetingSeries: "meeting series", Item: "item"}
+
+
+def lookup(session: Session, model: type, slug: str) -> Any:
+    """The row of `model` with `slug`, or NotFound naming what was looked for."""
     row = session.scalars(select(model).where(model.slug == slug)).one_or_none()
     if row is None:
-        raise NotFound(f"no {model.__tablename__.rstrip('s').replace('_', ' ')} with slug {slug!r}")
+        raise NotFound(f"no {NOUNS[model]} with slug {slug!r}")
     return row
 
 
@@ -68,18 +72,18 @@ def _set(session: Session, item: Item, name: str, value: Any) -> None:
     elif name == "status":
         item.status = Status(value)
     elif name == "owners":
-        people = [_lookup(session, Person, slug) for slug in value]
+        people = [lookup(session, Person, slug) for slug in value]
         item.owner_links = [ItemOwner(person=p, position=n) for n, p in enumerate(people)]
     elif name in ("meeting", "committee"):
         setattr(
             item,
             name,
-            _lookup(session, {"meeting": Meeting, "committee": Committee}[name], value) if value else None,
+            lookup(session, {"meeting": Meeting, "committee": Committee}[name], value) if value else None,
         )
     elif name == "serves":
         meeting = session.scalars(select(Meeting).where(Meeting.slug == value)).one_or_none() if value else None
         item.serves_meeting = meeting
-        item.serves_series = _lookup(session, MeetingSeries, value) if value and meeting is None else None
+        item.serves_series = lookup(session, MeetingSeries, value) if value and meeting is None else None
     else:
         setattr(item, name, value)
 
@@ -237,7 +241,7 @@ def add(
 ) -> Item:
     """Create an item; `due` is text read in `tz` (default: the first owner's zone, else `default_tz`)."""
     owners = owners or []
-    tz = tz or (_lookup(session, Person, owners[0]).tz if owners else default_tz)
+    tz = tz or (lookup(session, Person, owners[0]).tz if owners else default_tz)
     zone(tz)
     if slug is not None and session.scalars(select(Item.id).where(Item.slug == slug)).first() is not None:
         raise Conflict(f"an item with slug {slug!r} already exists (use `tracker edit {slug}`)")
