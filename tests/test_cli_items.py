@@ -23,13 +23,23 @@ def test_default_listing_is_open_items_soonest_first(invoke_json, loaded):
 
 def test_filters(invoke_json, loaded):
     assert set(slugs(invoke_json("items", "--owner", "forum-officer"))) == {
-        "forum-host-2009", "forum-case-study-book", "forum-align-with-2009-theme"}
+        "forum-host-2009",
+        "forum-case-study-book",
+        "forum-align-with-2009-theme",
+    }
     assert slugs(invoke_json("items", "--category", "innovation")) == [
-        "kpi-join-innovation-committee", "daegu-innovation-self-assessment"]
+        "kpi-join-innovation-committee",
+        "daegu-innovation-self-assessment",
+    ]
     assert slugs(invoke_json("items", "--meeting", "apec-smewg-28")) == [
-        "kpi-committee-volunteer", "kpi-lead-management-entrepreneurship", "kpi-join-innovation-committee"]
+        "kpi-committee-volunteer",
+        "kpi-lead-management-entrepreneurship",
+        "kpi-join-innovation-committee",
+    ]
     assert slugs(invoke_json("items", "--due-after", "2008-10-06", "--due-before", "2008-10-07")) == [
-        "us-invite-business-alliance-conference", "singapore-invite-business-alliance-conference"]
+        "us-invite-business-alliance-conference",
+        "singapore-invite-business-alliance-conference",
+    ]
     assert invoke_json("items", "--meeting", "apec-smewg") != []  # a series slug works too
 
 
@@ -55,16 +65,31 @@ def test_done_reopen_and_history(invoke, invoke_json, loaded, db_path):
     shown = invoke_json("show", "1")
     assert shown["status"] == "open" and shown["completed_at"] is None and shown["sequence"] == 2
     assert [(h["field"], h["old"], h["new"], h["note"]) for h in shown["history"]] == [
-        ("status", "open", "done", "letter sent"), ("status", "done", "open", "")]
+        ("status", "open", "done", "letter sent"),
+        ("status", "done", "open", ""),
+    ]
 
 
 def test_add_and_edit(invoke_json, loaded):
-    added = invoke_json("--now", "2008-09-02", "add", "Send KPI draft to Thailand", "--owner", "apec-officer",
-                        "--due", "2009-02-15", "--priority", "high", "--serves", "apec-smewg-28")
+    added = invoke_json(
+        "--now",
+        "2008-09-02",
+        "add",
+        "Send KPI draft to Thailand",
+        "--owner",
+        "apec-officer",
+        "--due",
+        "2009-02-15",
+        "--priority",
+        "high",
+        "--serves",
+        "apec-smewg-28",
+    )
     assert added["slug"] == "send-kpi-draft-to-thailand" and added["tz"] == "Asia/Taipei"
     assert added["due"] == "2009-02-15" and added["serves"] == "apec-smewg-28"
-    edited = invoke_json("--now", "2008-09-03", "edit", added["slug"], "--due", "2009-02-20T17:00",
-                         "--note", "moved by the lead")
+    edited = invoke_json(
+        "--now", "2008-09-03", "edit", added["slug"], "--due", "2009-02-20T17:00", "--note", "moved by the lead"
+    )
     assert edited["due"] == "2009-02-20 17:00 Asia/Taipei" and edited["due_utc"] == "2009-02-20T09:00:00+00:00"
     assert edited["sequence"] == 1
 

@@ -48,8 +48,12 @@ def test_reload_keeps_status_changes_and_applies_yaml_edits(invoke, invoke_json,
     invoke("--now", "2008-09-20", "done", "kpi-committee-volunteer", "--note", "letter sent")
     items_yaml = loaded / "items.yaml"
     text = items_yaml.read_text(encoding="utf-8")
-    items_yaml.write_text(text.replace("title: Volunteer for the KPI drafting committees",
-                                       "title: Volunteer for the KPI committees (edited)"), encoding="utf-8")
+    items_yaml.write_text(
+        text.replace(
+            "title: Volunteer for the KPI drafting committees", "title: Volunteer for the KPI committees (edited)"
+        ),
+        encoding="utf-8",
+    )
     invoke("--now", "2008-09-21", "load", str(loaded))
     item = invoke_json("show", "kpi-committee-volunteer")
     assert item["title"] == "Volunteer for the KPI committees (edited)"
@@ -71,21 +75,36 @@ def test_a_status_changed_in_yaml_is_applied(invoke_json, invoke, loaded):
 
 BAD = [
     ("due: 2008-09-30", "due: 2008-13-30", r"items\.yaml:\d+: items kpi-committee-volunteer: due: not a date"),
-    ("    due_note: end of September 2008\n", "    due_note: x\n    colour: red\n",
-     r"items\.yaml:\d+: items kpi-committee-volunteer: colour: unknown field"),
-    ("tz: America/Lima\n    place: Chiclayo", "tz: America/Chiclayo\n    place: Chiclayo",
-     r"meetings\.yaml:\d+: meetings apec-smewg-27: tz: unknown time zone 'America/Chiclayo'"),
-    ("slug: peru-itri-cooperation", "slug: peru-textile-show-delegation",
-     r"items\.yaml:\d+: items peru-textile-show-delegation: slug: duplicate slug .*first at .*items\.yaml:\d+"),
+    (
+        "    due_note: end of September 2008\n",
+        "    due_note: x\n    colour: red\n",
+        r"items\.yaml:\d+: items kpi-committee-volunteer: colour: unknown field",
+    ),
+    (
+        "tz: America/Lima\n    place: Chiclayo",
+        "tz: America/Chiclayo\n    place: Chiclayo",
+        r"meetings\.yaml:\d+: meetings apec-smewg-27: tz: unknown time zone 'America/Chiclayo'",
+    ),
+    (
+        "slug: peru-itri-cooperation",
+        "slug: peru-textile-show-delegation",
+        r"items\.yaml:\d+: items peru-textile-show-delegation: slug: duplicate slug .*first at .*items\.yaml:\d+",
+    ),
     ("owners: [forum-officer]", "owners: [nobody]", r"items\.yaml:\d+: items forum-host-2009: owners: no person"),
-    ("priority: high\n    category: market-access", "priority: urgent\n    category: market-access",
-     r"items\.yaml:\d+: items forum-host-2009: priority: Input should be 'high', 'medium' or 'low'"),
+    (
+        "priority: high\n    category: market-access",
+        "priority: urgent\n    category: market-access",
+        r"items\.yaml:\d+: items forum-host-2009: priority: Input should be 'high', 'medium' or 'low'",
+    ),
     ("items:\n", "items:\n  - [unclosed\n", r"items\.yaml:\d+: YAML syntax"),
 ]
 
 
-@pytest.mark.parametrize(("old", "new", "expected"), BAD, ids=[
-    "bad-date", "unknown-field", "unknown-tz", "duplicate-slug", "unknown-owner", "bad-priority", "yaml-syntax"])
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    BAD,
+    ids=["bad-date", "unknown-field", "unknown-tz", "duplicate-slug", "unknown-owner", "bad-priority", "yaml-syntax"],
+)
 def test_bad_input_gives_one_line_and_leaves_the_database_as_it_was(invoke, loaded, db_path, old, new, expected):
     invoke("--now", "2008-09-20", "done", "1")
     before = dump(db_path)
@@ -98,8 +117,9 @@ def test_bad_input_gives_one_line_and_leaves_the_database_as_it_was(invoke, load
         pytest.fail(f"fixture text not found: {old!r}")
     # Touch every other record too: the bad record must stop all of them from being written.
     items_yaml = loaded / "items.yaml"
-    items_yaml.write_text(items_yaml.read_text(encoding="utf-8").replace("priority: low", "priority: medium"),
-                          encoding="utf-8")
+    items_yaml.write_text(
+        items_yaml.read_text(encoding="utf-8").replace("priority: low", "priority: medium"), encoding="utf-8"
+    )
     result = invoke("load", str(loaded), code=1)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr

@@ -20,7 +20,11 @@ def test_real_meetings_are_on_their_dates_in_their_zones(invoke_json, loaded):
     assert (singapore["date"], singapore["end_date"], singapore["tz"]) == ("2009-10-04", "2009-10-09", "Asia/Singapore")
     assert singapore["start_utc"] == "2009-10-03T16:00:00+00:00"
     bangkok = by_slug["apec-smewg-28"]
-    assert (bangkok["date"], bangkok["place"], bangkok["tz"]) == ("2009-03 (day TBC)", "Bangkok, Thailand", "Asia/Bangkok")
+    assert (bangkok["date"], bangkok["place"], bangkok["tz"]) == (
+        "2009-03 (day TBC)",
+        "Bangkok, Thailand",
+        "Asia/Bangkok",
+    )
     # The override replaces the rule's March 2009 occurrence: no second working group that month.
     assert [r["date"] for r in rows if r["date"].startswith("2009-03")] == ["2009-03 (day TBC)"]
     assert by_slug["apec-sme-ministerial-15"]["date"] == "2008-08-28"
@@ -32,7 +36,9 @@ def test_agenda_in_september_2008(invoke_json, invoke, loaded):
     assert result["overdue"] == []
     assert [r["slug"] for r in result["due"]][:1] == ["kpi-committee-volunteer"]
     assert [r["slug"] for r in result["meetings"]] == [
-        "taiwan-business-alliance-conference-2008", "taipei-textile-show-2008"]
+        "taiwan-business-alliance-conference-2008",
+        "taipei-textile-show-2008",
+    ]
     table = invoke("--now", "2008-09-01", "agenda", "--days", "60", env={"COLUMNS": "200"}).stdout
     assert "kpi-committee-volunteer" in table and "Taiwan Business Alliance Conference" in table
 

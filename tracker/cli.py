@@ -14,7 +14,7 @@ from typing import Any
 import click
 from sqlalchemy import Engine
 
-from tracker import __version__, agenda, clock, dataset, ics, items, meetings, store
+from tracker import __version__, agenda, clock, dataset, ics, ics_import, items, meetings, store
 from tracker.config import Settings, load_settings
 from tracker.errors import TrackerError
 from tracker.output import message, render_json, render_record, render_table
@@ -81,7 +81,8 @@ def _items_table(title: str, rows: list[dict[str, Any]], empty: str = "nothing")
     for row in rows:
         row["_style"] = "red" if row["overdue"] else ("dim" if row["status"] in ("done", "cancelled") else None)
         row["owner"] = ", ".join(row["owners"])
-    render_table(title, ["id", "slug", "title", "due", "status", "owner", "priority"], rows, empty)
+        row["when"] = f"{row['due']} ({row['days_overdue']} days overdue)" if row["overdue"] else row["due"]
+    render_table(title, ["id", "title", "when", "status", "owner", "priority"], rows, empty)
 
 
 @cli.command()
@@ -337,6 +338,28 @@ def export(app: AppContext, out: str, as_json: bool) -> None:
         render_json("export", app.now, written)
     else:
         render_table("calendars", ["path", "bytes", "changed"], written)
+
+
+@cli.command("import")
+@click.argument("path", type=click.Path())
+@json_option
+@pass_app
+def import_command(app: AppContext, path: str, as_json: bool) -> None:
+    """Import meetings (VEVENT) and action items (VTODO) from an .ics file, upserting by UID.
+
+    Re-importing tracker's own export brings back only the items' completion status.
+
+    \b
+    Example:
+        tracker import official-schedule.ics
+    """
+    with store.transaction(app.engine) as session:
+        result = ics_import.import_ics(session, path, now=app.now)
+    row = {"created": result.created, "updated": result.updated, "unchanged": result.unchanged}
+    if as_json:
+        render_json("import", app.now, row)
+    else:
+        render_table(f"imported {path}", ["created", "updated", "unchanged"], [row])
 
 
 def main() -> None:

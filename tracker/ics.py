@@ -19,7 +19,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from icalendar import Alarm, Calendar, Component, Event, Todo
-from icalendar.prop import vRecur
+from icalendar.prop import vDuration, vRecur
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
@@ -212,7 +212,7 @@ def header(name: str, slug: str, refresh: timedelta) -> Calendar:
     cal = Calendar.new(prodid=PRODID, name=name, uid=f"calendar-{slug}@tracker")
     cal.add("CALSCALE", "GREGORIAN")
     cal.add("REFRESH-INTERVAL", refresh, parameters={"VALUE": "DURATION"})
-    cal.add("X-PUBLISHED-TTL", refresh)
+    cal.add("X-PUBLISHED-TTL", vDuration(refresh))
     return cal
 
 
@@ -250,6 +250,7 @@ class CalendarSpec:
     deadlines: bool = False
     person: str | None = None
     committee: str | None = None
+    alarms: bool = False
 
 
 def specs(session: Session) -> list[CalendarSpec]:
@@ -257,7 +258,7 @@ def specs(session: Session) -> list[CalendarSpec]:
     fixed = [
         CalendarSpec("all", "APEC SME follow-ups: everything", meetings=True, todos=True, deadlines=True),
         CalendarSpec("meetings", "APEC SME meetings", meetings=True),
-        CalendarSpec("action-items", "APEC SME action items", todos=True),
+        CalendarSpec("action-items", "APEC SME action items", todos=True, alarms=True),
         CalendarSpec("deadlines", "APEC SME deadlines", deadlines=True),
     ]
     owners = session.scalars(select(Person).where(Person.id.in_(select(ItemOwner.person_id))).order_by(Person.slug))
@@ -323,12 +324,13 @@ def build(
     session: Session,
     spec: CalendarSpec,
     refresh: timedelta = timedelta(hours=1),
-    alarms: bool = False,
+    alarms: bool | None = None,
     cache: dict[tuple, Part] | None = None,
 ) -> bytes:
-    """The calendar `spec` as bytes. With `cache`, components whose key is cached are not re-serialised."""
+    """The calendar `spec` as bytes (VALARMs per `alarms`, default the spec's). With `cache`, components whose
+    key is cached are not re-serialised."""
     parts = []
-    for key, make in sources(session, spec, alarms):
+    for key, make in sources(session, spec, spec.alarms if alarms is None else alarms):
         found = cache.get(key) if cache is not None else None
         if found is None:
             found = part(make())
@@ -354,13 +356,13 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def export(session: Session, out: str | Path = "calendars", alarms: bool = True) -> list[dict]:
+def export(session: Session, out: str | Path = "calendars") -> list[dict]:
     """Write every calendar of `specs()` under `out`; returns what was written (path, bytes, changed)."""
     out = Path(out)
     written = []
     for spec in specs(session):
         path = out / f"{spec.slug}.ics"
-        data = build(session, spec, alarms=alarms and spec.todos)
+        data = build(session, spec)
         changed = not path.exists() or path.read_bytes() != data
         if changed:
             atomic_write(path, data)

@@ -127,19 +127,25 @@ def _record_completion(item: Item, now: datetime, by: str, how: str) -> None:
         item.completed_at = item.completed_by = item.completed_how = None
 
 
-def merge_loaded(session: Session, slug: str, values: dict[str, Any], recorded: datetime, now: datetime) -> str:
-    """Upsert from YAML. A field changes only where the YAML changed it since the last load (three-way)."""
+def merge_loaded(
+    session: Session, slug: str, values: dict[str, Any], recorded: datetime, now: datetime,
+    uid: str | None = None, how: str = "yaml",
+) -> str:  # fmt: skip
+    """Upsert from a source (`how`: yaml or ics). A field changes only where that source changed it since its
+    last load (a three-way merge), so edits made in tracker survive reloading an unchanged source."""
     item = session.scalars(select(Item).where(Item.slug == slug)).one_or_none()
     if item is None:
-        item = Item(slug=slug, uid=f"item-{slug}@tracker", created_at=recorded, updated_at=recorded, loaded=values)
+        uid = uid or f"item-{slug}@tracker"
+        item = Item(slug=slug, uid=uid, created_at=recorded, updated_at=recorded, loaded={how: values})
         for name, value in values.items():
             _set(session, item, name, value)
-        _record_completion(item, recorded, "load", "yaml")
+        _record_completion(item, recorded, how, how)
         session.add(item)
         return "created"
-    edited = {k: v for k, v in values.items() if item.loaded.get(k) != v}
-    item.loaded = values
-    return "updated" if apply_changes(session, item, edited, now, by="load", how="yaml") else "unchanged"
+    baseline = item.loaded.get(how, {})
+    edited = {k: v for k, v in values.items() if baseline.get(k) != v}
+    item.loaded = {**item.loaded, how: values}
+    return "updated" if apply_changes(session, item, edited, now, by=how, how=how) else "unchanged"
 
 
 # --- queries ---------------------------------------------------------------------------------------------

@@ -132,7 +132,6 @@ class Meeting(Base):
     cancelled: Mapped[bool] = mapped_column(default=False)
     sequence: Mapped[int] = mapped_column(default=0)
     updated_at: Mapped[datetime]
-    loaded: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
 class ItemOwner(Base):
@@ -144,7 +143,8 @@ class ItemOwner(Base):
 
 
 class Item(Base):
-    """A follow-up action item. `loaded` is the YAML record last loaded, for three-way merges on reload."""
+    """A follow-up action item. `loaded` holds, per source (yaml, ics), the record last loaded from it: the
+    base of the three-way merge on reload."""
 
     __tablename__ = "items"
     id: Mapped[int] = mapped_column(primary_key=True)
