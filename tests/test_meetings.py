@@ -40,7 +40,7 @@ def test_agenda_in_september_2008(invoke_json, invoke, loaded):
         "taipei-textile-show-2008",
     ]
     table = invoke("--now", "2008-09-01", "agenda", "--days", "60", env={"COLUMNS": "200"}).stdout
-    assert "kpi-committee-volunteer" in table and "Taiwan Business Alliance Conference" in table
+    assert "Volunteer for the KPI drafting committees" in table and "Taiwan Business Alliance Conference" in table
 
 
 def test_clock_override_by_option_and_environment_agree(invoke, loaded, env):
