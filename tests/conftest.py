@@ -63,3 +63,81 @@ def dump(db_path: Path) -> list[str]:
     """Every row of every table, as SQL: equal dumps mean an unchanged database."""
     with sqlite3.connect(db_path) as conn:
         return list(conn.iterdump())
+
+
+class Clock:
+    """A settable clock for the server under test."""
+
+    def __init__(self, at: str) -> None:
+        self.set(at)
+
+    def set(self, at: str) -> None:
+        from datetime import datetime
+
+        self.at = datetime.fromisoformat(at)
+
+    def __call__(self):
+        return self.at
+
+
+class LiveServer:
+    """uvicorn serving the app on 127.0.0.1 (port 0) in a thread, stopped cleanly afterwards."""
+
+    def __init__(self, app) -> None:
+        import threading
+
+        import uvicorn
+
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, access_log=False, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        import time
+
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.01)
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock("2008-09-01T09:00:00+08:00")
+
+
+@pytest.fixture
+def make_server(env, clock):
+    """Start a live server over the test database; settings overrides as keyword arguments."""
+    from tracker import store
+    from tracker.config import load_settings
+    from tracker.server import create_app
+
+    servers = []
+
+    def start(**overrides):
+        settings = load_settings(environ=env, overrides=overrides)
+        engine = store.engine(settings.db)
+        server = LiveServer(create_app(settings, engine, clock))
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def subscribe(invoke_json):
+    """Create a subscription; returns (token, its record)."""
+
+    def add(*args: str):
+        record = invoke_json("subscribe", "add", *args)
+        return record["https"].rsplit("/", 1)[1].removesuffix(".ics"), record
+
+    return add

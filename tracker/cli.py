@@ -3,6 +3,7 @@ inside one transaction, then renders a table or --json. TrackerError becomes `Er
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import os
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from typing import Any
 import click
 from sqlalchemy import Engine
 
-from tracker import __version__, agenda, clock, dataset, ics, ics_import, items, meetings, store
+from tracker import __version__, agenda, clock, dataset, ics, ics_import, items, meetings, store, subscriptions
 from tracker.config import Settings, load_settings
 from tracker.errors import TrackerError
 from tracker.output import message, render_json, render_record, render_table
@@ -360,6 +361,119 @@ def import_command(app: AppContext, path: str, as_json: bool) -> None:
         render_json("import", app.now, row)
     else:
         render_table(f"imported {path}", ["created", "updated", "unchanged"], [row])
+
+
+@cli.group()
+def subscribe() -> None:
+    """Calendar subscriptions: secret feed URLs for Google, Outlook, Apple Calendar, Thunderbird, khal.
+
+    \b
+    Example:
+        tracker subscribe add --name "Officer's phone" --person apec-officer
+    """
+
+
+def _print_links(sub: dict[str, Any], token: str, app: AppContext, as_json: bool, command: str) -> None:
+    links = subscriptions.links(app.settings.base_url, token)
+    record = sub | {"https": links.https, "webcal": links.webcal, "google": links.google, "page": links.page}
+    if as_json:
+        render_json(command, app.now, record)
+        return
+    render_record(f"subscription {sub['id']}: {sub['name']} ({sub['calendar']})", record)
+    message("The link is shown only now; `tracker subscribe rotate` makes a new one.")
+
+
+@subscribe.command("add")
+@click.option("--name", required=True, help="Who or what subscribes (shown in the list).")
+@click.option("--person", help="A person's own feed: their items and the meetings those serve.")
+@click.option("--calendar", help="all, meetings, action-items, deadlines, people/<slug> or committees/<slug>.")
+@click.option("--alarms/--no-alarms", default=None, help="Include VALARMs [default: only in a person's feed].")
+@json_option
+@pass_app
+def subscribe_add(app: AppContext, name: str, person: str | None, calendar: str | None, alarms: bool | None,
+                  as_json: bool) -> None:  # fmt: skip
+    """Create a subscription and print its https:// and webcal:// URLs.
+
+    \b
+    Example:
+        tracker subscribe add --name "Desk wall screen" --calendar meetings
+    """
+    with store.transaction(app.engine) as session:
+        sub, token = subscriptions.add(session, app.now, name, person=person, calendar=calendar, alarms=alarms)
+        record = subscriptions.as_dict(sub)
+    _print_links(record, token, app, as_json, "subscribe add")
+
+
+@subscribe.command("list")
+@json_option
+@pass_app
+def subscribe_list(app: AppContext, as_json: bool) -> None:
+    """List subscriptions (their secret links cannot be shown again).
+
+    \b
+    Example:
+        tracker subscribe list
+    """
+    with store.transaction(app.engine) as session:
+        rows = [subscriptions.as_dict(s) for s in subscriptions.subscriptions(session)]
+    if as_json:
+        render_json("subscribe list", app.now, rows)
+    else:
+        render_table("subscriptions", ["id", "name", "calendar", "alarms", "status", "created_at"], rows)
+
+
+@subscribe.command("revoke")
+@click.argument("ref")
+@json_option
+@pass_app
+def subscribe_revoke(app: AppContext, ref: str, as_json: bool) -> None:
+    """Revoke a subscription (id or name): its URL answers 404 from now on.
+
+    \b
+    Example:
+        tracker subscribe revoke 3
+    """
+    with store.transaction(app.engine) as session:
+        record = subscriptions.as_dict(subscriptions.revoke(session, ref, app.now))
+    if as_json:
+        render_json("subscribe revoke", app.now, record)
+    else:
+        message(f"revoked subscription {record['id']} ({record['name']})")
+
+
+@subscribe.command("rotate")
+@click.argument("ref")
+@json_option
+@pass_app
+def subscribe_rotate(app: AppContext, ref: str, as_json: bool) -> None:
+    """Give a subscription a new secret URL; the old one stops working at once.
+
+    \b
+    Example:
+        tracker subscribe rotate 3
+    """
+    with store.transaction(app.engine) as session:
+        sub, token = subscriptions.rotate(session, ref, app.now)
+        record = subscriptions.as_dict(sub)
+    _print_links(record, token, app, as_json, "subscribe rotate")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8765, show_default=True, type=int)
+@click.option("--base-url", help="Public URL of this server, as subscribers reach it [env TRACKER_BASE_URL].")
+@pass_app
+def serve(app: AppContext, host: str, port: int, base_url: str | None) -> None:
+    """Serve the calendar feeds, the subscription pages and /healthz over HTTP (uvicorn).
+
+    \b
+    Example:
+        tracker serve --port 8765 --base-url https://calendars.example.org
+    """
+    from tracker import server
+
+    settings = dataclasses.replace(app.settings, base_url=base_url) if base_url else app.settings
+    server.serve(settings, app.engine, lambda: clock.now(settings.zone, settings.now), host, port)
 
 
 def main() -> None:

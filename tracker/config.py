@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import dataclass, fields, replace
+from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import platformdirs
 import tzlocal
+from icalendar.prop import vDuration
 
 from tracker.clock import zone
 from tracker.errors import ConfigError, InvalidInput
@@ -27,6 +29,9 @@ class Settings:
     db: str = ""
     tz: str = ""
     now: str | None = None
+    base_url: str = "http://127.0.0.1:8765"
+    refresh: str = "PT1H"
+    feed_gzip: bool = False
 
     @property
     def zone(self) -> ZoneInfo:
@@ -44,12 +49,33 @@ def load_settings(
         values.update(_read_toml(Path(path), names))
     values.update({n: environ[f"TRACKER_{n.upper()}"] for n in names if f"TRACKER_{n.upper()}" in environ})
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    settings = replace(Settings(), **values)
+    settings = replace(Settings(), **{k: _coerce(k, v) for k, v in values.items()})
     try:
         settings.zone  # noqa: B018 - validate the zone name once, up front
     except InvalidInput as e:
         raise ConfigError(f"setting tz: {e}") from None
     return settings
+
+
+def _coerce(name: str, value: object) -> object:
+    """Environment values arrive as text; booleans are spelled 1/0, true/false, yes/no, on/off."""
+    if isinstance(getattr(Settings, name, None), bool) and isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+            raise ConfigError(f"setting {name}: expected true or false, not {value!r}")
+        return lowered in ("1", "true", "yes", "on")
+    return value
+
+
+def refresh_interval(settings: Settings) -> timedelta:
+    """The REFRESH-INTERVAL / X-PUBLISHED-TTL of every feed."""
+    try:
+        value = vDuration.from_ical(settings.refresh)
+    except ValueError:
+        raise ConfigError(f"setting refresh: not an ISO-8601 duration: {settings.refresh!r} (e.g. PT1H)") from None
+    if value <= timedelta(0):
+        raise ConfigError("setting refresh: must be positive")
+    return value
 
 
 def _read_toml(path: Path, names: set[str]) -> dict:

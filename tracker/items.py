@@ -144,7 +144,8 @@ def merge_loaded(
         return "created"
     baseline = item.loaded.get(how, {})
     edited = {k: v for k, v in values.items() if baseline.get(k) != v}
-    item.loaded = {**item.loaded, how: values}
+    if baseline != values:
+        item.loaded = {**item.loaded, how: values}
     return "updated" if apply_changes(session, item, edited, now, by=how, how=how) else "unchanged"
 
 

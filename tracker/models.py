@@ -200,3 +200,29 @@ class ItemChange(Base):
     old: Mapped[str | None] = mapped_column(Text)
     new: Mapped[str | None] = mapped_column(Text)
     note: Mapped[str] = mapped_column(Text, default="")
+
+
+class Subscription(Base):
+    """A calendar subscription: a secret URL (only the token's SHA-256 is kept) for one calendar."""
+
+    __tablename__ = "subscriptions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    calendar: Mapped[str] = mapped_column(String(200))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    person: Mapped[Person | None] = relationship()
+    alarms: Mapped[bool] = mapped_column(default=False)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    rotated_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class FeedState(Base):
+    """The Last-Modified of a feed's current bytes: set when its ETag first changes, strictly increasing, so
+    an If-Modified-Since can never match content it has not seen."""
+
+    __tablename__ = "feed_state"
+    feed: Mapped[str] = mapped_column(String(250), primary_key=True)
+    etag: Mapped[str] = mapped_column(String(80))
+    last_modified: Mapped[datetime]

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, inspect, select
+from sqlalchemy import Engine, Integer, cast, create_engine, event, inspect, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -51,6 +51,7 @@ def init(eng: Engine) -> None:
             row = session.get(Meta, "schema_version")
             if row is None:
                 session.add(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
+                session.add(Meta(key=DATA_VERSION, value="0"))
             elif int(row.value) > SCHEMA_VERSION:
                 raise ConfigError(
                     f"the database has schema version {row.value}, newer than this tracker "
@@ -64,12 +65,35 @@ def is_initialised(eng: Engine) -> bool:
     return inspect(eng).has_table("meta")
 
 
+DATA_VERSION = "data_version"
+
+
+def _note_changes(session: Session, _context: object, _instances: object) -> None:
+    if session.new or session.deleted or any(session.is_modified(o) for o in session.dirty):
+        session.info["changed"] = True
+
+
+event.listen(Session, "before_flush", _note_changes)
+
+
+def _bump_data_version(session: Session) -> None:
+    """Every committed change raises meta.data_version: the feed server's cheap "did anything change?"."""
+    if session.info.pop("changed", False):
+        session.execute(update(Meta).where(Meta.key == DATA_VERSION).values(value=cast(Meta.value, Integer) + 1))
+
+
+def data_version(session: Session) -> int:
+    return int(session.get(Meta, DATA_VERSION, populate_existing=True).value)
+
+
 @contextmanager
 def transaction(eng: Engine) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any error (so bad input changes nothing)."""
     factory = sessionmaker(eng, expire_on_commit=False)
     with factory() as session, session.begin():
         yield session
+        session.flush()
+        _bump_data_version(session)
 
 
 def ping(eng: Engine) -> bool:

@@ -1,0 +1,113 @@
+"""Feed bytes, cached in memory until the data changes, with validators for conditional GET.
+
+A feed is rebuilt only when the database's data version moved (any committed change, from any process),
+and a rebuild re-serialises only the components whose (kind, id, SEQUENCE) is new: the rest come from the
+part cache, giving the same bytes as a build from scratch (see `ics.build`).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime, parsedate_to_datetime
+
+from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.orm import Session
+
+from tracker import ics, store
+from tracker.models import FeedState
+
+
+@dataclass
+class Feed:
+    body: bytes
+    etag: str
+    last_modified: datetime
+    _gzipped: bytes | None = field(default=None, repr=False)
+
+    @property
+    def last_modified_http(self) -> str:
+        return format_datetime(self.last_modified, usegmt=True)
+
+    def gzipped(self) -> bytes:
+        """Compressed once per ETag (mtime=0 keeps it deterministic), never per request."""
+        if self._gzipped is None:
+            self._gzipped = gzip.compress(self.body, compresslevel=6, mtime=0)
+        return self._gzipped
+
+    def not_modified(self, if_none_match: str | None, if_modified_since: str | None) -> bool:
+        """RFC 9110: If-None-Match decides when present; else a parseable If-Modified-Since ≥ Last-Modified."""
+        if if_none_match is not None:
+            tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
+            return self.etag in tags or "*" in tags
+        if if_modified_since is None:
+            return False
+        try:
+            since = parsedate_to_datetime(if_modified_since)
+        except (TypeError, ValueError, IndexError):
+            return False
+        if since.tzinfo is None:
+            return False  # not an HTTP-date (they are always GMT); ignoring it is the safe answer
+        return since >= self.last_modified
+
+
+class FeedCache:
+    """Thread-safe cache of feed bytes per (calendar, alarms) and of component bytes per (kind, id, SEQUENCE)."""
+
+    def __init__(self, engine: Engine, refresh: timedelta, now: Callable[[], datetime]) -> None:
+        self.engine = engine
+        self.refresh = refresh
+        self.now = now
+        self.parts: dict[tuple, ics.Part] = {}
+        self.feeds: dict[tuple[str, bool], tuple[int, Feed]] = {}
+        self._lock = threading.Lock()
+
+    def version(self) -> int:
+        with Session(self.engine) as session:
+            return store.data_version(session)
+
+    def cached(self, calendar: str, alarms: bool, version: int) -> Feed | None:
+        entry = self.feeds.get((calendar, alarms))
+        return entry[1] if entry is not None and entry[0] == version else None
+
+    def build(self, spec: ics.CalendarSpec, alarms: bool) -> Feed:
+        """The feed's current bytes, rebuilding (incrementally) if the data changed since the cached copy."""
+        with self._lock:
+            with store.transaction(self.engine) as session:
+                version = store.data_version(session)
+                found = self.cached(spec.slug, alarms, version)
+                if found is not None:
+                    return found
+                body = ics.build(session, spec, self.refresh, alarms, cache=self.parts)
+                etag = '"' + hashlib.sha256(body).hexdigest()[:40] + '"'
+                feed = Feed(body, etag, self._last_modified(session, f"{spec.slug}|{alarms}", etag))
+            self.feeds[(spec.slug, alarms)] = (version, feed)
+            self._prune()
+            return feed
+
+    def _last_modified(self, session: Session, key: str, etag: str) -> datetime:
+        """Stored per feed; moves (strictly up, in whole seconds) only when the ETag changes."""
+        state = session.execute(select(FeedState.etag, FeedState.last_modified).where(FeedState.feed == key)).first()
+        if state is not None and state.etag == etag:
+            return state.last_modified
+        stamp = self.now().astimezone(UTC).replace(microsecond=0) + timedelta(seconds=1)
+        if state is not None:
+            stamp = max(stamp, state.last_modified + timedelta(seconds=1))
+            session.execute(update(FeedState).where(FeedState.feed == key).values(etag=etag, last_modified=stamp))
+        else:
+            session.execute(insert(FeedState).values(feed=key, etag=etag, last_modified=stamp))
+        return stamp
+
+    def _prune(self) -> None:
+        """Keep only the newest SEQUENCE of each component: older bytes can never be asked for again."""
+        newest: dict[tuple, tuple] = {}
+        for key in self.parts:
+            ident = (key[0], key[1], key[3:])
+            if ident not in newest or key[2] > newest[ident][2]:
+                newest[ident] = key
+        if len(newest) < len(self.parts):
+            self.parts = {key: self.parts[key] for key in newest.values()}

@@ -1,0 +1,232 @@
+"""The HTTP front end: subscribable feeds behind secret URLs, a page per subscription, /healthz.
+
+Starlette on uvicorn. TrackerError becomes a status here, in one handler; every way of not finding a
+subscription answers the same 404. Tokens never reach the INFO log: uvicorn's access log is off and ours
+prints the path with the token cut out.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route
+from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from tracker import ics, items, meetings, store, subscriptions
+from tracker.config import Settings, refresh_interval
+from tracker.dataset import CATEGORIES
+from tracker.errors import NotFound, TrackerError
+from tracker.feeds import Feed, FeedCache
+from tracker.ics import load_items
+
+log = logging.getLogger("tracker.server")
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+NOT_FOUND = "Not found.\n"
+SECRET_PATH = re.compile(r"/(feeds|s|done|snooze)/[^/?]+")
+
+
+def redact(path: str) -> str:
+    return SECRET_PATH.sub(lambda m: f"/{m[1]}/…", path)
+
+
+class AccessLog:
+    """One INFO line per request, with secret path segments cut out."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started, status = time.perf_counter(), [0]
+
+        async def record(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        await self.app(scope, receive, record)
+        elapsed = (time.perf_counter() - started) * 1000
+        log.info("%s %s %d %.1fms", scope["method"], redact(scope["path"]), status[0], elapsed)
+
+
+class Context:
+    """What every handler needs: settings, the engine, the clock, and the feed cache."""
+
+    def __init__(self, settings: Settings, engine: Engine, now: Callable[[], datetime]) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.now = now
+        self.feeds = FeedCache(engine, refresh_interval(settings), now)
+        self._subs: tuple[int, dict[str, tuple[str, bool] | None]] = (-1, {})
+
+    def subscription(self, token: str, version: int) -> tuple[str, bool]:
+        """(calendar, alarms) of a live token, remembered until the data version moves; NotFound otherwise."""
+        if self._subs[0] != version:
+            self._subs = (version, {})
+        known = self._subs[1]
+        if token not in known:
+            with Session(self.engine) as session:
+                sub = subscriptions.resolve(session, token)
+                known[token] = (sub.calendar, sub.alarms) if sub else None
+        if known[token] is None:
+            raise NotFound("subscription")
+        return known[token]
+
+    def spec(self, calendar: str) -> ics.CalendarSpec:
+        with Session(self.engine) as session:
+            return subscriptions.spec_for(session, calendar)
+
+
+async def feed_response(request: Request, ctx: Context, feed: Feed, attachment: str | None = None) -> Response:
+    headers = {
+        "ETag": feed.etag,
+        "Last-Modified": feed.last_modified_http,
+        "Cache-Control": "private, no-cache",
+    }
+    if attachment:
+        headers["Content-Disposition"] = f'attachment; filename="{attachment}"'
+    if ctx.settings.feed_gzip:
+        headers["Vary"] = "Accept-Encoding"
+    if feed.not_modified(request.headers.get("if-none-match"), request.headers.get("if-modified-since")):
+        return Response(status_code=304, headers=headers)
+    body = feed.body
+    if ctx.settings.feed_gzip and "gzip" in request.headers.get("accept-encoding", ""):
+        body = feed.gzipped()
+        headers["Content-Encoding"] = "gzip"
+    return Response(body, media_type="text/calendar; charset=utf-8", headers=headers)
+
+
+async def current_feed(ctx: Context, token: str) -> Feed:
+    version = ctx.feeds.version()
+    calendar, alarms = ctx.subscription(token, version)
+    feed = ctx.feeds.cached(calendar, alarms, version)
+    if feed is None:
+        feed = await run_in_threadpool(lambda: ctx.feeds.build(ctx.spec(calendar), alarms))
+    return feed
+
+
+async def feed(request: Request) -> Response:
+    ctx: Context = request.app.state.ctx
+    return await feed_response(request, ctx, await current_feed(ctx, request.path_params["token"]))
+
+
+async def download(request: Request) -> Response:
+    ctx: Context = request.app.state.ctx
+    feed_ = await current_feed(ctx, request.path_params["token"])
+    return await feed_response(request, ctx, feed_, attachment="tracker.ics")
+
+
+def page_context(ctx: Context, token: str) -> dict[str, Any]:
+    now = ctx.now()
+    with store.transaction(ctx.engine) as session:
+        sub = subscriptions.resolve(session, token)
+        if sub is None:
+            raise NotFound("subscription")
+        spec = subscriptions.spec_for(session, sub.calendar)
+        rows = [items.as_dict(i, now) for i in load_items(session, spec)]
+        upcoming = meetings.meetings(session, now, now + timedelta(days=365), now) if spec.meetings else []
+        name = sub.name
+    open_rows = [r for r in rows if r["status"] in ("open", "in_progress")]
+    soon = now + timedelta(days=30)
+    groups = []
+    for slug, label in [*CATEGORIES.items(), (None, "Cross-cutting")]:
+        members = [r for r in rows if r["category"] == slug]
+        if members:
+            done = sum(r["status"] == "done" for r in members)
+            groups.append({"label": label, "items": members, "done": done, "total": len(members)})
+    return {
+        "name": name,
+        "calendar": spec.name,
+        "as_of": f"{now.astimezone(ctx.settings.zone):%Y-%m-%d %H:%M} {ctx.settings.tz}",
+        "links": subscriptions.links(ctx.settings.base_url, token),
+        "overdue": [r for r in open_rows if r["overdue"]],
+        "due_soon": [r for r in open_rows if not r["overdue"] and r["due_utc"] and r["due_utc"] < soon.isoformat()],
+        "meetings": upcoming[:12],
+        "groups": groups,
+    }
+
+
+async def page(request: Request) -> Response:
+    ctx: Context = request.app.state.ctx
+    context = await run_in_threadpool(page_context, ctx, request.path_params["token"])
+    return TEMPLATES.TemplateResponse(request, "page.html", context)
+
+
+async def about(request: Request) -> Response:
+    return TEMPLATES.TemplateResponse(request, "about.html", {})
+
+
+async def healthz(request: Request) -> Response:
+    ctx: Context = request.app.state.ctx
+    if await run_in_threadpool(store.ping, ctx.engine):
+        return JSONResponse({"status": "ok"})
+    return JSONResponse({"status": "database unreachable"}, status_code=503)
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    return PlainTextResponse(NOT_FOUND, status_code=404)
+
+
+async def tracker_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, TrackerError)
+    if exc.http_status == 404:
+        return await not_found(request, exc)
+    return PlainTextResponse(f"{exc}\n", status_code=exc.http_status)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return await not_found(request, exc)
+    return PlainTextResponse(f"{exc.detail}\n", status_code=exc.status_code, headers=exc.headers)
+
+
+def create_app(settings: Settings, engine: Engine, now: Callable[[], datetime]) -> Starlette:
+    """The ASGI app. `now` is the clock (tests and demos pass a fixed one)."""
+    store.init(engine)
+    handlers = {TrackerError: tracker_error, HTTPException: http_error}
+    pages = Starlette(
+        routes=[Route("/{token}/", page), Route("/{token}/calendar.ics", download)],
+        middleware=[Middleware(GZipMiddleware, minimum_size=1000)],
+        exception_handlers=handlers,
+    )
+    app = Starlette(
+        routes=[
+            Route("/", about),
+            Route("/healthz", healthz),
+            Route("/feeds/{token}.ics", feed, methods=["GET", "HEAD"]),
+            Mount("/s", app=pages),
+        ],
+        middleware=[Middleware(AccessLog)],
+        exception_handlers=handlers,
+    )
+    app.state.ctx = Context(settings, engine, now)
+    pages.state.ctx = app.state.ctx
+    return app
+
+
+def serve(settings: Settings, engine: Engine, now: Callable[[], datetime], host: str, port: int) -> None:
+    """Run the app on uvicorn until interrupted."""
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(settings, engine, now)
+    uvicorn.run(app, host=host, port=port, access_log=False, log_level="info", server_header=False)
