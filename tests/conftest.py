@@ -81,29 +81,31 @@ class Clock:
 
 
 class LiveServer:
-    """uvicorn serving the app on 127.0.0.1 (port 0) in a thread, stopped cleanly afterwards."""
+    """uvicorn serving an app on a socket already bound to 127.0.0.1, in a thread, stopped cleanly afterwards."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, make_app) -> None:
+        import socket
         import threading
+        import time
 
         import uvicorn
 
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, access_log=False, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
+        self.app = make_app(self.url)
+        self.server = uvicorn.Server(uvicorn.Config(self.app, access_log=False, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)
         self.thread.start()
-        import time
-
         deadline = time.monotonic() + 10
         while not self.server.started:
             assert time.monotonic() < deadline, "uvicorn did not start"
             time.sleep(0.01)
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
 
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+        self.socket.close()
 
 
 @pytest.fixture
@@ -121,9 +123,11 @@ def make_server(env, clock):
     servers = []
 
     def start(**overrides):
-        settings = load_settings(environ=env, overrides=overrides)
-        engine = store.engine(settings.db)
-        server = LiveServer(create_app(settings, engine, clock))
+        def make_app(url: str):
+            settings = load_settings(environ=env, overrides={"base_url": url, **overrides})
+            return create_app(settings, store.engine(settings.db), clock)
+
+        server = LiveServer(make_app)
         servers.append(server)
         return server
 

@@ -126,7 +126,7 @@ def test_page_and_about(served, subscribe):
     assert (
         "Volunteer for the KPI drafting committees" in page.text and "as of 2008-09-01 09:00 Asia/Taipei" in page.text
     )
-    assert f"webcal://127.0.0.1:8765/feeds/{token}.ics" in page.text
+    assert f"webcal://{served.url.removeprefix('http://')}/feeds/{token}.ics" in page.text
     about = get(served, "/")
     assert about.status_code == 200 and "Volunteer" not in about.text and "/feeds/" not in about.text
     download = get(served, f"/s/{token}/calendar.ics")

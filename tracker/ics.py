@@ -208,9 +208,15 @@ def vtimezone(tzid: str) -> bytes:
     return b"".join(tz.to_ical() for tz in probe.timezones)
 
 
-def header(name: str, slug: str, refresh: timedelta) -> Calendar:
-    cal = Calendar.new(prodid=PRODID, name=name, uid=f"calendar-{slug}@tracker")
+def header(name: str, refresh: timedelta) -> Calendar:
+    """The calendar's own properties. No calendar-level UID (RFC 7986): vdirsyncer copies these properties
+    into every item it splits out and keys items on the first UID line, which collapsed a feed into one item."""
+    cal = Calendar()
+    cal.add("VERSION", "2.0")
+    cal.add("PRODID", PRODID)
     cal.add("CALSCALE", "GREGORIAN")
+    cal.add("NAME", name)
+    cal.add("X-WR-CALNAME", name)
     cal.add("REFRESH-INTERVAL", refresh, parameters={"VALUE": "DURATION"})
     cal.add("X-PUBLISHED-TTL", vDuration(refresh))
     return cal
@@ -337,7 +343,7 @@ def build(
             if cache is not None:
                 cache[key] = found
         parts.append(found)
-    return assemble(header(spec.name, spec.slug.replace("/", "-"), refresh), parts)
+    return assemble(header(spec.name, refresh), parts)
 
 
 def atomic_write(path: Path, data: bytes) -> None:
