@@ -144,6 +144,6 @@ def test_healthz(loaded, make_server, env, tmp_path):
     server = make_server(db=f"sqlite:///{folder / 'db.sqlite'}")
     assert get(server, "/healthz").status_code == 200
     shutil.rmtree(folder)
-    server.server.config.app.state.ctx.engine.dispose()
+    server.app.ctx.engine.dispose()
     down = get(server, "/healthz")
     assert down.status_code == 503 and down.json() == {"status": "database unreachable"}

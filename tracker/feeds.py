@@ -14,8 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
+from functools import cached_property
+from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from tracker import ics, store
@@ -29,7 +32,7 @@ class Feed:
     last_modified: datetime
     _gzipped: bytes | None = field(default=None, repr=False)
 
-    @property
+    @cached_property
     def last_modified_http(self) -> str:
         return format_datetime(self.last_modified, usegmt=True)
 
@@ -65,10 +68,26 @@ class FeedCache:
         self.parts: dict[tuple, ics.Part] = {}
         self.feeds: dict[tuple[str, bool], tuple[int, Feed]] = {}
         self._lock = threading.Lock()
+        self._probe: Any = None
 
     def version(self) -> int:
-        with Session(self.engine) as session:
-            return store.data_version(session)
+        """The data version, read on one kept DBAPI connection: this runs on every request, 304s included,
+        so it skips the ORM. Call it from one thread (the server's event loop)."""
+        for attempt in (1, 2):
+            try:
+                if self._probe is None:
+                    self._probe = self.engine.raw_connection()
+                cursor = self._probe.cursor()
+                cursor.execute("SELECT value FROM meta WHERE key = 'data_version'")
+                value = int(cursor.fetchone()[0])
+                cursor.close()
+                self._probe.rollback()  # end the read, so the next one sees newer commits
+                return value
+            except self.engine.dialect.loaded_dbapi.Error as e:
+                self._probe = None  # a dropped connection (server restart): reconnect once, then give up
+                if attempt == 2:
+                    raise OperationalError("SELECT data_version", {}, e) from e
+        raise AssertionError("unreachable")
 
     def cached(self, calendar: str, alarms: bool, version: int) -> Feed | None:
         entry = self.feeds.get((calendar, alarms))

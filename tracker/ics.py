@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from icalendar import Alarm, Calendar, Component, Event, Todo
 from icalendar.prop import vDuration, vRecur
-from sqlalchemy import select
+from sqlalchemy import Row, Select, select
 from sqlalchemy.orm import Session, selectinload
 
 from tracker import reminders
@@ -279,7 +279,16 @@ def specs(session: Session) -> list[CalendarSpec]:
     return fixed + people + committees
 
 
-def load_items(session: Session, spec: CalendarSpec) -> list[Item]:
+def _for_spec(query: Select, spec: CalendarSpec) -> Select:
+    if spec.person:
+        query = query.where(Item.owner_links.any(ItemOwner.person.has(Person.slug == spec.person)))
+    if spec.committee:
+        query = query.where(Item.committee.has(Committee.slug == spec.committee))
+    return query.order_by(Item.id)
+
+
+def load_items(session: Session, spec: CalendarSpec, ids: set[int] | None = None) -> list[Item]:
+    """The items of `spec` with everything their components show (only those in `ids`, if given)."""
     query = select(Item).options(
         selectinload(Item.owner_links).selectinload(ItemOwner.person),
         selectinload(Item.meeting),
@@ -287,20 +296,25 @@ def load_items(session: Session, spec: CalendarSpec) -> list[Item]:
         selectinload(Item.serves_series),
         selectinload(Item.committee),
     )
-    if spec.person:
-        query = query.where(Item.owner_links.any(ItemOwner.person.has(Person.slug == spec.person)))
-    if spec.committee:
-        query = query.where(Item.committee.has(Committee.slug == spec.committee))
-    return list(session.scalars(query.order_by(Item.id)))
+    if ids is not None:
+        query = query.where(Item.id.in_(ids))
+    return list(session.scalars(_for_spec(query, spec)))
 
 
-def load_meetings(session: Session, spec: CalendarSpec, items: list[Item]) -> tuple[list[MeetingSeries], list[Meeting]]:
+def _item_keys(session: Session, spec: CalendarSpec) -> list[Row]:
+    """What decides an item's components, without loading the items: cheap enough for every rebuild."""
+    columns = (Item.id, Item.sequence, Item.due.is_not(None).label("dated"), Item.meeting_id,
+               Item.serves_meeting_id, Item.serves_series_id)  # fmt: skip
+    return list(session.execute(_for_spec(select(*columns), spec)))
+
+
+def load_meetings(session: Session, spec: CalendarSpec, rows: list[Row]) -> tuple[list[MeetingSeries], list[Meeting]]:
     """All meetings, or for a person/committee calendar the meetings and series its items serve or came from."""
     series = list(session.scalars(select(MeetingSeries).order_by(MeetingSeries.id)))
     meetings = list(session.scalars(select(Meeting).options(selectinload(Meeting.series)).order_by(Meeting.id)))
     if spec.person or spec.committee:
-        meeting_ids = {m.id for i in items for m in (i.meeting, i.serves_meeting) if m is not None}
-        series_ids = {i.serves_series.id for i in items if i.serves_series is not None}
+        meeting_ids = {m for r in rows for m in (r.meeting_id, r.serves_meeting_id) if m is not None}
+        series_ids = {r.serves_series_id for r in rows if r.serves_series_id is not None}
         series_ids |= {m.series_id for m in meetings if m.id in meeting_ids and m.recurrence_id is not None}
         series = [s for s in series if s.id in series_ids]
         meetings = [m for m in meetings if m.id in meeting_ids or (m.recurrence_id and m.series_id in series_ids)]
@@ -311,18 +325,22 @@ Source = tuple[tuple, Callable[[], Component]]
 Part = tuple[tuple[str, str], bytes, frozenset[str]]
 
 
-def sources(session: Session, spec: CalendarSpec, alarms: bool = False) -> list[Source]:
-    """(cache key, builder) for every component of `spec`; the key changes whenever the bytes would."""
-    items = load_items(session, spec)
+def sources(session: Session, spec: CalendarSpec, alarms: bool = False, cached: Container = ()) -> list[Source]:
+    """(cache key, builder) for every component of `spec`; the key changes whenever the bytes would. Items are
+    loaded only where a key is not in `cached`."""
+    rows = _item_keys(session, spec)
     out: list[Source] = []
     if spec.meetings:
-        series, meetings = load_meetings(session, spec, items)
+        series, meetings = load_meetings(session, spec, rows)
         out += [(("series", s.id, s.sequence), lambda s=s: series_event(s)) for s in series]
         out += [(("meeting", m.id, m.sequence), lambda m=m: meeting_event(m)) for m in meetings]
-    if spec.todos:
-        out += [(("todo", i.id, i.sequence, alarms), lambda i=i: item_todo(i, alarms)) for i in items]
-    if spec.deadlines:
-        out += [(("deadline", i.id, i.sequence), lambda i=i: item_deadline_event(i)) for i in items if i.due]
+    todo_keys = [(("todo", r.id, r.sequence, alarms), r.id) for r in rows] if spec.todos else []
+    deadline_keys = [(("deadline", r.id, r.sequence), r.id) for r in rows if r.dated] if spec.deadlines else []
+    need = {item_id for key, item_id in todo_keys + deadline_keys if key not in cached}
+    found = load_items(session, spec, None if len(need) == len(rows) else need) if need else []
+    by_id = {item.id: item for item in found}
+    out += [(key, lambda i=i: item_todo(by_id[i], alarms)) for key, i in todo_keys]
+    out += [(key, lambda i=i: item_deadline_event(by_id[i])) for key, i in deadline_keys]
     return out
 
 
@@ -336,7 +354,7 @@ def build(
     """The calendar `spec` as bytes (VALARMs per `alarms`, default the spec's). With `cache`, components whose
     key is cached are not re-serialised."""
     parts = []
-    for key, make in sources(session, spec, spec.alarms if alarms is None else alarms):
+    for key, make in sources(session, spec, spec.alarms if alarms is None else alarms, cache or ()):
         found = cache.get(key) if cache is not None else None
         if found is None:
             found = part(make())

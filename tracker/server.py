@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ log = logging.getLogger("tracker.server")
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 NOT_FOUND = "Not found.\n"
 SECRET_PATH = re.compile(r"/(feeds|s|done|snooze)/[^/?]+")
+FEED_PATH = re.compile(r"/feeds/[^/]+\.ics")
 
 
 def redact(path: str) -> str:
@@ -95,23 +96,19 @@ class Context:
             return subscriptions.spec_for(session, calendar)
 
 
-async def feed_response(request: Request, ctx: Context, feed: Feed, attachment: str | None = None) -> Response:
-    headers = {
-        "ETag": feed.etag,
-        "Last-Modified": feed.last_modified_http,
-        "Cache-Control": "private, no-cache",
-    }
-    if attachment:
-        headers["Content-Disposition"] = f'attachment; filename="{attachment}"'
-    if ctx.settings.feed_gzip:
-        headers["Vary"] = "Accept-Encoding"
-    if feed.not_modified(request.headers.get("if-none-match"), request.headers.get("if-modified-since")):
-        return Response(status_code=304, headers=headers)
+def conditional(feed: Feed, request_headers: Mapping[str, str], gzip_enabled: bool) -> tuple[int, dict, bytes]:
+    """Status, headers and body for a feed request: 304 only when the client holds exactly these bytes."""
+    headers = {"etag": feed.etag, "last-modified": feed.last_modified_http, "cache-control": "private, no-cache"}
+    if gzip_enabled:
+        headers["vary"] = "Accept-Encoding"
+    if feed.not_modified(request_headers.get("if-none-match"), request_headers.get("if-modified-since")):
+        return 304, headers, b""
     body = feed.body
-    if ctx.settings.feed_gzip and "gzip" in request.headers.get("accept-encoding", ""):
+    if gzip_enabled and "gzip" in request_headers.get("accept-encoding", ""):
         body = feed.gzipped()
-        headers["Content-Encoding"] = "gzip"
-    return Response(body, media_type="text/calendar; charset=utf-8", headers=headers)
+        headers["content-encoding"] = "gzip"
+    headers["content-type"] = "text/calendar; charset=utf-8"
+    return 200, headers, body
 
 
 async def current_feed(ctx: Context, token: str) -> Feed:
@@ -123,15 +120,43 @@ async def current_feed(ctx: Context, token: str) -> Feed:
     return feed
 
 
-async def feed(request: Request) -> Response:
-    ctx: Context = request.app.state.ctx
-    return await feed_response(request, ctx, await current_feed(ctx, request.path_params["token"]))
+class FeedFastPath:
+    """GET/HEAD /feeds/<token>.ics as plain ASGI, ahead of Starlette's routing and middleware: calendar clients
+    poll this path all day, mostly for 304s, so it does only what a poll needs. Anything else passes on."""
+
+    def __init__(self, app: ASGIApp, ctx: Context) -> None:
+        self.app = app
+        self.ctx = ctx
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD") or not FEED_PATH.fullmatch(path):
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        try:
+            feed = await current_feed(self.ctx, path[len("/feeds/") : -len(".ics")])
+            status, headers, body = conditional(feed, request_headers, self.ctx.settings.feed_gzip)
+        except NotFound:
+            status, headers, body = 404, {"content-type": "text/plain; charset=utf-8"}, NOT_FOUND.encode()
+        headers["content-length"] = str(len(body))
+        raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        await send({"type": "http.response.start", "status": status, "headers": raw})
+        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
+        # Every subscribed client polls for years, mostly getting 304s: those are DEBUG, the rest INFO.
+        level = logging.DEBUG if status == 304 else logging.INFO
+        if log.isEnabledFor(level):
+            elapsed = (time.perf_counter() - started) * 1000
+            log.log(level, "%s %s %d %.1fms", scope["method"], redact(path), status, elapsed)
 
 
 async def download(request: Request) -> Response:
     ctx: Context = request.app.state.ctx
-    feed_ = await current_feed(ctx, request.path_params["token"])
-    return await feed_response(request, ctx, feed_, attachment="tracker.ics")
+    feed = await current_feed(ctx, request.path_params["token"])
+    status, headers, body = conditional(feed, request.headers, gzip_enabled=False)  # the page's gzip handles it
+    headers["content-disposition"] = 'attachment; filename="tracker.ics"'
+    return Response(body, status_code=status, headers=headers)
 
 
 def page_context(ctx: Context, token: str) -> dict[str, Any]:
@@ -199,7 +224,7 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return PlainTextResponse(f"{exc.detail}\n", status_code=exc.status_code, headers=exc.headers)
 
 
-def create_app(settings: Settings, engine: Engine, now: Callable[[], datetime]) -> Starlette:
+def create_app(settings: Settings, engine: Engine, now: Callable[[], datetime]) -> FeedFastPath:
     """The ASGI app. `now` is the clock (tests and demos pass a fixed one)."""
     store.init(engine)
     handlers = {TrackerError: tracker_error, HTTPException: http_error}
@@ -212,15 +237,13 @@ def create_app(settings: Settings, engine: Engine, now: Callable[[], datetime]) 
         routes=[
             Route("/", about),
             Route("/healthz", healthz),
-            Route("/feeds/{token}.ics", feed, methods=["GET", "HEAD"]),
             Mount("/s", app=pages),
         ],
         middleware=[Middleware(AccessLog)],
         exception_handlers=handlers,
     )
-    app.state.ctx = Context(settings, engine, now)
-    pages.state.ctx = app.state.ctx
-    return app
+    app.state.ctx = pages.state.ctx = Context(settings, engine, now)
+    return FeedFastPath(app, app.state.ctx)
 
 
 def serve(settings: Settings, engine: Engine, now: Callable[[], datetime], host: str, port: int) -> None:
