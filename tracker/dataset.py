@@ -8,6 +8,7 @@ changes made since (a field edited in the database stays edited unless the YAML 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -27,11 +28,13 @@ from tracker.models import (
     Committee,
     Meeting,
     MeetingSeries,
+    Meta,
     Person,
     Precision,
     Role,
     Status,
 )
+from tracker.reminders import POLICY_KEY
 from tracker.timing import When, day_after, parse_when
 
 CATEGORIES = {
@@ -96,12 +99,54 @@ class Record(BaseModel):
     recorded: WhenText | None = None
 
 
+def _hhmm(value: str) -> str:
+    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+        raise ValueError("a time of day is HH:MM (24-hour)")
+    return value
+
+
+def _quiet(value: str) -> str:
+    if value and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", value):
+        raise ValueError("quiet hours are HH:MM-HH:MM (e.g. 20:00-08:00), or empty for none")
+    return value
+
+
+HHMM = Annotated[str, AfterValidator(_hhmm)]
+
+
+class PolicyIn(BaseModel):
+    """Overrides of the reminder plan (README "Reminders"); unset fields inherit."""
+
+    model_config = ConfigDict(extra="forbid")
+    item_before_days: list[Annotated[int, Field(ge=0, le=3650)]] | None = None
+    due_day_at: HHMM | None = None
+    overdue_every_days: Annotated[int, Field(ge=0, le=365)] | None = None
+    escalate_after_days: Annotated[int, Field(ge=0, le=3650)] | None = None
+    meeting_before_days: list[Annotated[int, Field(ge=0, le=3650)]] | None = None
+    meeting_at: HHMM | None = None
+    digest: bool | None = None
+    digest_weekday: Annotated[int, Field(ge=0, le=6)] | None = None
+    digest_at: HHMM | None = None
+    at: list[WhenText] | None = None
+
+    def stored(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+class PolicyFileIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    defaults: PolicyIn | None = None
+    categories: dict[Category, PolicyIn] = {}
+
+
 class PersonIn(Record):
     name: str
     email: str | None = None
     tz: Zone
     role: str | None = None
     escalation: Slug | None = None
+    quiet_hours: Annotated[str, AfterValidator(_quiet)] = "20:00-08:00"
+    reminders: PolicyIn | None = None
 
 
 class CommitteeIn(Record):
@@ -118,6 +163,7 @@ class SeriesIn(Record):
     start: WhenText
     days: int = 1
     tz: Zone = "UTC"
+    attendees: list[Slug] = []
     description: str = ""
     source: str = ""
 
@@ -134,6 +180,7 @@ class MeetingIn(Record):
     host: str = ""
     theme: str = ""
     subthemes: list[str] = []
+    attendees: list[Slug] = []
     our_role: str = ""
     description: str = ""
     source: str = ""
@@ -155,6 +202,7 @@ class ItemIn(Record):
     committee: Slug | None = None
     source: str = ""
     note: str = ""
+    reminders: PolicyIn | None = None
 
 
 MODELS: dict[str, type[Record]] = {
@@ -215,6 +263,8 @@ class Entry:
 @dataclass
 class Dataset:
     entries: dict[str, list[Entry]] = field(default_factory=lambda: {s: [] for s in SECTIONS})
+    policy: PolicyFileIn | None = None
+    policy_at: str = ""
 
 
 def read(paths: Iterable[str | Path]) -> Dataset:
@@ -222,7 +272,12 @@ def read(paths: Iterable[str | Path]) -> Dataset:
     dataset = Dataset()
     seen: dict[tuple[str, str], Entry] = {}
     for path in _files(paths):
-        for entry in _read_file(path):
+        entries, policy, where = _read_file(path)
+        if policy is not None:
+            if dataset.policy is not None:
+                raise InvalidInput(f"{where}: reminder_policy: already given at {dataset.policy_at}")
+            dataset.policy, dataset.policy_at = policy, where
+        for entry in entries:
             key = (entry.section, entry.record.slug)
             if key in seen:
                 first = seen[key]
@@ -245,7 +300,7 @@ def _files(paths: Iterable[str | Path]) -> list[Path]:
     return files
 
 
-def _read_file(path: Path) -> list[Entry]:
+def _read_file(path: Path) -> tuple[list[Entry], PolicyFileIn | None, str]:
     try:
         document = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
     except UnicodeDecodeError:
@@ -255,11 +310,11 @@ def _read_file(path: Path) -> list[Entry]:
         line = mark.line + 1 if mark else 0
         raise InvalidInput(f"{path}:{line}: YAML syntax: {e.problem or e.context}") from None
     if document is None:
-        return []
+        return [], None, str(path)
     if not isinstance(document, dict):
         raise InvalidInput(f"{path}:1: the file must be a mapping with sections {', '.join(SECTIONS)}")
     for key in document:
-        if key not in (*SECTIONS, "recorded"):
+        if key not in (*SECTIONS, "recorded", "reminder_policy"):
             line = document.lines.get(key, 1)
             raise InvalidInput(f"{path}:{line}: unknown section {key!r} (expected {', '.join(SECTIONS)})")
     recorded = document.get("recorded")
@@ -274,7 +329,28 @@ def _read_file(path: Path) -> list[Entry]:
         if not isinstance(rows, list):
             raise InvalidInput(f"{path}:{document.lines[section]}: {section}: must be a list of records")
         entries += [_validate(path, section, row, recorded) for row in rows]
-    return entries
+    policy, where = None, str(path)
+    if "reminder_policy" in document:
+        where = f"{path}:{document.lines['reminder_policy']}"
+        raw = document["reminder_policy"]
+        try:
+            policy = PolicyFileIn.model_validate(raw or {})
+        except ValidationError as e:
+            raise _problem(path, raw if isinstance(raw, _LineDict) else document, "reminder_policy", e) from None
+    return entries, policy, where
+
+
+def _problem(path: Path, row: _LineDict, label: str, e: ValidationError) -> InvalidInput:
+    """One line naming file, line, record and field for the first validation error."""
+    error = e.errors()[0]
+    loc = [str(part) for part in error["loc"]]
+    name = ".".join(loc)
+    line = row.lines.get(loc[0], row.line) if loc else row.line
+    problem = "unknown field" if error["type"] == "extra_forbidden" else error["msg"]
+    problem = problem.removeprefix("Value error, ")
+    if error["type"] == "missing":
+        problem = "required field is missing"
+    return InvalidInput(f"{path}:{line}: {label}: {name}: {problem}")
 
 
 def _validate(path: Path, section: str, row: Any, recorded: str | None) -> Entry:
@@ -283,15 +359,7 @@ def _validate(path: Path, section: str, row: Any, recorded: str | None) -> Entry
     try:
         record = MODELS[section].model_validate(row)
     except ValidationError as e:
-        error = e.errors()[0]
-        name = str(error["loc"][0]) if error["loc"] else ""
-        line = row.lines.get(name, row.line)
-        label = row.get("slug", f"#{row.line}")
-        problem = "unknown field" if error["type"] == "extra_forbidden" else error["msg"]
-        problem = problem.removeprefix("Value error, ")
-        if error["type"] == "missing":
-            problem = "required field is missing"
-        raise InvalidInput(f"{path}:{line}: {section} {label}: {name}: {problem}") from None
+        raise _problem(path, row, f"{section} {row.get('slug', f'#{row.line}')}", e) from None
     return Entry(section, record, path, row.line, row.lines, record.recorded or recorded)
 
 
@@ -335,7 +403,28 @@ def load(session: Session, paths: Iterable[str | Path], now: datetime) -> LoadRe
     # Escalation contacts may point forward in the file, so they are linked once everyone exists.
     for entry in dataset.entries["people"]:
         _link_escalation(session, entry)
+    if dataset.policy is not None:
+        _write_policy(session, dataset.policy)
     return result
+
+
+def _write_policy(session: Session, policy: PolicyFileIn) -> None:
+    stored = {
+        "defaults": policy.defaults.stored() if policy.defaults else {},
+        "categories": {k: v.stored() for k, v in sorted(policy.categories.items())},
+    }
+    value = json.dumps(stored, sort_keys=True)
+    row = session.get(Meta, POLICY_KEY)
+    if row is None:
+        session.add(Meta(key=POLICY_KEY, value=value))
+    elif row.value != value:
+        row.value = value
+
+
+def _attendees(session: Session, entry: Entry, slugs: list[str]) -> list[str]:
+    for slug in slugs:
+        _by_slug(session, Person, slug, entry, "attendees")
+    return list(slugs)
 
 
 def _recorded(entry: Entry, tz: str, now: datetime) -> datetime:
@@ -376,7 +465,15 @@ def _upsert(session: Session, model: type, slug: str, values: dict[str, Any], no
 
 def _write_person(session: Session, entry: Entry, now: datetime) -> str:
     r: PersonIn = entry.record
-    return _upsert(session, Person, r.slug, {"name": r.name, "email": r.email, "tz": r.tz, "role": r.role}, now)
+    values = {
+        "name": r.name,
+        "email": r.email,
+        "tz": r.tz,
+        "role": r.role,
+        "quiet_hours": r.quiet_hours,
+        "reminder_policy": r.reminders.stored() if r.reminders else {},
+    }
+    return _upsert(session, Person, r.slug, values, now)
 
 
 def _link_escalation(session: Session, entry: Entry) -> None:
@@ -409,6 +506,7 @@ def _write_series(session: Session, entry: Entry, now: datetime) -> str:
         "start": when.at,
         "days": r.days,
         "precision": when.precision,
+        "attendees": _attendees(session, entry, r.attendees),
         "description": r.description,
         "source_quote": r.source,
         "updated_at": _recorded(entry, r.tz, now),
@@ -456,6 +554,7 @@ def _write_meeting(session: Session, entry: Entry, now: datetime) -> str:
         "host": r.host,
         "theme": r.theme,
         "subthemes": list(r.subthemes),
+        "attendees": _attendees(session, entry, r.attendees),
         "our_role": r.our_role,
         "description": r.description,
         "source_quote": r.source,
@@ -496,6 +595,7 @@ def _write_item(session: Session, entry: Entry, now: datetime) -> str:
         "committee": r.committee,
         "source_quote": r.source,
         "note": r.note,
+        "reminder_policy": r.reminders.stored() if r.reminders else {},
     }
     return items_module.merge_loaded(session, r.slug, values, _recorded(entry, tz, now), now)
 

@@ -9,6 +9,7 @@ a full build, since a full build is the same assembly.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Callable, Container, Iterable
@@ -136,8 +137,8 @@ def _due_value(item: Item) -> date | datetime:
     return local_date(item.due, item.tz) if item.due_all_day else item.due.astimezone(ZoneInfo(item.tz))
 
 
-def item_todo(item: Item, alarms: bool = False) -> Todo:
-    """The VTODO of an action item; VALARMs (the reminder plan's lead times) only when asked for."""
+def item_todo(item: Item, alarms: bool = False, policy: reminders.Policy = reminders.DEFAULT) -> Todo:
+    """The VTODO of an action item; VALARMs (the lead times of the item's reminder `policy`) only when asked."""
     todo = Todo.new(
         uid=item.uid,
         summary=item.title,
@@ -157,7 +158,7 @@ def item_todo(item: Item, alarms: bool = False) -> Todo:
     if item.due is not None:
         todo.add("DUE", _due_value(item))
         if alarms and item.status not in (Status.done, Status.cancelled):
-            for alarm in _alarms(item.title, reminders.item_alarm_triggers(item.due_all_day)):
+            for alarm in _alarms(item.title, reminders.item_alarm_triggers(item.due_all_day, policy)):
                 todo.add_component(alarm)
     return todo
 
@@ -334,12 +335,21 @@ def sources(session: Session, spec: CalendarSpec, alarms: bool = False, cached: 
         series, meetings = load_meetings(session, spec, rows)
         out += [(("series", s.id, s.sequence), lambda s=s: series_event(s)) for s in series]
         out += [(("meeting", m.id, m.sequence), lambda m=m: meeting_event(m)) for m in meetings]
-    todo_keys = [(("todo", r.id, r.sequence, alarms), r.id) for r in rows] if spec.todos else []
+    base, categories = reminders.load_policies(session)
+    # The VALARMs follow the reminder plan, so the plan's own settings are part of the VTODO's cache key.
+    plan_tag = hash((base, json.dumps(categories, sort_keys=True)))
+    todo_keys = [(("todo", r.id, r.sequence, alarms, plan_tag), r.id) for r in rows] if spec.todos else []
     deadline_keys = [(("deadline", r.id, r.sequence), r.id) for r in rows if r.dated] if spec.deadlines else []
     need = {item_id for key, item_id in todo_keys + deadline_keys if key not in cached}
     found = load_items(session, spec, None if len(need) == len(rows) else need) if need else []
     by_id = {item.id: item for item in found}
-    out += [(key, lambda i=i: item_todo(by_id[i], alarms)) for key, i in todo_keys]
+
+    def todo(item: Item) -> Todo:
+        owner = item.owners[0] if item.owners else None
+        policy = reminders.policy_for(base, categories, item, owner) if owner else base.merged(item.reminder_policy)
+        return item_todo(item, alarms, policy)
+
+    out += [(key, lambda i=i: todo(by_id[i])) for key, i in todo_keys]
     out += [(key, lambda i=i: item_deadline_event(by_id[i])) for key, i in deadline_keys]
     return out
 

@@ -46,7 +46,7 @@ _GETTERS: dict[str, Callable[[Item], Any]] = {
 }
 FIELDS = (
     "title", "description", "owners", "due", "due_all_day", "tz", "due_note", "status", "priority",
-    "category", "meeting", "serves", "committee", "source_quote", "note",
+    "category", "meeting", "serves", "committee", "source_quote", "note", "reminder_policy",
 )  # fmt: skip
 
 

@@ -87,4 +87,7 @@ def _occurrence(event: Any, by_uid: dict, overrides: dict, series_by_uid: dict, 
         "cancelled": bool(meeting and meeting.cancelled),
         "past": end <= now,
         "uid": uid,
+        "start_local": start.astimezone(zone(tz)).date().isoformat(),
+        "attendees": (meeting.attendees if meeting and meeting.attendees else (series.attendees if series else []))
+        or (meeting.series.attendees if meeting and meeting.series else []),
     }

@@ -69,6 +69,9 @@ class Person(Base):
     email: Mapped[str | None] = mapped_column(String(254))
     tz: Mapped[str] = mapped_column(String(64))
     role: Mapped[str | None] = mapped_column(String(200))
+    quiet_hours: Mapped[str] = mapped_column(String(11), default="20:00-08:00")
+    reminder_policy: Mapped[dict] = mapped_column(JSON, default=dict)
+    email_muted: Mapped[bool] = mapped_column(default=False)
     escalation_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
     escalation: Mapped[Person | None] = relationship(remote_side=[id])
 
@@ -99,6 +102,7 @@ class MeetingSeries(Base):
     precision: Mapped[Precision] = mapped_column(default=Precision.day)
     description: Mapped[str] = mapped_column(Text, default="")
     source_quote: Mapped[str] = mapped_column(Text, default="")
+    attendees: Mapped[list[str]] = mapped_column(JSON, default=list)
     sequence: Mapped[int] = mapped_column(default=0)
     updated_at: Mapped[datetime]
     occurrences: Mapped[list[Meeting]] = relationship(back_populates="series")
@@ -129,6 +133,7 @@ class Meeting(Base):
     our_role: Mapped[str] = mapped_column(Text, default="")
     description: Mapped[str] = mapped_column(Text, default="")
     source_quote: Mapped[str] = mapped_column(Text, default="")
+    attendees: Mapped[list[str]] = mapped_column(JSON, default=list)
     cancelled: Mapped[bool] = mapped_column(default=False)
     sequence: Mapped[int] = mapped_column(default=0)
     updated_at: Mapped[datetime]
@@ -172,6 +177,7 @@ class Item(Base):
     completed_by: Mapped[str | None] = mapped_column(String(200))
     completed_how: Mapped[str | None] = mapped_column(String(100))
     note: Mapped[str] = mapped_column(Text, default="")
+    reminder_policy: Mapped[dict] = mapped_column(JSON, default=dict)
     sequence: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
@@ -226,3 +232,52 @@ class FeedState(Base):
     feed: Mapped[str] = mapped_column(String(250), primary_key=True)
     etag: Mapped[str] = mapped_column(String(80))
     last_modified: Mapped[datetime]
+
+
+class Reminder(Base):
+    """One planned reminder to one person: derived from the data by `reminders.sync_plan`, never typed in.
+    `key` names what it is and when it fires, so a re-plan keeps what is unchanged and replaces what moved."""
+
+    __tablename__ = "reminders"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    fire_at: Mapped[datetime] = mapped_column(index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    person: Mapped[Person] = relationship()
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    item: Mapped[Item | None] = relationship()
+    meeting_uid: Mapped[str | None] = mapped_column(String(300))
+    occurrence: Mapped[str | None] = mapped_column(String(40))
+    escalation: Mapped[bool] = mapped_column(default=False)
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)
+    state: Mapped[str] = mapped_column(String(16), default="planned", index=True)
+
+
+class Delivery(Base):
+    """The ledger: the truth of what was sent. One row per reminder x recipient x channel, claimed before
+    sending (so two senders cannot both take it) and marked sent after."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("reminder_id", "recipient", "channel"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reminder_id: Mapped[int] = mapped_column(ForeignKey("reminders.id", ondelete="CASCADE"))
+    reminder: Mapped[Reminder] = relationship()
+    recipient: Mapped[str] = mapped_column(String(254))
+    channel: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    claimed_at: Mapped[datetime | None]
+    next_attempt_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class Snooze(Base):
+    """ "Remind me later" for one item and one person: their reminders for it wait until `until`."""
+
+    __tablename__ = "snoozes"
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), primary_key=True)
+    until: Mapped[datetime]

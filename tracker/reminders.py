@@ -1,15 +1,307 @@
-"""The reminder plan: when people are reminded of items and meetings. One source of truth for
-both the reminders tracker sends and the VALARMs it writes into calendars."""
+"""The reminder plan: when who is reminded of what. One source of truth for the reminders tracker sends and
+for the VALARMs the calendars carry.
+
+A Policy is layered: built-in defaults < `reminder_policy.defaults` in YAML < its `categories.<area>` < the
+person's `reminders` < the item's `reminders` < command-line overrides. `desired()` turns the data into
+Planned reminders (pure: it takes `now`), and `sync_plan()` makes the reminders table match, keeping rows that
+are unchanged, adding new ones and dropping unsent ones that no longer apply (done item, moved due date).
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
-ITEM_LEAD_DAYS = (30, 7, 1)
-DUE_DAY_HOUR = 9
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, selectinload
+
+from tracker import meetings as meetings_module
+from tracker.models import OPEN_STATUSES, Delivery, Item, ItemOwner, Meta, Person, Reminder, Snooze
+
+POLICY_KEY = "reminder_policy"
+LOOKAHEAD = timedelta(days=1)  # how far ahead the reminders table is filled; `plan` looks further
+MEETING_LOOKBACK = timedelta(days=90)
 
 
-def item_alarm_triggers(all_day: bool) -> list[timedelta]:
-    """VALARM triggers relative to DUE. An all-day DUE is local midnight, so lead times land at 09:00."""
-    at = timedelta(hours=DUE_DAY_HOUR) if all_day else timedelta(0)
-    return [at - timedelta(days=d) for d in ITEM_LEAD_DAYS] + [at]
+@dataclass(frozen=True)
+class Policy:
+    """Lead times and hours of the reminder plan (documented in README "Reminders")."""
+
+    item_before_days: tuple[int, ...] = (30, 7, 1)
+    due_day_at: str = "09:00"
+    overdue_every_days: int = 7
+    escalate_after_days: int = 14
+    meeting_before_days: tuple[int, ...] = (60, 14, 1)
+    meeting_at: str = "09:00"
+    digest: bool = True
+    digest_weekday: int = 0  # Monday
+    digest_at: str = "08:00"
+    at: tuple[str, ...] = ()  # explicit extra reminder instants (ISO 8601), for one item
+
+    def merged(self, overrides: dict[str, Any] | None) -> Policy:
+        if not overrides:
+            return self
+        names = {f.name for f in fields(self)}
+        clean = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items() if k in names and v is not None
+        }
+        return replace(self, **clean)
+
+
+DEFAULT = Policy()
+
+
+def item_alarm_triggers(all_day: bool, policy: Policy = DEFAULT) -> list[timedelta]:
+    """VALARM triggers relative to DUE, from the same lead times. An all-day DUE is local midnight, so the
+    reminders land at the due-day hour."""
+    hour, minute = map(int, policy.due_day_at.split(":"))
+    at = timedelta(hours=hour, minutes=minute) if all_day else timedelta(0)
+    return [at - timedelta(days=d) for d in policy.item_before_days] + [at]
+
+
+@dataclass(frozen=True)
+class Planned:
+    key: str
+    kind: str
+    fire_at: datetime
+    person_id: int
+    item_id: int | None = None
+    meeting_uid: str | None = None
+    occurrence: str | None = None
+    escalation: bool = False
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+def _clock(text: str) -> time:
+    hour, minute = map(int, text.split(":"))
+    return time(hour, minute)
+
+
+def quiet_adjusted(at: datetime, person: Person) -> datetime:
+    """Move an instant out of the person's quiet hours (e.g. "20:00-08:00") to the hour they end, local time."""
+    if not person.quiet_hours:
+        return at
+    start_text, end_text = person.quiet_hours.split("-")
+    start, end = _clock(start_text), _clock(end_text)
+    zone = ZoneInfo(person.tz)
+    local = at.astimezone(zone)
+    now_t = local.time()
+    quiet = (start <= now_t or now_t < end) if start > end else (start <= now_t < end)
+    if not quiet:
+        return at
+    day = local.date() if now_t < end else local.date() + timedelta(days=1)
+    return datetime.combine(day, end, tzinfo=zone).astimezone(at.tzinfo)
+
+
+def _local(day: date, at: str, tz: str) -> datetime:
+    """A wall-clock time on a day in a zone (zoneinfo applies that day's offset, DST included)."""
+    return datetime.combine(day, _clock(at), tzinfo=ZoneInfo(tz))
+
+
+def load_policies(session: Session) -> tuple[Policy, dict[str, dict]]:
+    row = session.get(Meta, POLICY_KEY)
+    stored = json.loads(row.value) if row else {}
+    return DEFAULT.merged(stored.get("defaults")), stored.get("categories", {})
+
+
+def policy_for(base: Policy, categories: dict[str, dict], item: Item | None, person: Person) -> Policy:
+    policy = base
+    if item is not None and item.category:
+        policy = policy.merged(categories.get(item.category))
+    policy = policy.merged(person.reminder_policy)
+    return policy.merged(item.reminder_policy) if item is not None else policy
+
+
+def _item_plan(item: Item, person: Person, policy: Policy, now: datetime) -> list[Planned]:
+    """30/7/1 days before and on the due day at 09:00 in the owner's zone; then every 7 days while overdue
+    (only the latest past one and the next one: older repeats are superseded), copying the escalation
+    contact from 14 days overdue."""
+    out: list[Planned] = []
+    owner_tz = person.tz
+    due_day = item.due.astimezone(ZoneInfo(item.tz)).date() if item.due else None
+
+    def add(kind: str, at: datetime, escalation: bool = False, to: Person = person, **payload: Any) -> None:
+        fire = quiet_adjusted(at, to)
+        tag = "cc" if escalation else "to"
+        out.append(Planned(f"item:{item.id}:{kind}:{tag}:{to.id}:{fire.isoformat()}", f"item-{kind.split('@')[0]}",
+                           fire, to.id, item_id=item.id, escalation=escalation, payload=payload))  # fmt: skip
+
+    if due_day is not None:
+        for days in policy.item_before_days:
+            at = item.due - timedelta(days=days) if not item.due_all_day else None
+            add(f"before{days}", at or _local(due_day - timedelta(days=days), policy.due_day_at, owner_tz), days=days)
+        add("due", _local(due_day, policy.due_day_at, owner_tz))
+        if policy.overdue_every_days > 0:
+            _overdue_plan(person, policy, due_day, now, add)
+    for text in policy.at:
+        add(f"at@{text}", datetime.fromisoformat(text).replace(tzinfo=ZoneInfo(owner_tz)) if "+" not in text
+            and not text.endswith("Z") else datetime.fromisoformat(text))  # fmt: skip
+    return out
+
+
+def _overdue_plan(person: Person, policy: Policy, due_day: date, now: datetime, add: Any) -> None:
+    step = policy.overdue_every_days
+    elapsed = (now.astimezone(ZoneInfo(person.tz)).date() - due_day).days
+    latest = max(1, elapsed // step) if elapsed >= step else 1
+    for k in {latest, latest + 1}:
+        days_over = k * step
+        at = _local(due_day + timedelta(days=days_over), policy.due_day_at, person.tz)
+        add(f"overdue{days_over}", at, days_overdue=days_over)
+        if days_over >= policy.escalate_after_days and person.escalation is not None:
+            add(f"overdue{days_over}", at, escalation=True, to=person.escalation, days_overdue=days_over,
+                owner=person.slug)  # fmt: skip
+
+
+def _snoozed(plan: list[Planned], snoozes: dict[tuple[int, int], datetime], now: datetime) -> list[Planned]:
+    """Within a snooze, a person's reminders of that item wait: the ones before `until` become one at `until`."""
+    out, moved = [], set()
+    for p in plan:
+        until = snoozes.get((p.item_id, p.person_id)) if p.item_id else None
+        if until is None or until <= now or not (now <= p.fire_at < until):
+            out.append(p)
+        elif (p.item_id, p.person_id) not in moved:
+            moved.add((p.item_id, p.person_id))
+            out.append(replace(p, key=f"snooze:{p.item_id}:{p.person_id}:{until.isoformat()}", kind="item-snoozed",
+                               fire_at=until, escalation=False))  # fmt: skip
+    return out
+
+
+def _meeting_plan(session: Session, people: dict[str, Person], base: Policy, categories: dict, now: datetime,
+                  until: datetime) -> list[Planned]:  # fmt: skip
+    """60/14/1 days before each meeting occurrence, at 09:00 in each attendee's zone."""
+    out = []
+    longest = max([*base.meeting_before_days, 0])
+    start = now - MEETING_LOOKBACK
+    for occ in meetings_module.meetings(session, start, until + timedelta(days=longest + 1), now):
+        if occ["cancelled"]:
+            continue
+        first_day = date.fromisoformat(occ["start_local"])
+        for slug in occ["attendees"]:
+            person = people.get(slug)
+            if person is None:
+                continue
+            policy = policy_for(base, categories, None, person)
+            for days in policy.meeting_before_days:
+                fire = quiet_adjusted(_local(first_day - timedelta(days=days), policy.meeting_at, person.tz), person)
+                if start <= fire <= until:
+                    key = f"meeting:{occ['uid']}:{occ['start_local']}:before{days}:{person.id}:{fire.isoformat()}"
+                    out.append(Planned(key, "meeting-before", fire, person.id, meeting_uid=occ["uid"],
+                                       occurrence=occ["start_local"], payload={"days": days,
+                                                                                "title": occ["title"]}))  # fmt: skip
+    return out
+
+
+def _digest_plan(person: Person, policy: Policy, now: datetime) -> list[Planned]:
+    """The weekly digest (Monday 08:00 local): the latest past one and the next one."""
+    if not policy.digest:
+        return []
+    local_today = now.astimezone(ZoneInfo(person.tz)).date()
+    last = local_today - timedelta(days=(local_today.weekday() - policy.digest_weekday) % 7)
+    out = []
+    for day in (last - timedelta(days=7), last, last + timedelta(days=7)):
+        fire = quiet_adjusted(_local(day, policy.digest_at, person.tz), person)
+        out.append(Planned(f"digest:{person.id}:{day.isoformat()}", "digest", fire, person.id,
+                           payload={"week_of": day.isoformat()}))  # fmt: skip
+    return out
+
+
+def desired(session: Session, now: datetime, until: datetime, overrides: dict | None = None) -> list[Planned]:
+    """Every reminder the data asks for that fires up to `until` (past ones included: the sender decides
+    what is late). Done and cancelled items plan nothing."""
+    base, categories = load_policies(session)
+    base = base.merged(overrides)
+    people = {p.slug: p for p in session.scalars(select(Person).options(selectinload(Person.escalation)))}
+    open_items = session.scalars(
+        select(Item).where(Item.status.in_(OPEN_STATUSES)).options(
+            selectinload(Item.owner_links).selectinload(ItemOwner.person).selectinload(Person.escalation))
+    )  # fmt: skip
+    plan: list[Planned] = []
+    involved: set[int] = set()
+    for item in open_items:
+        for person in item.owners:
+            involved.add(person.id)
+            policy = policy_for(base, categories, item, person).merged(overrides)
+            plan += _item_plan(item, person, policy, now)
+    snoozes = {(s.item_id, s.person_id): s.until for s in session.scalars(select(Snooze))}
+    plan = _snoozed(plan, snoozes, now)
+    meeting_plan = _meeting_plan(session, people, base, categories, now, until)
+    involved |= {p.person_id for p in meeting_plan}
+    plan += meeting_plan
+    for person in people.values():
+        if person.id in involved:
+            plan += _digest_plan(person, policy_for(base, categories, None, person).merged(overrides), now)
+    return sorted((p for p in plan if p.fire_at <= until), key=lambda p: (p.fire_at, p.key))
+
+
+def sync_plan(session: Session, now: datetime) -> dict[str, int]:
+    """Make the reminders table match the plan up to now + LOOKAHEAD. Sent history is never touched."""
+    wanted = {p.key: p for p in desired(session, now, now + LOOKAHEAD)}
+    existing = {key: (rid, state) for key, rid, state in session.execute(select(Reminder.key, Reminder.id,
+                                                                                 Reminder.state))}  # fmt: skip
+    stale = [rid for key, (rid, state) in existing.items() if key not in wanted and state == "planned"]
+    if stale:
+        started = set(session.scalars(select(Delivery.reminder_id).where(Delivery.reminder_id.in_(stale))))
+        stale = [rid for rid in stale if rid not in started]
+        session.execute(delete(Reminder).where(Reminder.id.in_(stale)))
+    new = [p for key, p in wanted.items() if key not in existing]
+    session.add_all(
+        Reminder(key=p.key, kind=p.kind, fire_at=p.fire_at, person_id=p.person_id, item_id=p.item_id,
+                 meeting_uid=p.meeting_uid, occurrence=p.occurrence, escalation=p.escalation, payload=p.payload)
+        for p in new
+    )  # fmt: skip
+    session.flush()
+    return {"added": len(new), "dropped": len(stale)}
+
+
+def plan_rows(session: Session, now: datetime, days: int, overrides: dict | None = None,
+              channels: Iterable[str] = ("console",)) -> list[dict[str, Any]]:  # fmt: skip
+    """What will be sent in the next `days` (and what is due and unsent), for people and --json."""
+    people = {p.id: p for p in session.scalars(select(Person))}
+    titles = dict(session.execute(select(Item.id, Item.title)).all())
+    sent = set(session.scalars(select(Reminder.key).where(Reminder.state != "planned")))
+    rows = []
+    for p in desired(session, now, now + timedelta(days=days), overrides):
+        if p.key in sent:
+            continue
+        person = people[p.person_id]
+        rows.append({
+            "when": p.fire_at.astimezone(ZoneInfo(person.tz)).isoformat(),
+            "when_utc": p.fire_at.isoformat(),
+            "to": person.slug,
+            "email": person.email,
+            "kind": p.kind,
+            "escalation": p.escalation,
+            "item": titles.get(p.item_id) if p.item_id else None,
+            "item_id": p.item_id,
+            "meeting": p.payload.get("title") if p.meeting_uid else None,
+            "channels": list(channels),
+            "late": p.fire_at < now,
+        })  # fmt: skip
+    return rows
+
+
+def snooze(session: Session, item: Item, person: Person, now: datetime, days: int = 7) -> datetime:
+    """Move this person's next reminder of `item` by `days` (the due date stays)."""
+    upcoming = [p.fire_at for p in desired(session, now, now + timedelta(days=400)) if p.item_id == item.id
+                and p.person_id == person.id and p.fire_at >= now]  # fmt: skip
+    until = (min(upcoming) if upcoming else now) + timedelta(days=days)
+    found = session.get(Snooze, (item.id, person.id))
+    if found is None:
+        session.add(Snooze(item_id=item.id, person_id=person.id, until=until))
+    else:
+        found.until = until
+    session.flush()
+    return until
+
+
+def policy_dict(policy: Policy) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(policy).items()}
+
+
+def item_is_open(session: Session, item_id: int) -> bool:
+    item = session.get(Item, item_id)
+    return item is not None and item.status in OPEN_STATUSES
