@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import getpass
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -15,9 +16,23 @@ from typing import Any
 import click
 from sqlalchemy import Engine
 
-from tracker import __version__, agenda, clock, dataset, ics, ics_import, items, meetings, store, subscriptions
+from tracker import (
+    __version__,
+    agenda,
+    channels,
+    clock,
+    dataset,
+    delivery,
+    ics,
+    ics_import,
+    items,
+    meetings,
+    reminders,
+    store,
+    subscriptions,
+)
 from tracker.config import Settings, load_settings
-from tracker.errors import TrackerError
+from tracker.errors import InvalidInput, TrackerError
 from tracker.output import message, render_json, render_record, render_table
 
 
@@ -40,6 +55,10 @@ class AppContext:
 
     @cached_property
     def now(self) -> datetime:
+        return clock.now(self.settings.zone, self.settings.now)
+
+    def clock(self) -> datetime:
+        """The clock for long-running commands: the override if given, else the real time at each call."""
         return clock.now(self.settings.zone, self.settings.now)
 
     @cached_property
@@ -462,18 +481,131 @@ def subscribe_rotate(app: AppContext, ref: str, as_json: bool) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8765, show_default=True, type=int)
 @click.option("--base-url", help="Public URL of this server, as subscribers reach it [env TRACKER_BASE_URL].")
+@click.option("--with-reminders", is_flag=True, help="Also run the reminder scheduler in this process.")
 @pass_app
-def serve(app: AppContext, host: str, port: int, base_url: str | None) -> None:
-    """Serve the calendar feeds, the subscription pages and /healthz over HTTP (uvicorn).
+def serve(app: AppContext, host: str, port: int, base_url: str | None, with_reminders: bool) -> None:
+    """Serve the calendar feeds, the subscription pages, the mark-done links and /healthz (uvicorn).
 
     \b
     Example:
-        tracker serve --port 8765 --base-url https://calendars.example.org
+        tracker serve --port 8765 --base-url https://calendars.example.org --with-reminders
     """
-    from tracker import server
+    from tracker import scheduler, server
 
     settings = dataclasses.replace(app.settings, base_url=base_url) if base_url else app.settings
-    server.serve(settings, app.engine, lambda: clock.now(settings.zone, settings.now), host, port)
+    channels.load(settings.channels, os.environ)  # a bad channel table fails now, not at the first sweep
+    background = scheduler.build(app.engine, settings, app.clock, background=True) if with_reminders else None
+    if background is not None:
+        background.start()
+    try:
+        server.serve(settings, app.engine, app.clock, host, port)
+    finally:
+        if background is not None:
+            background.shutdown(wait=False)
+
+
+@cli.group()
+def remind() -> None:
+    """Reminders: the plan, sending what is due, the scheduler, the delivery history.
+
+    \b
+    Example:
+        tracker --now 2008-09-01 remind plan --days 60
+    """
+
+
+@remind.command("plan")
+@click.option("--days", default=30, show_default=True, help="How far ahead to look.")
+@click.option("--lead-days", help="Override the items' lead times, e.g. 14,3,1.")
+@click.option("--due-at", help="Override the hour of item reminders, e.g. 10:00.")
+@json_option
+@pass_app
+def remind_plan(app: AppContext, days: int, lead_days: str | None, due_at: str | None, as_json: bool) -> None:
+    """List the reminders that will be sent: when, to whom, about what, by which channels.
+
+    \b
+    Example:
+        tracker --now 2008-09-01 remind plan --days 60 --lead-days 14,3
+    """
+    overrides = {"item_before_days": _int_list(lead_days, "--lead-days"), "due_day_at": due_at}
+    names = [c.name for c in channels.load(app.settings.channels, os.environ)]
+    with store.transaction(app.engine) as session:
+        grace = timedelta(hours=app.settings.catchup_grace_hours)
+        rows = reminders.plan_rows(session, app.now, days, overrides, names, grace)
+    if as_json:
+        render_json("remind plan", app.now, rows)
+        return
+    for row in rows:
+        row["about"] = row["item"] or row["meeting"] or row["kind"]
+        row["_style"] = "yellow" if row["late"] else None
+    render_table("reminder plan", ["when", "to", "kind", "about", "channels", "will"], rows, "nothing planned")
+
+
+def _int_list(text: str | None, option: str) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise InvalidInput(f"{option}: whole numbers separated by commas, e.g. 30,7,1") from None
+
+
+@remind.command("send-due")
+@json_option
+@pass_app
+def remind_send_due(app: AppContext, as_json: bool) -> None:
+    """Send every reminder due now, then exit (for cron or a systemd timer).
+
+    \b
+    Example:
+        tracker remind send-due
+    """
+    configured = channels.load(app.settings.channels, os.environ)
+    if as_json:  # keep stdout for the JSON document
+        configured = [channels.ConsoleChannel(sys.stderr) if c.name == "console" else c for c in configured]
+    result = delivery.send_due(app.engine, app.now, app.settings, configured)
+    if as_json:
+        render_json("remind send-due", app.now, result.as_dict())
+    else:
+        message(f"sent {result.sent}, failed {result.failed}, skipped {result.skipped}, "
+                f"cancelled {result.cancelled}, summarised into catch-up {result.summarised}")  # fmt: skip
+
+
+@remind.command("run")
+@click.option("--interval", default=60, show_default=True, help="Longest sleep between sweeps, in seconds.")
+@pass_app
+def remind_run(app: AppContext, interval: int) -> None:
+    """Run the reminder scheduler until stopped (under systemd or in a terminal).
+
+    \b
+    Example:
+        tracker remind run
+    """
+    from tracker import scheduler
+
+    channels.load(app.settings.channels, os.environ)
+    scheduler.run(app.engine, app.settings, app.clock, timedelta(seconds=interval))
+
+
+@remind.command("history")
+@click.option("--limit", default=200, show_default=True)
+@json_option
+@pass_app
+def remind_history(app: AppContext, limit: int, as_json: bool) -> None:
+    """The delivery ledger, newest first: when, to whom, channel, status, error.
+
+    \b
+    Example:
+        tracker remind history --json
+    """
+    with store.transaction(app.engine) as session:
+        rows = delivery.history(session, limit)
+    if as_json:
+        render_json("remind history", app.now, rows)
+    else:
+        for row in rows:
+            row["_style"] = "red" if row["status"] in ("failed", "dead") else None
+        render_table("deliveries", ["when", "to", "channel", "status", "kind", "about", "error"], rows, "none yet")
 
 
 def main() -> None:

@@ -40,3 +40,8 @@ def now(tz: ZoneInfo, override: str | None = None, environ: dict[str, str] | Non
     if text:
         return parse_instant(text, tz)
     return datetime.now(UTC)
+
+
+def wall() -> datetime:
+    """The real time, never overridden: only for operational timeouts (delivery leases), not for the data."""
+    return datetime.now(UTC)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -32,6 +32,10 @@ class Settings:
     base_url: str = "http://127.0.0.1:8765"
     refresh: str = "PT1H"
     feed_gzip: bool = False
+    secret: str | None = None
+    catchup_grace_hours: int = 48
+    link_days: int = 30
+    channels: dict = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -46,8 +50,10 @@ def load_settings(
     values: dict = {"db": default_db_url(), "tz": environ.get("TZ") or tzlocal.get_localzone_name()}
     names = {f.name for f in fields(Settings)}
     if path:
-        values.update(_read_toml(Path(path), names))
-    values.update({n: environ[f"TRACKER_{n.upper()}"] for n in names if f"TRACKER_{n.upper()}" in environ})
+        values.update(_read_toml(Path(path), names - {"channels"}))
+    values.update(
+        {n: environ[f"TRACKER_{n.upper()}"] for n in names - {"channels"} if f"TRACKER_{n.upper()}" in environ}
+    )
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     settings = replace(Settings(), **{k: _coerce(k, v) for k, v in values.items()})
     try:
@@ -59,7 +65,12 @@ def load_settings(
 
 def _coerce(name: str, value: object) -> object:
     """Environment values arrive as text; booleans are spelled 1/0, true/false, yes/no, on/off."""
-    if isinstance(getattr(Settings, name, None), bool) and isinstance(value, str):
+    default = getattr(Settings, name, None)
+    if isinstance(default, int) and not isinstance(default, bool) and isinstance(value, str):
+        if not value.strip().isdigit():
+            raise ConfigError(f"setting {name}: expected a whole number, not {value!r}")
+        return int(value)
+    if isinstance(default, bool) and isinstance(value, str):
         lowered = value.strip().lower()
         if lowered not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
             raise ConfigError(f"setting {name}: expected true or false, not {value!r}")
@@ -85,8 +96,13 @@ def _read_toml(path: Path, names: set[str]) -> dict:
         raise ConfigError(f"{path}: cannot read config file: {e.strerror}") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: {e}") from None
-    section = data.get("tracker", {})
-    unknown = sorted(set(section) - names)
+    section = dict(data.get("tracker", {}))
+    unknown = sorted(set(section) - names) + sorted(set(data) - {"tracker", "channels"})
     if unknown:
-        raise ConfigError(f"{path}: [tracker] unknown setting {unknown[0]!r}")
-    return section
+        raise ConfigError(f"{path}: unknown setting or table {unknown[0]!r}")
+    if "secret" in section:
+        raise ConfigError(f"{path}: secret: secrets come only from the environment (TRACKER_SECRET)")
+    channels = data.get("channels", {})
+    if not isinstance(channels, dict) or not all(isinstance(v, dict) for v in channels.values()):
+        raise ConfigError(f"{path}: [channels.<name>] tables expected (email, webhook, console, desktop)")
+    return section | {"channels": channels}

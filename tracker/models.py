@@ -239,6 +239,7 @@ class Reminder(Base):
     `key` names what it is and when it fires, so a re-plan keeps what is unchanged and replaces what moved."""
 
     __tablename__ = "reminders"
+    tracks_data_version = False
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(300), unique=True)
     kind: Mapped[str] = mapped_column(String(32))
@@ -259,6 +260,7 @@ class Delivery(Base):
     sending (so two senders cannot both take it) and marked sent after."""
 
     __tablename__ = "deliveries"
+    tracks_data_version = False
     __table_args__ = (UniqueConstraint("reminder_id", "recipient", "channel"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     reminder_id: Mapped[int] = mapped_column(ForeignKey("reminders.id", ondelete="CASCADE"))
@@ -269,6 +271,7 @@ class Delivery(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     claimed_by: Mapped[str | None] = mapped_column(String(200))
     claimed_at: Mapped[datetime | None]
+    lease_until: Mapped[datetime | None]
     next_attempt_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)

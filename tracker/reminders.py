@@ -124,22 +124,23 @@ def _item_plan(item: Item, person: Person, policy: Policy, now: datetime) -> lis
     owner_tz = person.tz
     due_day = item.due.astimezone(ZoneInfo(item.tz)).date() if item.due else None
 
-    def add(kind: str, at: datetime, escalation: bool = False, to: Person = person, **payload: Any) -> None:
+    def add(name: str, kind: str, at: datetime, escalation: bool = False, to: Person = person, **payload: Any) -> None:
         fire = quiet_adjusted(at, to)
         tag = "cc" if escalation else "to"
-        out.append(Planned(f"item:{item.id}:{kind}:{tag}:{to.id}:{fire.isoformat()}", f"item-{kind.split('@')[0]}",
-                           fire, to.id, item_id=item.id, escalation=escalation, payload=payload))  # fmt: skip
+        out.append(Planned(f"item:{item.id}:{name}:{tag}:{to.id}:{fire.isoformat()}", f"item-{kind}", fire, to.id,
+                           item_id=item.id, escalation=escalation, payload=payload))  # fmt: skip
 
     if due_day is not None:
         for days in policy.item_before_days:
             at = item.due - timedelta(days=days) if not item.due_all_day else None
-            add(f"before{days}", at or _local(due_day - timedelta(days=days), policy.due_day_at, owner_tz), days=days)
-        add("due", _local(due_day, policy.due_day_at, owner_tz))
+            local = at or _local(due_day - timedelta(days=days), policy.due_day_at, owner_tz)
+            add(f"before{days}", "before", local, days=days)
+        add("due", "due", _local(due_day, policy.due_day_at, owner_tz))
         if policy.overdue_every_days > 0:
             _overdue_plan(person, policy, due_day, now, add)
     for text in policy.at:
-        add(f"at@{text}", datetime.fromisoformat(text).replace(tzinfo=ZoneInfo(owner_tz)) if "+" not in text
-            and not text.endswith("Z") else datetime.fromisoformat(text))  # fmt: skip
+        at = datetime.fromisoformat(text)
+        add(f"at@{text}", "at", at if at.tzinfo else at.replace(tzinfo=ZoneInfo(owner_tz)))
     return out
 
 
@@ -150,9 +151,9 @@ def _overdue_plan(person: Person, policy: Policy, due_day: date, now: datetime, 
     for k in {latest, latest + 1}:
         days_over = k * step
         at = _local(due_day + timedelta(days=days_over), policy.due_day_at, person.tz)
-        add(f"overdue{days_over}", at, days_overdue=days_over)
+        add(f"overdue{days_over}", "overdue", at, days_overdue=days_over)
         if days_over >= policy.escalate_after_days and person.escalation is not None:
-            add(f"overdue{days_over}", at, escalation=True, to=person.escalation, days_overdue=days_over,
+            add(f"overdue{days_over}", "overdue", at, escalation=True, to=person.escalation, days_overdue=days_over,
                 owner=person.slug)  # fmt: skip
 
 
@@ -202,7 +203,7 @@ def _digest_plan(person: Person, policy: Policy, now: datetime) -> list[Planned]
     local_today = now.astimezone(ZoneInfo(person.tz)).date()
     last = local_today - timedelta(days=(local_today.weekday() - policy.digest_weekday) % 7)
     out = []
-    for day in (last - timedelta(days=7), last, last + timedelta(days=7)):
+    for day in (last, last + timedelta(days=7)):
         fire = quiet_adjusted(_local(day, policy.digest_at, person.tz), person)
         out.append(Planned(f"digest:{person.id}:{day.isoformat()}", "digest", fire, person.id,
                            payload={"week_of": day.isoformat()}))  # fmt: skip
@@ -257,9 +258,12 @@ def sync_plan(session: Session, now: datetime) -> dict[str, int]:
     return {"added": len(new), "dropped": len(stale)}
 
 
-def plan_rows(session: Session, now: datetime, days: int, overrides: dict | None = None,
-              channels: Iterable[str] = ("console",)) -> list[dict[str, Any]]:  # fmt: skip
-    """What will be sent in the next `days` (and what is due and unsent), for people and --json."""
+def plan_rows(
+    session: Session, now: datetime, days: int, overrides: dict | None = None,
+    channels: Iterable[str] = ("console",), grace: timedelta = timedelta(hours=48),
+) -> list[dict[str, Any]]:  # fmt: skip
+    """What will be sent in the next `days`, and what is due and unsent (sent late, or folded into one catch-up
+    message when older than `grace`), for people and --json."""
     people = {p.id: p for p in session.scalars(select(Person))}
     titles = dict(session.execute(select(Item.id, Item.title)).all())
     sent = set(session.scalars(select(Reminder.key).where(Reminder.state != "planned")))
@@ -280,6 +284,7 @@ def plan_rows(session: Session, now: datetime, days: int, overrides: dict | None
             "meeting": p.payload.get("title") if p.meeting_uid else None,
             "channels": list(channels),
             "late": p.fire_at < now,
+            "will": "send" if p.fire_at >= now else ("send now" if p.fire_at >= now - grace else "catch-up message"),
         })  # fmt: skip
     return rows
 

@@ -18,6 +18,9 @@ SCHEMA_VERSION = 1
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DBAPI connection
+    # The driver must not open transactions on its own: _sqlite_begin does, so that writers can take the
+    # write lock up front (BEGIN IMMEDIATE) instead of failing to upgrade a read in WAL mode.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
@@ -40,7 +43,12 @@ def engine(url: str) -> Engine:
         raise ConfigError(f"--db {parsed.render_as_string()}: {e}") from None
     if parsed.get_backend_name() == "sqlite":
         event.listen(eng, "connect", _sqlite_pragmas)
+        event.listen(eng, "begin", _sqlite_begin)
     return eng
+
+
+def _sqlite_begin(conn) -> None:  # noqa: ANN001 - SQLAlchemy Connection
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("write") else "BEGIN")
 
 
 def init(eng: Engine) -> None:
@@ -69,7 +77,9 @@ DATA_VERSION = "data_version"
 
 
 def _note_changes(session: Session, _context: object, _instances: object) -> None:
-    if session.new or session.deleted or any(session.is_modified(o) for o in session.dirty):
+    """Changes to the data (not to reminder bookkeeping) raise the data version."""
+    touched = [*session.new, *session.deleted, *(o for o in session.dirty if session.is_modified(o))]
+    if any(getattr(o, "tracks_data_version", True) for o in touched):
         session.info["changed"] = True
 
 
@@ -87,9 +97,10 @@ def data_version(session: Session) -> int:
 
 
 @contextmanager
-def transaction(eng: Engine) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back on any error (so bad input changes nothing)."""
-    factory = sessionmaker(eng, expire_on_commit=False)
+def transaction(eng: Engine, write: bool = False) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on any error (so bad input changes nothing).
+    `write=True` takes SQLite's write lock at the start: for read-then-write work that races other processes."""
+    factory = sessionmaker(eng.execution_options(write=True) if write else eng, expire_on_commit=False)
     with factory() as session, session.begin():
         yield session
         session.flush()

@@ -1,0 +1,235 @@
+"""Delivery channels: console (the default), desktop, e-mail over SMTP, webhook.
+
+Each channel is configured in the TOML file under [channels.<name>]; secrets (SMTP password, webhook URL)
+come only from environment variables named there. A channel raises ChannelError for anything that did not
+deliver; the sender records it and retries later — a failing channel never stops the others.
+"""
+
+from __future__ import annotations
+
+import shutil
+import smtplib
+import ssl
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
+from typing import Any, Protocol, TextIO
+
+import httpx
+
+from tracker.errors import ConfigError
+from tracker.models import Person
+
+
+class ChannelError(Exception):
+    """A delivery that did not happen; str() is recorded in the ledger."""
+
+
+@dataclass
+class Message:
+    """One reminder for one person, in every form the channels need."""
+
+    subject: str
+    text: str
+    html: str
+    message_id: str
+    date: Any
+    data: dict[str, Any]
+    ics: bytes | None = None
+    ics_name: str = "reminder.ics"
+    unsubscribe: str | None = None
+    to_name: str = ""
+    to_email: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class Channel(Protocol):
+    name: str
+
+    def reaches(self, person: Person) -> bool: ...
+
+    def send(self, message: Message) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class ConsoleChannel:
+    """Prints reminders; what the README's first command shows when nothing else is configured."""
+
+    name = "console"
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream
+
+    def reaches(self, person: Person) -> bool:
+        return True
+
+    def send(self, message: Message) -> None:
+        out = self.stream or sys.stdout
+        print(f"--- reminder for {message.to_name} <{message.to_email or 'no e-mail'}>: {message.subject}", file=out)
+        print(message.text.rstrip() + "\n", file=out)
+
+    def close(self) -> None:
+        pass
+
+
+class DesktopChannel:
+    """notify-send, where present."""
+
+    name = "desktop"
+
+    def __init__(self, command: str = "notify-send") -> None:
+        self.command = shutil.which(command)
+
+    def reaches(self, person: Person) -> bool:
+        return self.command is not None
+
+    def send(self, message: Message) -> None:
+        try:
+            subprocess.run([self.command, "--app-name=tracker", message.subject, message.text[:500]], check=True,
+                           timeout=10, capture_output=True)  # fmt: skip
+        except (OSError, subprocess.SubprocessError) as e:
+            raise ChannelError(f"notify-send: {e}") from e
+
+    def close(self) -> None:
+        pass
+
+
+class EmailChannel:
+    """SMTP (plain, STARTTLS or SSL; login when configured). One connection is reused for a batch."""
+
+    name = "email"
+
+    def __init__(self, host: str, port: int, sender: str, security: str = "starttls", username: str | None = None,
+                 password: str | None = None, timeout: float = 30) -> None:  # fmt: skip
+        if security not in ("plain", "starttls", "ssl"):
+            raise ConfigError(f"[channels.email] security: plain, starttls or ssl, not {security!r}")
+        self.host, self.port, self.sender, self.security = host, port, sender, security
+        self.username, self.password, self.timeout = username, password, timeout
+        self._smtp: smtplib.SMTP | None = None
+
+    def reaches(self, person: Person) -> bool:
+        return bool(person.email) and not person.email_muted
+
+    def _connect(self) -> smtplib.SMTP:
+        if self._smtp is None:
+            if self.security == "ssl":
+                smtp = smtplib.SMTP_SSL(
+                    self.host, self.port, timeout=self.timeout, context=ssl.create_default_context()
+                )
+            else:
+                smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+                if self.security == "starttls":
+                    smtp.starttls(context=ssl.create_default_context())
+            if self.username:
+                smtp.login(self.username, self.password or "")
+            self._smtp = smtp
+        return self._smtp
+
+    def build(self, message: Message) -> EmailMessage:
+        mail = EmailMessage()
+        mail["Subject"] = message.subject
+        mail["From"] = self.sender
+        mail["To"] = formataddr((message.to_name, message.to_email or ""))
+        mail["Date"] = format_datetime(message.date)
+        mail["Message-ID"] = message.message_id
+        mail["Auto-Submitted"] = "auto-generated"
+        if message.unsubscribe:
+            mail["List-Unsubscribe"] = f"<{message.unsubscribe}>"
+            mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        for name, value in message.headers.items():
+            mail[name] = value
+        mail.set_content(message.text)
+        mail.add_alternative(message.html, subtype="html")
+        if message.ics:
+            mail.add_attachment(message.ics, maintype="text", subtype="calendar", filename=message.ics_name,
+                                params={"method": "PUBLISH"})  # fmt: skip
+        return mail
+
+    def send(self, message: Message) -> None:
+        try:
+            self._connect().send_message(self.build(message))
+        except (smtplib.SMTPException, OSError) as e:
+            self.close()
+            raise ChannelError(f"smtp {self.host}:{self.port}: {e}") from e
+
+    def close(self) -> None:
+        if self._smtp is not None:
+            try:
+                self._smtp.quit()
+            except (smtplib.SMTPException, OSError):
+                pass
+            self._smtp = None
+
+
+class WebhookChannel:
+    """A JSON POST that Slack, Mattermost and Teams incoming webhooks display (the `text` field), with the
+    structured reminder beside it and an idempotency key that stays the same when a delivery is retried."""
+
+    name = "webhook"
+
+    def __init__(self, url: str, timeout: float = 10) -> None:
+        self.url = url
+        self.client = httpx.Client(timeout=timeout)
+
+    def reaches(self, person: Person) -> bool:
+        return True
+
+    def send(self, message: Message) -> None:
+        body = {"text": f"*{message.subject}*\n{message.text}", "reminder": message.data,
+                "idempotency_key": message.message_id}  # fmt: skip
+        try:
+            response = self.client.post(self.url, json=body, headers={"Idempotency-Key": message.message_id})
+        except httpx.HTTPError as e:
+            raise ChannelError(f"webhook: {type(e).__name__}: {e}") from e
+        if response.status_code >= 300:
+            raise ChannelError(f"webhook: HTTP {response.status_code}")
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _secret(conf: Mapping[str, Any], key: str, environ: Mapping[str, str], table: str) -> str | None:
+    name = conf.get(f"{key}_env")
+    if name is None:
+        return None
+    if name not in environ:
+        raise ConfigError(f"[channels.{table}] {key}_env: the environment variable {name} is not set")
+    return environ[name]
+
+
+def load(channels: Mapping[str, Mapping[str, Any]], environ: Mapping[str, str]) -> list[Channel]:
+    """The configured channels (console alone when none is); a bad table is a ConfigError, never a fallback."""
+    known = {"console", "desktop", "email", "webhook"}
+    unknown = sorted(set(channels) - known)
+    if unknown:
+        raise ConfigError(f"[channels.{unknown[0]}]: unknown channel (use {', '.join(sorted(known))})")
+    out: list[Channel] = []
+    for name, conf in channels.items():
+        if not conf.get("enabled", True):
+            continue
+        try:
+            out.append(_build(name, conf, environ))
+        except (KeyError, TypeError, ValueError) as e:
+            raise ConfigError(f"[channels.{name}]: missing or bad setting {e}") from None
+    return out or [ConsoleChannel()]
+
+
+def _build(name: str, conf: Mapping[str, Any], environ: Mapping[str, str]) -> Channel:
+    if name == "console":
+        return ConsoleChannel()
+    if name == "desktop":
+        return DesktopChannel()
+    if name == "webhook":
+        url = _secret(conf, "url", environ, name)
+        if not url:
+            raise ConfigError("[channels.webhook] url_env: name the environment variable holding the URL")
+        return WebhookChannel(url, float(conf.get("timeout", 10)))
+    return EmailChannel(
+        host=conf["host"], port=int(conf.get("port", 587)), sender=conf["from"],
+        security=conf.get("security", "starttls"), username=conf.get("username"),
+        password=_secret(conf, "password", environ, name), timeout=float(conf.get("timeout", 30)),
+    )  # fmt: skip

@@ -1,0 +1,152 @@
+"""What a reminder says: subject, text and HTML, the .ics of its item or meeting, and its links."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from icalendar import Calendar
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tracker import ics, items, meetings, signing
+from tracker.channels import Message
+from tracker.config import Settings
+from tracker.models import OPEN_STATUSES, Item, ItemOwner, Meeting, MeetingSeries, Person, Reminder
+
+TEMPLATES = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape(["html"])
+)
+
+
+def message_id(reminder: Reminder, recipient: str) -> str:
+    """The same for every attempt at one delivery, so a duplicate after a crash is recognisable as one."""
+    digest = hashlib.sha256(f"{reminder.key}|{recipient}".encode()).hexdigest()[:32]
+    return f"<{digest}@tracker>"
+
+
+def links(session: Session, settings: Settings, now: datetime, person: Person, item: Item | None) -> dict[str, str]:
+    key = signing.secret(session, settings.secret)
+    base = settings.base_url.rstrip("/")
+    out = {"settings": f"{base}/settings/{signing.make(key, 'settings', now, p=person.id)}"}
+    if item is not None:
+        out["done"] = f"{base}/done/{signing.make(key, 'done', now, i=item.id, p=person.id)}"
+        out["snooze"] = f"{base}/snooze/{signing.make(key, 'snooze', now, i=item.id, p=person.id)}"
+    return out
+
+
+def _calendar_bytes(components: list) -> bytes:
+    cal = Calendar()
+    cal.add("VERSION", "2.0")
+    cal.add("PRODID", ics.PRODID)
+    cal.add("METHOD", "PUBLISH")
+    for component in components:
+        if component is not None:
+            cal.add_component(component)
+    cal.add_missing_timezones()
+    return cal.to_ical()
+
+
+def _item_subject(reminder: Reminder, item: Item) -> str:
+    days = reminder.payload.get("days") or reminder.payload.get("days_overdue")
+    subject = {
+        "item-before": f"Due in {days} day{'s' * (days != 1)}: {item.title}",
+        "item-due": f"Due today: {item.title}",
+        "item-overdue": f"Overdue by {days} days: {item.title}",
+    }.get(reminder.kind, f"Reminder: {item.title}")
+    if reminder.escalation:
+        subject += f" (copied to you: {reminder.payload.get('owner')} is the owner)"
+    return subject
+
+
+def compose(session: Session, reminder: Reminder, person: Person, recipient: str, now: datetime,
+            settings: Settings) -> Message | None:  # fmt: skip
+    """The message for one recipient, or None when there is nothing to say (an empty digest)."""
+    if reminder.kind.startswith("item-"):
+        return _item_message(session, reminder, person, recipient, now, settings)
+    if reminder.kind == "meeting-before":
+        return _meeting_message(session, reminder, person, recipient, now, settings)
+    if reminder.kind == "digest":
+        return _digest_message(session, reminder, person, recipient, now, settings)
+    return _catchup_message(session, reminder, person, recipient, now, settings)
+
+
+def _message(reminder: Reminder, person: Person, recipient: str, now: datetime, subject: str, template: str,
+             context: dict[str, Any], data: dict[str, Any], ics_bytes: bytes | None = None) -> Message:  # fmt: skip
+    context = {"person": person, "subject": subject, **context}
+    return Message(
+        subject=subject,
+        text=TEMPLATES.get_template(f"{template}.txt").render(context),
+        html=TEMPLATES.get_template(f"{template}.html").render(context),
+        message_id=message_id(reminder, recipient),
+        date=now,
+        data={"kind": reminder.kind, "to": person.slug, **data},
+        ics=ics_bytes,
+        unsubscribe=context["links"]["settings"],
+        to_name=person.name,
+        to_email=person.email,
+    )
+
+
+def _item_message(session: Session, reminder: Reminder, person: Person, recipient: str, now: datetime,
+                  settings: Settings) -> Message:  # fmt: skip
+    item = reminder.item
+    row = items.as_dict(item, now)
+    served = item.serves_meeting or item.serves_series or item.meeting
+    context = {"item": row, "served": served.title if served else None, "links": links(session, settings, now,
+               person, item), "reminder": reminder}  # fmt: skip
+    attachment = _calendar_bytes([ics.item_todo(item), ics.item_deadline_event(item)])
+    data = {"item": {k: row[k] for k in ("id", "slug", "uid", "title", "due", "due_utc", "status", "owners",
+                                         "overdue", "days_overdue", "source_quote")}}  # fmt: skip
+    data["links"] = {k: v for k, v in context["links"].items() if k != "settings"}
+    return _message(reminder, person, recipient, now, _item_subject(reminder, item), "reminder_item", context, data,
+                    attachment)  # fmt: skip
+
+
+def _meeting_message(session: Session, reminder: Reminder, person: Person, recipient: str, now: datetime,
+                     settings: Settings) -> Message:  # fmt: skip
+    day = datetime.fromisoformat(reminder.occurrence).replace(tzinfo=now.tzinfo)
+    found = [o for o in meetings.meetings(session, day - timedelta(days=2), day + timedelta(days=2), now)
+             if o["uid"] == reminder.meeting_uid and o["start_local"] == reminder.occurrence]  # fmt: skip
+    occurrence = found[0] if found else {"title": reminder.payload.get("title", "meeting"), "date": reminder.occurrence}
+    days = reminder.payload.get("days")
+    subject = f"In {days} day{'s' * (days != 1)}: {occurrence['title']} ({occurrence['date']})"
+    context = {"meeting": occurrence, "days": days, "links": links(session, settings, now, person, None)}
+    return _message(reminder, person, recipient, now, subject, "reminder_meeting", context,
+                    {"meeting": occurrence}, _meeting_ics(session, reminder.meeting_uid))  # fmt: skip
+
+
+def _meeting_ics(session: Session, uid: str | None) -> bytes | None:
+    series = session.scalars(select(MeetingSeries).where(MeetingSeries.uid == uid)).first()
+    rows = list(session.scalars(select(Meeting).where(Meeting.uid == uid)))
+    components = ([ics.series_event(series)] if series else []) + [ics.meeting_event(m) for m in rows]
+    return _calendar_bytes(components) if components else None
+
+
+def _digest_message(session: Session, reminder: Reminder, person: Person, recipient: str, now: datetime,
+                    settings: Settings) -> Message | None:  # fmt: skip
+    mine = [items.as_dict(i, now) for i in session.scalars(
+        select(Item).where(Item.status.in_(OPEN_STATUSES), Item.owner_links.any(ItemOwner.person_id == person.id))
+        .order_by(Item.due))]  # fmt: skip
+    soon = (now + timedelta(days=14)).isoformat()
+    overdue = [r for r in mine if r["overdue"]]
+    due = [r for r in mine if not r["overdue"] and r["due_utc"] and r["due_utc"] < soon]
+    ahead = [o for o in meetings.meetings(session, now, now + timedelta(days=30), now) if person.slug in o["attendees"]]
+    if not (overdue or due or ahead):
+        return None
+    subject = f"Weekly digest: {len(overdue)} overdue, {len(due)} due in 14 days, {len(ahead)} meetings ahead"
+    context = {"overdue": overdue, "due": due, "meetings": ahead, "links": links(session, settings, now, person, None)}
+    data = {"overdue": [r["slug"] for r in overdue], "due": [r["slug"] for r in due]}
+    return _message(reminder, person, recipient, now, subject, "digest", context, data)
+
+
+def _catchup_message(session: Session, reminder: Reminder, person: Person, recipient: str, now: datetime,
+                     settings: Settings) -> Message:  # fmt: skip
+    missed = reminder.payload.get("missed", [])
+    titles = sorted({m["title"] for m in missed})
+    subject = f"While reminders were not running: {len(missed)} reminders about {len(titles)} items and meetings"
+    context = {"missed": missed, "titles": titles, "links": links(session, settings, now, person, None)}
+    return _message(reminder, person, recipient, now, subject, "catchup", context, {"missed": missed})

@@ -1,0 +1,63 @@
+"""`tracker remind run`: APScheduler 3.11 wiring only.
+
+One job sweeps the reminders table (delivery.send_due) and then moves its own next run to when the next
+reminder fires (at most `interval` away). The reminders and deliveries tables are the truth, so APScheduler
+keeps its single job in memory: nothing is pickled, nothing to lose at a restart, and start-up does not
+depend on how many reminders are planned. Misfires never drop work: a late sweep simply sends more.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from sqlalchemy import Engine
+
+from tracker import channels, clock, delivery
+from tracker.config import Settings
+
+log = logging.getLogger("tracker.scheduler")
+
+
+def _sweep(engine: Engine, settings: Settings, now: Callable[[], datetime], scheduler: BaseScheduler,
+           interval: timedelta, worker: str) -> None:  # fmt: skip
+    try:
+        result = delivery.send_due(engine, now(), settings, channels.load(settings.channels, os.environ), worker)
+        if result.sent or result.failed or result.summarised:
+            log.info("sweep: %s", result.as_dict())
+    except Exception:  # a bad sweep is logged and retried at the next one; it never stops the scheduler
+        log.exception("sweep failed")
+    wake = clock.wall() + interval
+    try:
+        upcoming = delivery.next_due(engine)
+        if upcoming is not None:
+            wake = min(wake, clock.wall() + max(upcoming - now(), timedelta(0)))
+    except Exception:
+        log.exception("could not read the next due reminder")
+    scheduler.modify_job("sweep", next_run_time=wake)
+
+
+def build(engine: Engine, settings: Settings, now: Callable[[], datetime], background: bool = False,
+          interval: timedelta = timedelta(seconds=60)) -> BaseScheduler:  # fmt: skip
+    """A scheduler whose one job sweeps at once, then whenever a reminder falls due."""
+    kind = BackgroundScheduler if background else BlockingScheduler
+    scheduler = kind(timezone=UTC, job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1})
+    worker = delivery.worker_id()
+    scheduler.add_job(_sweep, "interval", seconds=interval.total_seconds(), id="sweep", next_run_time=clock.wall(),
+                      args=(engine, settings, now, scheduler, interval, worker))  # fmt: skip
+    return scheduler
+
+
+def run(engine: Engine, settings: Settings, now: Callable[[], datetime], interval: timedelta) -> None:
+    """Run until interrupted (Ctrl-C, SIGTERM)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    scheduler = build(engine, settings, now, interval=interval)
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        scheduler.shutdown(wait=False)
