@@ -145,3 +145,50 @@ def subscribe(invoke_json):
         return record["https"].rsplit("/", 1)[1].removesuffix(".ics"), record
 
     return add
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Mailbox:
+    """An aiosmtpd handler that keeps every message it accepts."""
+
+    def __init__(self) -> None:
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        import email
+        import email.policy
+
+        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture
+def smtpd():
+    from aiosmtpd.controller import Controller
+
+    mailbox = Mailbox()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    mailbox.port = controller.port
+    yield mailbox
+    controller.stop()
+
+
+@pytest.fixture
+def mail_config(tmp_path, smtpd, env) -> dict[str, str]:
+    """Environment for a tracker that mails through the test SMTP server."""
+    config = tmp_path / "tracker.toml"
+    config.write_text(f"""[channels.email]
+host = "127.0.0.1"
+port = {smtpd.port}
+security = "plain"
+from = "Tracker <tracker@example.org>"
+""")
+    return {**env, "TRACKER_CONFIG": str(config)}

@@ -28,7 +28,7 @@ from starlette.routing import Mount, Route
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tracker import ics, items, meetings, store, subscriptions
+from tracker import actions, ics, items, meetings, signing, store, subscriptions
 from tracker.config import Settings, refresh_interval
 from tracker.dataset import CATEGORIES
 from tracker.errors import NotFound, TrackerError
@@ -227,7 +227,7 @@ async def http_error(request: Request, exc: Exception) -> Response:
 def create_app(settings: Settings, engine: Engine, now: Callable[[], datetime]) -> FeedFastPath:
     """The ASGI app. `now` is the clock (tests and demos pass a fixed one)."""
     store.init(engine)
-    handlers = {TrackerError: tracker_error, HTTPException: http_error}
+    handlers = {signing.LinkError: actions.link_error, TrackerError: tracker_error, HTTPException: http_error}
     pages = Starlette(
         routes=[Route("/{token}/", page), Route("/{token}/calendar.ics", download)],
         middleware=[Middleware(GZipMiddleware, minimum_size=1000)],
@@ -237,6 +237,9 @@ def create_app(settings: Settings, engine: Engine, now: Callable[[], datetime]) 
         routes=[
             Route("/", about),
             Route("/healthz", healthz),
+            Route("/done/{token}", actions.done, methods=["GET", "POST"]),
+            Route("/snooze/{token}", actions.snooze, methods=["GET", "POST"]),
+            Route("/settings/{token}", actions.settings, methods=["GET", "POST"]),
             Mount("/s", app=pages),
         ],
         middleware=[Middleware(AccessLog)],
