@@ -7,6 +7,7 @@ deliver; the sender records it and retries later — a failing channel never sto
 
 from __future__ import annotations
 
+import email.policy
 import shutil
 import smtplib
 import ssl
@@ -130,7 +131,9 @@ class EmailChannel:
         return self._smtp
 
     def build(self, message: Message) -> EmailMessage:
-        mail = EmailMessage()
+        # Lines up to RFC 5322's 998: the stdlib's folding at 78 breaks a header right after its colon when
+        # only the name pushes it over, which receivers then read with a leading space.
+        mail = EmailMessage(policy=email.policy.SMTP.clone(max_line_length=998))
         mail["Subject"] = message.subject
         mail["From"] = self.sender
         mail["To"] = formataddr((message.to_name, message.to_email or ""))

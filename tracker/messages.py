@@ -147,6 +147,6 @@ def _catchup_message(session: Session, reminder: Reminder, person: Person, recip
                      settings: Settings) -> Message:  # fmt: skip
     missed = reminder.payload.get("missed", [])
     titles = sorted({m["title"] for m in missed})
-    subject = f"While reminders were not running: {len(missed)} reminders about {len(titles)} items and meetings"
+    subject = f"Missed while reminders were off: {len(missed)} reminders about {len(titles)} items and meetings"
     context = {"missed": missed, "titles": titles, "links": links(session, settings, now, person, None)}
     return _message(reminder, person, recipient, now, subject, "catchup", context, {"missed": missed})
