@@ -6,7 +6,6 @@ against tracker's clock, not the wall clock, so `--now` and tests move it like e
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from tracker.errors import TrackerError
 from tracker.models import Meta
+from tracker.store import LINK_SECRET
 
-SECRET_KEY = "link_secret"
 MAX_AGE = timedelta(days=30)
 
 
@@ -31,15 +30,8 @@ class LinkExpired(LinkError):
 
 
 def secret(session: Session, configured: str | None = None) -> str:
-    """The signing secret: from the settings, else one made once and kept in the database."""
-    if configured:
-        return configured
-    row = session.get(Meta, SECRET_KEY)
-    if row is None:
-        row = Meta(key=SECRET_KEY, value=secrets.token_hex(32))
-        session.add(row)
-        session.flush()
-    return row.value
+    """The signing secret: from the settings (TRACKER_SECRET), else the one store.init keeps in the database."""
+    return configured or session.get(Meta, LINK_SECRET).value
 
 
 def _serializer(key: str, action: str, now: datetime) -> URLSafeTimedSerializer:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +16,7 @@ from tracker.errors import ConfigError
 from tracker.models import Base, Meta
 
 SCHEMA_VERSION = 1
+LINK_SECRET = "link_secret"  # signs the links in reminders (tracker.signing); made once, here
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DBAPI connection
@@ -55,8 +57,10 @@ def init(eng: Engine) -> None:
     """Create missing tables and record the schema version; refuse a database from a newer tracker."""
     try:
         Base.metadata.create_all(eng)
-        with Session(eng) as session, session.begin():
+        with Session(eng.execution_options(write=True)) as session, session.begin():
             row = session.get(Meta, "schema_version")
+            if session.get(Meta, LINK_SECRET) is None:
+                session.add(Meta(key=LINK_SECRET, value=secrets.token_hex(32)))
             if row is None:
                 session.add(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
                 session.add(Meta(key=DATA_VERSION, value="0"))
