@@ -15,6 +15,7 @@ idempotency key. So delivery is at-least-once, with at most one duplicate per cr
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import uuid
@@ -32,7 +33,7 @@ from sqlalchemy.orm import Session, selectinload
 from tracker import clock, messages, reminders, store
 from tracker.channels import Channel, ChannelError
 from tracker.config import Settings
-from tracker.models import OPEN_STATUSES, Delivery, Item, Person, Reminder
+from tracker.models import OPEN_STATUSES, Delivery, Item, Meta, Person, Reminder
 from tracker.timing import describe
 
 BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=15), timedelta(hours=1),
@@ -201,11 +202,34 @@ def _settle(engine: Engine) -> None:
         session.execute(update(Reminder).where(Reminder.state == "queued", ~unfinished).values(state="done"))
 
 
+PLAN_STATE = "plan_state"
+REPLAN_EVERY = timedelta(hours=1)  # repeating reminders (overdue, digests) roll forward; LOOKAHEAD covers the gap
+
+
+def _plan_is_current(session: Session, now: datetime) -> bool:
+    row = session.get(Meta, PLAN_STATE)
+    if row is None:
+        return False
+    state = json.loads(row.value)
+    synced = datetime.fromisoformat(state["at"])
+    return state["version"] == store.data_version(session) and synced <= now < synced + REPLAN_EVERY
+
+
+def _mark_plan_current(session: Session, now: datetime) -> None:
+    """Written with Core, not as an ORM change, so that it does not itself raise the data version."""
+    value = json.dumps({"version": store.data_version(session), "at": now.isoformat()})
+    table = Meta.__table__
+    if session.execute(update(table).where(table.c.key == PLAN_STATE).values(value=value)).rowcount == 0:
+        session.execute(table.insert().values(key=PLAN_STATE, value=value))
+
+
 def prepare(engine: Engine, now: datetime, settings: Settings, channels: Sequence[Channel]) -> SendResult:
-    """Steps 1–3: re-plan, catch up, queue. Safe to run in several processes at once."""
+    """Steps 1–3: re-plan (when the data changed or an hour passed), catch up, queue. Safe in several processes."""
     result = SendResult()
     with store.transaction(engine, write=True) as session:
-        result.planned = reminders.sync_plan(session, now)
+        if not _plan_is_current(session, now):
+            result.planned = reminders.sync_plan(session, now)
+            _mark_plan_current(session, now)
         result.summarised = _catch_up(session, now, timedelta(hours=settings.catchup_grace_hours))
         _queue(session, now, channels)
     return result

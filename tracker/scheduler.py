@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -25,10 +26,13 @@ log = logging.getLogger("tracker.scheduler")
 
 
 def _sweep(engine: Engine, settings: Settings, now: Callable[[], datetime], scheduler: BaseScheduler,
-           interval: timedelta, worker: str) -> None:  # fmt: skip
+           interval: timedelta, worker: str, started: list[float]) -> None:  # fmt: skip
     try:
         result = delivery.send_due(engine, now(), settings, channels.load(settings.channels, os.environ), worker)
-        if result.sent or result.failed or result.summarised:
+        if started:  # the first sweep after start-up: say how long getting going took
+            log.info("first sweep done %.0f ms after start: %s", (time.perf_counter() - started.pop()) * 1000,
+                     result.as_dict())  # fmt: skip
+        elif result.sent or result.failed or result.summarised:
             log.info("sweep: %s", result.as_dict())
     except Exception:  # a bad sweep is logged and retried at the next one; it never stops the scheduler
         log.exception("sweep failed")
@@ -49,7 +53,7 @@ def build(engine: Engine, settings: Settings, now: Callable[[], datetime], backg
     scheduler = kind(timezone=UTC, job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1})
     worker = delivery.worker_id()
     scheduler.add_job(_sweep, "interval", seconds=interval.total_seconds(), id="sweep", next_run_time=clock.wall(),
-                      args=(engine, settings, now, scheduler, interval, worker))  # fmt: skip
+                      args=(engine, settings, now, scheduler, interval, worker, [time.perf_counter()]))  # fmt: skip
     return scheduler
 
 
