@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session, selectinload
 from tracker import clock, messages, reminders, store
 from tracker.channels import Channel, ChannelError
 from tracker.config import Settings
-from tracker.models import OPEN_STATUSES, Delivery, Item, Meta, Person, Reminder
+from tracker.models import OPEN_STATUSES, Delivery, Item, ItemOwner, Meta, Person, Reminder
 from tracker.timing import describe
 
 BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=15), timedelta(hours=1),
@@ -158,21 +158,29 @@ def _record(engine: Engine, delivery_id: int, worker: str, **values: Any) -> Non
                         .values(**values))  # fmt: skip
 
 
-def _deliver(engine: Engine, delivery_id: int, worker: str, now: datetime, channels: dict[str, Channel],
-             settings: Settings, result: SendResult) -> None:  # fmt: skip
+def _compose_batch(engine: Engine, ids: list[int], now: datetime, settings: Settings) -> list[tuple[int, str, Any]]:
+    """(delivery id, channel, message or outcome) for a claimed batch, read in one transaction."""
+    out = []
     with store.transaction(engine) as session:
-        delivery = session.get(Delivery, delivery_id)
-        reminder = delivery.reminder
-        if reminder.item_id is not None and not _item_open(session, reminder.item_id):
-            message, outcome = None, "cancelled"  # done or cancelled since it was queued: stop at once
-        else:
-            message = messages.compose(session, reminder, reminder.person, delivery.recipient, now, settings)
-            outcome = "skipped" if message is None else None
-        attempts = delivery.attempts + 1
-    channel = channels.get(delivery.channel)
-    if outcome is None and channel is None:
-        outcome = "skipped"  # the channel is no longer configured
-    if outcome is not None:
+        batch = session.scalars(select(Delivery).where(Delivery.id.in_(ids)).order_by(Delivery.id).options(
+            selectinload(Delivery.reminder).selectinload(Reminder.person),
+            selectinload(Delivery.reminder).selectinload(Reminder.item).selectinload(Item.owner_links)
+            .selectinload(ItemOwner.person)))  # fmt: skip
+        for d in batch:
+            reminder = d.reminder
+            if reminder.item is not None and reminder.item.status not in OPEN_STATUSES:
+                outcome: Any = "cancelled"  # done or cancelled since it was queued: stop at once
+            else:
+                outcome = messages.compose(session, reminder, reminder.person, d.recipient, now, settings) or "skipped"
+            out.append((d.id, d.channel, outcome, d.attempts + 1))
+    return out
+
+
+def _deliver(engine: Engine, worker: str, now: datetime, channels: dict[str, Channel], result: SendResult,
+             delivery_id: int, channel_name: str, message: Any, attempts: int) -> None:  # fmt: skip
+    channel = channels.get(channel_name)
+    if isinstance(message, str) or channel is None:
+        outcome = message if isinstance(message, str) else "skipped"  # skipped: channel no longer configured
         _record(engine, delivery_id, worker, status=outcome, attempts=attempts)
         setattr(result, outcome, getattr(result, outcome) + 1)
         return
@@ -187,11 +195,6 @@ def _deliver(engine: Engine, delivery_id: int, worker: str, now: datetime, chann
         return
     _record(engine, delivery_id, worker, status="sent", attempts=attempts, sent_at=now, error=None)
     result.sent += 1
-
-
-def _item_open(session: Session, item_id: int) -> bool:
-    item = session.get(Item, item_id)
-    return item is not None and item.status in OPEN_STATUSES
 
 
 def _settle(engine: Engine) -> None:
@@ -243,8 +246,8 @@ def send_due(engine: Engine, now: datetime, settings: Settings, channels: Sequen
     by_name = {c.name: c for c in channels}
     try:
         while ids := _claim(engine, worker, now, batch):
-            for delivery_id in ids:
-                _deliver(engine, delivery_id, worker, now, by_name, settings, result)
+            for row in _compose_batch(engine, ids, now, settings):
+                _deliver(engine, worker, now, by_name, result, *row)
     finally:
         for channel in channels:
             channel.close()

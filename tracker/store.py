@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -100,12 +101,16 @@ def data_version(session: Session) -> int:
     return int(session.get(Meta, DATA_VERSION, populate_existing=True).value)
 
 
+@functools.cache
+def _sessions(eng: Engine, write: bool) -> sessionmaker:
+    return sessionmaker(eng.execution_options(write=True) if write else eng, expire_on_commit=False)
+
+
 @contextmanager
 def transaction(eng: Engine, write: bool = False) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any error (so bad input changes nothing).
     `write=True` takes SQLite's write lock at the start: for read-then-write work that races other processes."""
-    factory = sessionmaker(eng.execution_options(write=True) if write else eng, expire_on_commit=False)
-    with factory() as session, session.begin():
+    with _sessions(eng, write)() as session, session.begin():
         yield session
         session.flush()
         _bump_data_version(session)

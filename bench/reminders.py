@@ -1,0 +1,199 @@
+"""Reminder delivery benchmark, all in one run:
+
+- 10,000 reminders due at the same instant, and 10,000 spread over one minute, delivered by `tracker remind run`
+  to a local SMTP sink (aiosmtpd): lost, duplicated, p50/p99 lateness, messages/s;
+- beside a bare `smtplib` loop sending the same number of messages of the same size over one connection;
+- the start-up of `tracker remind run` over a database with 100,000 planned reminders.
+
+    .venv/bin/python bench/reminders.py [--count 10000] [--planned 100000]
+
+Binds 127.0.0.1 only; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import email
+import email.policy
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from aiosmtpd.controller import Controller
+from sqlalchemy import insert, select
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tracker import delivery, store  # noqa: E402
+from tracker.config import load_settings  # noqa: E402
+from tracker.messages import message_id  # noqa: E402
+from tracker.models import Delivery, Item, ItemOwner, Person, Reminder, Status  # noqa: E402
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.arrivals: list[tuple[str, float]] = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self.arrivals.append((parsed["Message-ID"], time.time()))
+        return "250 OK"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def seed(db: str, instants: list[datetime]) -> None:
+    """One person and one item per instant, each with an explicit reminder at that instant (`reminders.at`)."""
+    engine = store.engine(db)
+    store.init(engine)
+    now = datetime.now(UTC)
+    with store.transaction(engine) as session:
+        person = Person(slug="bench", name="Bench", email="bench@example.org", tz="UTC", quiet_hours="",
+                        reminder_policy={"digest": False, "overdue_every_days": 0})  # fmt: skip
+        session.add(person)
+        session.flush()
+        session.execute(insert(Item), [
+            {"slug": f"b{n}", "uid": f"item-b{n}@tracker", "title": f"Bench reminder {n}", "tz": "UTC",
+             "status": Status.open, "created_at": now, "updated_at": now, "loaded": {},
+             "reminder_policy": {"at": [at.isoformat()]}}
+            for n, at in enumerate(instants)
+        ])  # fmt: skip
+        ids = session.scalars(select(Item.id)).all()
+        session.execute(insert(ItemOwner), [{"item_id": i, "person_id": person.id, "position": 0} for i in ids])
+
+
+def run_delivery(label: str, instants: list[datetime], folder: Path, timeout: float) -> dict:
+    db = f"sqlite:///{folder / f'{label}.db'}"
+    seed(db, instants)
+    sink = Sink()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    config = folder / f"{label}.toml"
+    config.write_text(f'[channels.email]\nhost = "127.0.0.1"\nport = {controller.port}\nsecurity = "plain"\n'
+                      f'from = "bench@example.org"\n')  # fmt: skip
+    env = {**os.environ, "TRACKER_DB": db, "TRACKER_CONFIG": str(config)}
+    env.pop("TRACKER_NOW", None)
+    proc = subprocess.Popen([ROOT / ".venv/bin/tracker", "remind", "run", "--interval", "5"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + timeout
+    try:
+        while len(sink.arrivals) < len(instants) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1)  # let stragglers (duplicates) arrive before counting
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        controller.stop()
+    engine = store.engine(db)
+    with store.transaction(engine) as session:
+        rows = session.execute(select(Reminder, Delivery.recipient).join(Delivery, Delivery.reminder_id == Reminder.id))
+        scheduled = {message_id(r, recipient): r.fire_at.timestamp() for r, recipient in rows}
+    expected = set(scheduled)
+    got = [mid for mid, _ in sink.arrivals]
+    lateness = sorted(max(0.0, t - scheduled[mid]) for mid, t in sink.arrivals if mid in scheduled)
+    first, last = min(t for _, t in sink.arrivals), max(t for _, t in sink.arrivals)
+    return {
+        "label": label,
+        "planned": len(instants),
+        "queued": len(expected),
+        "lost": len(instants) - len(set(got) & expected),
+        "duplicated": len(got) - len(set(got)),
+        "p50": statistics.median(lateness),
+        "p99": lateness[int(len(lateness) * 0.99) - 1],
+        "rate": len(got) / max(last - first, 1e-9),
+    }
+
+
+BARE_LOOP = """
+import smtplib, sys, time
+from email.message import EmailMessage
+port, count = int(sys.argv[1]), int(sys.argv[2])
+started = time.perf_counter()
+with smtplib.SMTP("127.0.0.1", port) as smtp:
+    for n in range(count):
+        mail = EmailMessage()
+        mail["Subject"], mail["From"], mail["To"] = f"Reminder {n}", "bench@example.org", "x@example.org"
+        mail["Message-ID"] = f"<{n}@bench>"
+        mail.set_content("text " * 60)
+        mail.add_alternative("<p>" + "html " * 60 + "</p>", subtype="html")
+        mail.add_attachment(b"BEGIN:VCALENDAR\\r\\nX:" + b"y" * 1500 + b"\\r\\nEND:VCALENDAR\\r\\n",
+                            maintype="text", subtype="calendar", filename="r.ics")
+        smtp.send_message(mail)
+print(count / (time.perf_counter() - started))
+"""
+
+
+def bare_smtplib(count: int) -> float:
+    """Messages/s of a bare smtplib loop (text, HTML, .ics; one connection), in its own process like tracker's,
+    into the same kind of sink."""
+    sink = Sink()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        out = subprocess.run([sys.executable, "-c", BARE_LOOP, str(controller.port), str(count)], capture_output=True,
+                             text=True, timeout=600, check=True)  # fmt: skip
+    finally:
+        controller.stop()
+    return float(out.stdout)
+
+
+def startup(folder: Path, planned: int) -> tuple[float, float]:
+    """Seconds from process start to the end of the first sweep, over `planned` reminders already planned."""
+    db = f"sqlite:///{folder / 'startup.db'}"
+    soon = datetime.now(UTC) + timedelta(hours=12)
+    seed(db, [soon + timedelta(seconds=n % 3600) for n in range(planned)])
+    engine = store.engine(db)
+    started = time.perf_counter()
+    delivery.prepare(engine, datetime.now(UTC), load_settings(environ={"TRACKER_DB": db}), [])  # the first plan
+    plan_time = time.perf_counter() - started
+    env = {**os.environ, "TRACKER_DB": db}
+    env.pop("TRACKER_NOW", None)
+    started = time.perf_counter()
+    proc = subprocess.Popen([ROOT / ".venv/bin/tracker", "remind", "run"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        for line in proc.stderr:
+            if "first sweep done" in line:
+                return time.perf_counter() - started, plan_time
+        raise SystemExit("remind run exited before its first sweep")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--count", type=int, default=10_000)
+    parser.add_argument("--planned", type=int, default=100_000)
+    parser.add_argument("--timeout", type=float, default=300)
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="tracker-remind-bench-"))
+    lead = timedelta(seconds=20)  # enough for the scheduler to start and plan before the first is due
+    at = datetime.now(UTC) + lead
+    burst = run_delivery("burst", [at] * args.count, folder, args.timeout)
+    at = datetime.now(UTC) + lead
+    spread = run_delivery("spread", [at + timedelta(seconds=60 * n / args.count) for n in range(args.count)],
+                          folder, args.timeout)  # fmt: skip
+    baseline = bare_smtplib(args.count)
+    for row in (burst, spread):
+        print(f"{row['label']:>6}: {row['planned']} reminders, lost {row['lost']}, duplicated {row['duplicated']}, "
+              f"lateness p50 {row['p50']:.2f} s p99 {row['p99']:.2f} s, {row['rate']:.0f} msg/s "
+              f"= {row['rate'] / baseline:.2f} of bare smtplib ({baseline:.0f} msg/s)")  # fmt: skip
+    seconds, plan_time = startup(folder, args.planned)
+    print(f"start-up of remind run over {args.planned} planned reminders: {seconds:.2f} s to the end of the first "
+          f"sweep (target ≤ 1 s); planning them the first time took {plan_time:.1f} s")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
