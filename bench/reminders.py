@@ -13,9 +13,8 @@ Binds 127.0.0.1 only; every wait is bounded.
 from __future__ import annotations
 
 import argparse
-import email
-import email.policy
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -36,14 +35,17 @@ from tracker.config import load_settings  # noqa: E402
 from tracker.messages import message_id  # noqa: E402
 from tracker.models import Delivery, Item, ItemOwner, Person, Reminder, Status  # noqa: E402
 
+MESSAGE_ID = re.compile(rb"^Message-ID: (<[^>]+>)", re.MULTILINE | re.IGNORECASE)
+
 
 class Sink:
     def __init__(self) -> None:
         self.arrivals: list[tuple[str, float]] = []
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
-        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.arrivals.append((parsed["Message-ID"], time.time()))
+        # Only the Message-ID: parsing whole mails made the sink, not the senders, the bottleneck.
+        found = MESSAGE_ID.search(envelope.content)
+        self.arrivals.append((found[1].decode() if found else "", time.time()))
         return "250 OK"
 
 
@@ -190,6 +192,8 @@ def main() -> None:
         print(f"{row['label']:>6}: {row['planned']} reminders, lost {row['lost']}, duplicated {row['duplicated']}, "
               f"lateness p50 {row['p50']:.2f} s p99 {row['p99']:.2f} s, {row['rate']:.0f} msg/s "
               f"= {row['rate'] / baseline:.2f} of bare smtplib ({baseline:.0f} msg/s)")  # fmt: skip
+    if not args.planned:
+        return
     seconds, plan_time = startup(folder, args.planned)
     print(f"start-up of remind run over {args.planned} planned reminders: {seconds:.2f} s to the end of the first "
           f"sweep (target ≤ 1 s); planning them the first time took {plan_time:.1f} s")  # fmt: skip

@@ -31,7 +31,7 @@ from tracker import (
     store,
     subscriptions,
 )
-from tracker.config import Settings, load_settings
+from tracker.config import Settings, load_settings, refresh_interval
 from tracker.errors import InvalidInput, TrackerError
 from tracker.output import message, render_json, render_record, render_table
 
@@ -353,7 +353,7 @@ def export(app: AppContext, out: str, as_json: bool) -> None:
         tracker export --out calendars/
     """
     with store.transaction(app.engine) as session:
-        written = ics.export(session, out)
+        written = ics.export(session, out, refresh_interval(app.settings))
     if as_json:
         render_json("export", app.now, written)
     else:

@@ -440,13 +440,18 @@ def _by_slug(session: Session, model: type, slug: str | None, entry: Entry, fiel
         raise entry.error(field_name, str(e)) from None
 
 
-def _overwrite(row: Any, values: dict[str, Any]) -> bool:
-    changed = False
-    for name, value in values.items():
-        if getattr(row, name) != value:
-            setattr(row, name, value)
-            changed = True
-    return changed
+def update_row(row: Any, values: dict[str, Any], now: datetime) -> str:
+    """Set `values` on an existing row; a real change raises its SEQUENCE and stamps `updated_at` with `now`
+    (calendar clients ignore edits whose SEQUENCE does not rise)."""
+    changed = [name for name, value in values.items() if name != "updated_at" and getattr(row, name) != value]
+    for name in changed:
+        setattr(row, name, values[name])
+    if not changed:
+        return "unchanged"
+    if hasattr(row, "sequence"):
+        row.sequence += 1
+        row.updated_at = now
+    return "updated"
 
 
 def _upsert(session: Session, model: type, slug: str, values: dict[str, Any], now: datetime) -> str:
@@ -454,13 +459,7 @@ def _upsert(session: Session, model: type, slug: str, values: dict[str, Any], no
     if row is None:
         session.add(model(slug=slug, **values))
         return "created"
-    values.pop("updated_at", None)
-    if not _overwrite(row, values):
-        return "unchanged"
-    if hasattr(row, "sequence"):
-        row.sequence += 1
-        row.updated_at = now
-    return "updated"
+    return update_row(row, values, now)
 
 
 def _write_person(session: Session, entry: Entry, now: datetime) -> str:

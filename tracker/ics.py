@@ -390,13 +390,13 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def export(session: Session, out: str | Path = "calendars") -> list[dict]:
+def export(session: Session, out: str | Path = "calendars", refresh: timedelta = timedelta(hours=1)) -> list[dict]:
     """Write every calendar of `specs()` under `out`; returns what was written (path, bytes, changed)."""
     out = Path(out)
     written = []
     for spec in specs(session):
         path = out / f"{spec.slug}.ics"
-        data = build(session, spec)
+        data = build(session, spec, refresh)
         changed = not path.exists() or path.read_bytes() != data
         if changed:
             atomic_write(path, data)

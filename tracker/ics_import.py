@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from tracker import items as items_module
 from tracker.clock import start_of_day
-from tracker.dataset import CATEGORIES, _overwrite
+from tracker.dataset import CATEGORIES, update_row
 from tracker.errors import InvalidInput
 from tracker.models import Item, Meeting, MeetingSeries, Precision
 
@@ -154,11 +154,7 @@ def _import_event(session: Session, event: Component, where: str, now: datetime)
         session.add(Meeting(slug=slug, uid=uid, recurrence_id=recurrence_id, updated_at=_stamp(event, now), **values))
         session.flush()
         return "created"
-    if not _overwrite(row, values):
-        return "unchanged"
-    row.sequence += 1
-    row.updated_at = now
-    return "updated"
+    return update_row(row, values, now)
 
 
 def _upsert_series(
@@ -181,11 +177,7 @@ def _upsert_series(
         session.add(MeetingSeries(slug=slug, uid=uid, updated_at=_stamp(event, now), **values))
         session.flush()
         return "created"
-    if not _overwrite(row, values):
-        return "unchanged"
-    row.sequence += 1
-    row.updated_at = now
-    return "updated"
+    return update_row(row, values, now)
 
 
 def _todo_values(todo: Component, where: str) -> dict[str, Any]:

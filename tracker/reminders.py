@@ -305,8 +305,3 @@ def snooze(session: Session, item: Item, person: Person, now: datetime, days: in
 
 def policy_dict(policy: Policy) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(policy).items()}
-
-
-def item_is_open(session: Session, item_id: int) -> bool:
-    item = session.get(Item, item_id)
-    return item is not None and item.status in OPEN_STATUSES

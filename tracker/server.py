@@ -76,19 +76,20 @@ class Context:
         self.engine = engine
         self.now = now
         self.feeds = FeedCache(engine, refresh_interval(settings), now)
-        self._subs: tuple[int, dict[str, tuple[str, bool] | None]] = (-1, {})
+        self._subs: tuple[int, dict[str, tuple[str, bool]]] = (-1, {})
 
     def subscription(self, token: str, version: int) -> tuple[str, bool]:
-        """(calendar, alarms) of a live token, remembered until the data version moves; NotFound otherwise."""
+        """(calendar, alarms) of a live token, remembered until the data version moves; NotFound otherwise.
+        Only live tokens are remembered, so guessing cannot fill the memory."""
         if self._subs[0] != version:
             self._subs = (version, {})
         known = self._subs[1]
         if token not in known:
             with Session(self.engine) as session:
                 sub = subscriptions.resolve(session, token)
-                known[token] = (sub.calendar, sub.alarms) if sub else None
-        if known[token] is None:
-            raise NotFound("subscription")
+            if sub is None:
+                raise NotFound("subscription")
+            known[token] = (sub.calendar, sub.alarms)
         return known[token]
 
     def spec(self, calendar: str) -> ics.CalendarSpec:

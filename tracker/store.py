@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, Integer, cast, create_engine, event, inspect, select, update
+from sqlalchemy import Engine, Integer, cast, create_engine, event, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -72,10 +72,6 @@ def init(eng: Engine) -> None:
                 )
     except OperationalError as e:
         raise ConfigError(f"cannot open the database {eng.url.render_as_string()}: {e.orig}") from None
-
-
-def is_initialised(eng: Engine) -> bool:
-    return inspect(eng).has_table("meta")
 
 
 DATA_VERSION = "data_version"
