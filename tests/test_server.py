@@ -98,6 +98,10 @@ def test_a_persons_feed_holds_only_their_items(served, subscribe):
         "meeting-apec-sme-ministerial-16@tracker",
     }
     assert list(cal.walk("VALARM"))  # a person's own feed carries alarms by default
+    lead, _ = subscribe("--name", "lead", "--person", "desk-lead")
+    lead_events = {str(e["UID"]) for e in Calendar.from_ical(get(served, f"/feeds/{lead}.ics").content).events}
+    assert "series-apec-sme-ministerial@tracker" in lead_events  # no item of theirs serves it: they attend it
+    assert "series-apec-sme-ministerial@tracker" not in {str(e["UID"]) for e in cal.events}
 
 
 def test_alarms_only_when_the_subscription_asks(served, subscribe):

@@ -310,12 +310,16 @@ def _item_keys(session: Session, spec: CalendarSpec) -> list[Row]:
 
 
 def load_meetings(session: Session, spec: CalendarSpec, rows: list[Row]) -> tuple[list[MeetingSeries], list[Meeting]]:
-    """All meetings, or for a person/committee calendar the meetings and series its items serve or came from."""
+    """All meetings; for a committee's calendar the meetings and series its items serve or came from; for a
+    person's, those and the ones they attend."""
     series = list(session.scalars(select(MeetingSeries).order_by(MeetingSeries.id)))
     meetings = list(session.scalars(select(Meeting).options(selectinload(Meeting.series)).order_by(Meeting.id)))
     if spec.person or spec.committee:
         meeting_ids = {m for r in rows for m in (r.meeting_id, r.serves_meeting_id) if m is not None}
         series_ids = {r.serves_series_id for r in rows if r.serves_series_id is not None}
+        if spec.person:  # and the meetings the person attends
+            meeting_ids |= {m.id for m in meetings if spec.person in m.attendees}
+            series_ids |= {s.id for s in series if spec.person in s.attendees}
         series_ids |= {m.series_id for m in meetings if m.id in meeting_ids and m.recurrence_id is not None}
         series = [s for s in series if s.id in series_ids]
         meetings = [m for m in meetings if m.id in meeting_ids or (m.recurrence_id and m.series_id in series_ids)]
