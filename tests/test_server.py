@@ -151,3 +151,21 @@ def test_healthz(loaded, make_server, env, tmp_path):
     server.app.ctx.engine.dispose()
     down = get(server, "/healthz")
     assert down.status_code == 503 and down.json() == {"status": "database unreachable"}
+
+
+def test_page_scopes_and_windows_whatever_the_clocks_offset(loaded, make_server, subscribe, invoke, clock):
+    # 30 days after 2008-09-01T01:00Z is 2008-10-01T01:00Z; an item due at 2008-09-30T21:00Z is inside the window.
+    # With the clock written at -05:00 that instant reads "2008-09-30T20:00-05:00", which sorts before the due
+    # date's UTC text: only a comparison of instants, not of strings, gets this right.
+    clock.set("2008-08-31T20:00:00-05:00")
+    invoke(
+        "add", "Call the Thai co-host", "--owner", "forum-officer", "--due", "2008-10-01T05:00", "--tz", "Asia/Taipei"
+    )
+    server = make_server()
+    token, _ = subscribe("--name", "forum", "--person", "forum-officer")
+    page = get(server, f"/s/{token}/")
+    due = page.text.split('id="due"')[1].split("</ul>")[0]
+    meetings = page.text.split('id="meetings"')[1].split("</ul>")[0]
+    assert "Call the Thai co-host" in due
+    # Only the meetings of this subscription's calendar: the forum officer neither attends nor serves Lima.
+    assert "Lima" not in meetings and "APEC SME Working Group meeting" not in meetings

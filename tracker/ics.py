@@ -302,7 +302,7 @@ def load_items(session: Session, spec: CalendarSpec, ids: set[int] | None = None
     return list(session.scalars(_for_spec(query, spec)))
 
 
-def _item_keys(session: Session, spec: CalendarSpec) -> list[Row]:
+def item_keys(session: Session, spec: CalendarSpec) -> list[Row]:
     """What decides an item's components, without loading the items: cheap enough for every rebuild."""
     columns = (Item.id, Item.sequence, Item.due.is_not(None).label("dated"), Item.meeting_id,
                Item.serves_meeting_id, Item.serves_series_id)  # fmt: skip
@@ -333,7 +333,7 @@ Part = tuple[tuple[str, str], bytes, frozenset[str]]
 def sources(session: Session, spec: CalendarSpec, alarms: bool = False, cached: Container = ()) -> list[Source]:
     """(cache key, builder) for every component of `spec`; the key changes whenever the bytes would. Items are
     loaded only where a key is not in `cached`."""
-    rows = _item_keys(session, spec)
+    rows = item_keys(session, spec)
     out: list[Source] = []
     if spec.meetings:
         series, meetings = load_meetings(session, spec, rows)

@@ -33,7 +33,6 @@ from tracker.config import Settings, refresh_interval
 from tracker.dataset import CATEGORIES
 from tracker.errors import NotFound, TrackerError
 from tracker.feeds import Feed, FeedCache
-from tracker.ics import load_items
 
 log = logging.getLogger("tracker.server")
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -167,11 +166,16 @@ def page_context(ctx: Context, token: str) -> dict[str, Any]:
         if sub is None:
             raise NotFound("subscription")
         spec = subscriptions.spec_for(session, sub.calendar)
-        rows = [items.as_dict(i, now) for i in load_items(session, spec)]
-        upcoming = meetings.meetings(session, now, now + timedelta(days=365), now) if spec.meetings else []
+        found = ics.load_items(session, spec)
+        rows = [items.as_dict(i, now) for i in found]
+        due_soon = {i.id for i in found if i.due and not items.is_overdue(i, now) and i.due < now + timedelta(days=30)}
+        upcoming = []
+        if spec.meetings:  # the meetings this calendar holds, as its feed does
+            series, held = ics.load_meetings(session, spec, ics.item_keys(session, spec))
+            uids = {m.uid for m in [*series, *held]}
+            upcoming = [o for o in meetings.meetings(session, now, now + timedelta(days=365), now) if o["uid"] in uids]
         name = sub.name
     open_rows = [r for r in rows if r["status"] in ("open", "in_progress")]
-    soon = now + timedelta(days=30)
     groups = []
     for slug, label in [*CATEGORIES.items(), (None, "Cross-cutting")]:
         members = [r for r in rows if r["category"] == slug]
@@ -184,7 +188,7 @@ def page_context(ctx: Context, token: str) -> dict[str, Any]:
         "as_of": f"{now.astimezone(ctx.settings.zone):%Y-%m-%d %H:%M} {ctx.settings.tz}",
         "links": subscriptions.links(ctx.settings.base_url, token),
         "overdue": [r for r in open_rows if r["overdue"]],
-        "due_soon": [r for r in open_rows if not r["overdue"] and r["due_utc"] and r["due_utc"] < soon.isoformat()],
+        "due_soon": [r for r in open_rows if r["id"] in due_soon],
         "meetings": upcoming[:12],
         "groups": groups,
     }
