@@ -213,3 +213,18 @@ def test_snooze_moves_the_next_reminder_by_seven_days(invoke, invoke_json, loade
             if r["item"] == "Volunteer for the KPI drafting committees" and r["will"] == "send"]  # fmt: skip
     assert rows[0]["when"] == "2008-10-06T09:00:00+08:00" and rows[0]["kind"] == "item-snoozed"
     assert invoke_json("show", "kpi-committee-volunteer")["due"] == "2008-09-30"
+
+
+def test_weekly_digest_lists_what_is_overdue_due_and_ahead(invoke, loaded, smtpd, mail_config):
+    send_due(invoke, "2008-09-29T08:30+08:00", mail_config)  # Monday, half an hour after the digest hour
+    digests = {m["To"]: m for m in smtpd.messages if m["Subject"].startswith("Weekly digest")}
+    officer = digests["APEC SMEWG officer <apec-officer@example.org>"]
+    assert officer["Subject"] == "Weekly digest: 0 overdue, 1 due in 14 days, 0 meetings ahead"
+    assert "Volunteer for the KPI drafting committees (due 2008-09-30)" in officer.get_body(("plain",)).get_content()
+    bilateral = digests["Bilateral relations officer <bilateral-officer@example.org>"]
+    assert (
+        bilateral["Subject"] == "Weekly digest: 0 overdue, 2 due in 14 days, 2 meetings ahead"
+    )  # 15 Oct is past 14 days
+    text = bilateral.get_body(("plain",)).get_content()
+    assert "Invite a US delegation to the Taiwan Business Alliance Conference (due 2008-10-06)" in text
+    assert "Taiwan Business Alliance Conference（全球招商大會） (2008-10-06, Taipei)" in text

@@ -11,13 +11,15 @@ from tracker import items, meetings
 from tracker.errors import InvalidInput
 
 
-def agenda(session: Session, now: datetime, days: int = 14) -> dict[str, list[dict[str, Any]]]:
-    """Overdue open items, open items due within `days`, and meeting occurrences within `days`."""
+def agenda(
+    session: Session, now: datetime, days: int = 14, owner: str | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """Overdue open items, open items due within `days` (of `owner`, if given), and meetings within `days`."""
     if days < 1:
         raise InvalidInput("--days must be at least 1")
     until = now + timedelta(days=days)
-    overdue = items.items(session, now, overdue=True)
-    upcoming = [i for i in items.items(session, now, due_before=until) if not items.is_overdue(i, now)]
+    overdue = items.items(session, now, owner=owner, overdue=True)
+    upcoming = [i for i in items.items(session, now, owner=owner, due_before=until) if not items.is_overdue(i, now)]
     return {
         "overdue": [items.as_dict(i, now) for i in overdue],
         "due": [items.as_dict(i, now) for i in upcoming],

@@ -12,10 +12,10 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tracker import ics, items, meetings, signing
+from tracker import agenda, ics, items, meetings, signing
 from tracker.channels import Message
 from tracker.config import Settings
-from tracker.models import OPEN_STATUSES, Item, ItemOwner, Meeting, MeetingSeries, Person, Reminder
+from tracker.models import Item, Meeting, MeetingSeries, Person, Reminder
 
 TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape(["html"])
@@ -128,12 +128,8 @@ def _meeting_ics(session: Session, uid: str | None) -> bytes | None:
 
 def _digest_message(session: Session, reminder: Reminder, person: Person, recipient: str, now: datetime,
                     settings: Settings) -> Message | None:  # fmt: skip
-    mine = [items.as_dict(i, now) for i in session.scalars(
-        select(Item).where(Item.status.in_(OPEN_STATUSES), Item.owner_links.any(ItemOwner.person_id == person.id))
-        .order_by(Item.due))]  # fmt: skip
-    soon = (now + timedelta(days=14)).isoformat()
-    overdue = [r for r in mine if r["overdue"]]
-    due = [r for r in mine if not r["overdue"] and r["due_utc"] and r["due_utc"] < soon]
+    mine = agenda.agenda(session, now, days=14, owner=person.slug)
+    overdue, due = mine["overdue"], mine["due"]
     ahead = [o for o in meetings.meetings(session, now, now + timedelta(days=30), now) if person.slug in o["attendees"]]
     if not (overdue or due or ahead):
         return None
