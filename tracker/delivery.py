@@ -265,10 +265,10 @@ def next_due(engine: Engine) -> datetime | None:
 def history(session: Session, limit: int = 200) -> list[dict[str, Any]]:
     """The ledger, newest first: when, to whom, which channel, status, error."""
     rows = session.execute(
-        select(Delivery, Reminder, Person).join(Reminder, Delivery.reminder_id == Reminder.id)
-        .join(Person, Reminder.person_id == Person.id).order_by(Delivery.id.desc()).limit(limit)
+        select(Delivery, Reminder, Person, Item.title).join(Reminder, Delivery.reminder_id == Reminder.id)
+        .join(Person, Reminder.person_id == Person.id).outerjoin(Item, Reminder.item_id == Item.id)
+        .order_by(Delivery.id.desc()).limit(limit)
     )  # fmt: skip
-    titles = dict(session.execute(select(Item.id, Item.title)).all())
     return [
         {
             "id": d.id,
@@ -281,8 +281,8 @@ def history(session: Session, limit: int = 200) -> list[dict[str, Any]]:
             "attempts": d.attempts,
             "error": d.error,
             "kind": r.kind,
-            "about": titles.get(r.item_id) or r.payload.get("title") or "",
+            "about": title or r.payload.get("title") or "",
             "next_attempt_at": d.next_attempt_at.isoformat() if d.next_attempt_at else None,
         }
-        for d, r, p in rows
+        for d, r, p, title in rows
     ]

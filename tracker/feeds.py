@@ -11,7 +11,7 @@ import gzip
 import hashlib
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from functools import cached_property
@@ -30,17 +30,15 @@ class Feed:
     body: bytes
     etag: str
     last_modified: datetime
-    _gzipped: bytes | None = field(default=None, repr=False)
 
     @cached_property
     def last_modified_http(self) -> str:
         return format_datetime(self.last_modified, usegmt=True)
 
+    @cached_property
     def gzipped(self) -> bytes:
         """Compressed once per ETag (mtime=0 keeps it deterministic), never per request."""
-        if self._gzipped is None:
-            self._gzipped = gzip.compress(self.body, compresslevel=6, mtime=0)
-        return self._gzipped
+        return gzip.compress(self.body, compresslevel=6, mtime=0)
 
     def not_modified(self, if_none_match: str | None, if_modified_since: str | None) -> bool:
         """RFC 9110: If-None-Match decides when present; else a parseable If-Modified-Since ≥ Last-Modified."""

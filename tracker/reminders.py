@@ -132,9 +132,11 @@ def _item_plan(item: Item, person: Person, policy: Policy, now: datetime) -> lis
 
     if due_day is not None:
         for days in policy.item_before_days:
-            at = item.due - timedelta(days=days) if not item.due_all_day else None
-            local = at or _local(due_day - timedelta(days=days), policy.due_day_at, owner_tz)
-            add(f"before{days}", "before", local, days=days)
+            if item.due_all_day:
+                at = _local(due_day - timedelta(days=days), policy.due_day_at, owner_tz)
+            else:
+                at = item.due - timedelta(days=days)
+            add(f"before{days}", "before", at, days=days)
         add("due", "due", _local(due_day, policy.due_day_at, owner_tz))
         if policy.overdue_every_days > 0:
             _overdue_plan(person, policy, due_day, now, add)
@@ -147,7 +149,7 @@ def _item_plan(item: Item, person: Person, policy: Policy, now: datetime) -> lis
 def _overdue_plan(person: Person, policy: Policy, due_day: date, now: datetime, add: Any) -> None:
     step = policy.overdue_every_days
     elapsed = (now.astimezone(ZoneInfo(person.tz)).date() - due_day).days
-    latest = max(1, elapsed // step) if elapsed >= step else 1
+    latest = max(1, elapsed // step)  # the latest repeat already due (or the first one)
     for k in {latest, latest + 1}:
         days_over = k * step
         at = _local(due_day + timedelta(days=days_over), policy.due_day_at, person.tz)

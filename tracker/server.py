@@ -105,7 +105,7 @@ def conditional(feed: Feed, request_headers: Mapping[str, str], gzip_enabled: bo
         return 304, headers, b""
     body = feed.body
     if gzip_enabled and "gzip" in request_headers.get("accept-encoding", ""):
-        body = feed.gzipped()
+        body = feed.gzipped
         headers["content-encoding"] = "gzip"
     headers["content-type"] = "text/calendar; charset=utf-8"
     return 200, headers, body
