@@ -11,8 +11,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tracker import items, reminders, signing, store, subscriptions
+from tracker import items, policy, reminders, signing, store, subscriptions
 from tracker.models import Item, Person, Status
+from tracker.pages import TEMPLATES
 from tracker.timing import describe
 
 
@@ -43,8 +44,6 @@ def _item_view(item: Item, now: datetime) -> dict[str, Any]:
 
 
 def _page(request: Request, status: int = 200, **context: Any) -> Response:
-    from tracker.server import TEMPLATES
-
     return TEMPLATES.TemplateResponse(request, "action.html", context, status_code=status)
 
 
@@ -98,9 +97,9 @@ def _settings(ctx: Any, token: str, form: dict[str, str] | None) -> dict[str, An
             _, secret = subscriptions.add(session, now, f"{person.slug} (from a reminder)", person=person.slug)
             links = subscriptions.links(ctx.settings.base_url, secret)
             message = "Your calendar subscription is ready. These links are shown only now."
-        policy = reminders.policy_for(*reminders.load_policies(session), None, person)
+        plan = policy.policy_for(*policy.load_policies(session), None, person)
         info = {"name": person.name, "email": person.email, "tz": person.tz, "quiet_hours": person.quiet_hours,
-                "muted": person.email_muted, "policy": reminders.policy_dict(policy)}  # fmt: skip
+                "muted": person.email_muted, "policy": policy.policy_dict(plan)}  # fmt: skip
     return {"title": "Your reminders", "message": message, "person": info, "links": links}
 
 

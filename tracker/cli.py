@@ -34,6 +34,7 @@ from tracker import (
 from tracker.config import Settings, load_settings, refresh_interval
 from tracker.errors import InvalidInput, TrackerError
 from tracker.output import message, render_json, render_record, render_table
+from tracker.vocab import CATEGORIES, PRIORITIES
 
 
 class TrackerGroup(click.Group):
@@ -139,7 +140,7 @@ def load(app: AppContext, paths: tuple[str, ...], as_json: bool) -> None:
 @cli.command("items")
 @click.option("--status", help="Comma-separated statuses, or all [default: open,in_progress].")
 @click.option("--owner", help="Person slug.")
-@click.option("--category", type=click.Choice(list(dataset.CATEGORIES)), help="Priority area.")
+@click.option("--category", type=click.Choice(list(CATEGORIES)), help="Priority area.")
 @click.option("--meeting", help="Meeting or series slug the item came from or serves.")
 @click.option("--due-before", help="Due before this date/time.")
 @click.option("--due-after", help="Due on or after this date/time.")
@@ -198,8 +199,8 @@ def _item_options(f: Callable) -> Callable:
         click.option("--owner", "owners", multiple=True, help="Owner person slug (repeat for several)."),
         click.option("--due", help="Due date (2009-03-01) or date-time (2009-03-01T17:00)."),
         click.option("--tz", "item_tz", help="IANA zone of the due date [default: first owner's, else --tz]."),
-        click.option("--priority", type=click.Choice(dataset.PRIORITIES)),
-        click.option("--category", type=click.Choice(list(dataset.CATEGORIES))),
+        click.option("--priority", type=click.Choice(PRIORITIES)),
+        click.option("--category", type=click.Choice(list(CATEGORIES))),
         click.option("--meeting", help="Slug of the meeting the item came from."),
         click.option("--serves", help="Slug of the meeting or series the item serves."),
         click.option("--committee", help="Committee slug."),

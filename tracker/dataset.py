@@ -34,18 +34,9 @@ from tracker.models import (
     Role,
     Status,
 )
-from tracker.reminders import POLICY_KEY
 from tracker.timing import When, day_after, parse_when
+from tracker.vocab import CATEGORIES, POLICY_KEY
 
-CATEGORIES = {
-    "business-environment": "Business environment",
-    "market-access": "Market access and internationalisation",
-    "management-entrepreneurship": "Building management capability and promoting entrepreneurship",
-    "innovation": "Innovation",
-    "financing": "Financing",
-    "sustainable-practices": "Raising awareness of sustainable business practices",
-}
-PRIORITIES = ("high", "medium", "low")
 SECTIONS = ("people", "committees", "series", "meetings", "items")
 
 

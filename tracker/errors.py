@@ -24,3 +24,10 @@ class Conflict(TrackerError):
 
 class ConfigError(TrackerError):
     exit_code = 2
+
+
+class Busy(TrackerError):
+    """The database stayed locked by another writer for longer than the timeout: try again shortly."""
+
+    http_status = 503
+    retry_after = 5  # seconds, for the Retry-After header

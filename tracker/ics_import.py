@@ -19,9 +19,10 @@ from sqlalchemy.orm import Session
 
 from tracker import items as items_module
 from tracker.clock import start_of_day
-from tracker.dataset import CATEGORIES, update_row
+from tracker.dataset import update_row
 from tracker.errors import InvalidInput
 from tracker.models import Item, Meeting, MeetingSeries, Precision
+from tracker.vocab import CATEGORIES
 
 STATUS_FROM_ICS = {"NEEDS-ACTION": "open", "IN-PROCESS": "in_progress", "COMPLETED": "done", "CANCELLED": "cancelled"}
 CATEGORY_FROM_LABEL = {label: slug for slug, label in CATEGORIES.items()}

@@ -12,7 +12,6 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
@@ -25,17 +24,16 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
-from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tracker import actions, ics, items, meetings, signing, store, subscriptions
 from tracker.config import Settings, refresh_interval
-from tracker.dataset import CATEGORIES
 from tracker.errors import NotFound, TrackerError
 from tracker.feeds import Feed, FeedCache
+from tracker.pages import TEMPLATES
+from tracker.vocab import CATEGORIES
 
 log = logging.getLogger("tracker.server")
-TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 NOT_FOUND = "Not found.\n"
 SECRET_PATH = re.compile(r"/(feeds|s|done|snooze)/[^/?]+")
 FEED_PATH = re.compile(r"/feeds/[^/]+\.ics")
