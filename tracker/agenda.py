@@ -15,8 +15,8 @@ def agenda(
     session: Session, now: datetime, days: int = 14, owner: str | None = None
 ) -> dict[str, list[dict[str, Any]]]:
     """Overdue open items, open items due within `days` (of `owner`, if given), and meetings within `days`."""
-    if days < 1:
-        raise InvalidInput("--days must be at least 1")
+    if not 1 <= days <= meetings.MAX_WINDOW.days:
+        raise InvalidInput(f"--days: from 1 to {meetings.MAX_WINDOW.days}")
     until = now + timedelta(days=days)
     overdue = items.items(session, now, owner=owner, overdue=True)
     upcoming = [i for i in items.items(session, now, owner=owner, due_before=until) if not items.is_overdue(i, now)]

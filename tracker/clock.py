@@ -7,22 +7,27 @@ from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tracker.errors import InvalidInput
+from tracker.rules import check_date, shown
 
 
 def zone(name: str) -> ZoneInfo:
     """The IANA zone called `name`, or InvalidInput naming it."""
     try:
+        if len(name) > 64:  # the longest IANA name has 32 characters; longer ones only reach the file system
+            raise ValueError(name)
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInput(f"unknown time zone {name!r} (use an IANA name such as Asia/Taipei)") from None
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise InvalidInput(f"unknown time zone {shown(name)} (use an IANA name such as Asia/Taipei)") from None
 
 
 def parse_instant(text: str, tz: ZoneInfo) -> datetime:
     """An aware UTC datetime from ISO-8601 text; a date or a naive time is read in `tz`."""
     try:
         value = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise InvalidInput(f"not an ISO-8601 date or date-time: {text!r}") from None
+        check_date(value.date())
+    except ValueError as e:
+        reason = str(e) if str(e).startswith("dates must") else "not an ISO-8601 date or date-time"
+        raise InvalidInput(f"{reason}: {shown(text)}") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=tz)
     return value.astimezone(UTC)

@@ -12,16 +12,18 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tracker import items as items_module
+from tracker import rules
 from tracker.clock import zone
 from tracker.errors import InvalidInput, NotFound
 from tracker.models import (
@@ -40,12 +42,6 @@ from tracker.vocab import CATEGORIES, POLICY_KEY
 SECTIONS = ("people", "committees", "series", "meetings", "items")
 
 
-def _slug(value: str) -> str:
-    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,99}", value):
-        raise ValueError("a slug is lower-case letters, digits and '-' (at most 100)")
-    return value
-
-
 def _tz(value: str) -> str:
     try:
         zone(value)
@@ -60,28 +56,42 @@ def _category(value: str) -> str:
     return value
 
 
-def _rrule(value: str) -> str:
-    from dateutil.rrule import rrulestr  # recurring-ical-events expands with dateutil, so validate with it
-
-    try:
-        rrulestr(value, dtstart=datetime(2000, 1, 1))
-    except (ValueError, TypeError) as e:
-        raise ValueError(f"not an RFC 5545 RRULE: {e}") from None
-    return value
+def _rrule(value: str, info: ValidationInfo) -> str:
+    start = info.data.get("start")
+    if start is None:
+        raise ValueError("needs a valid start")
+    return rules.check_rrule(value, parse_when(start, zone("UTC")).local_date(zone("UTC")))
 
 
 def _when(value: str) -> str:
     try:
         parse_when(value, zone("UTC"))
-    except ValueError:
+    except ValueError as e:
+        if str(e).startswith("dates must"):
+            raise
         raise ValueError("not a date (2008-09-30), month (2009-03) or date-time (2008-10-06T09:30)") from None
     return value
 
 
-Slug = Annotated[str, AfterValidator(_slug)]
+def _instant(value: str) -> str:
+    """An explicit reminder instant: a date-time, not a day or a month."""
+    if not parse_when(_when(value), zone("UTC")).all_day:
+        return value
+    raise ValueError("a reminder instant is a date-time (2008-09-15T10:00)")
+
+
+def _line(limit: int) -> AfterValidator:
+    return AfterValidator(partial(rules.clean_line, limit=limit))
+
+
+Slug = Annotated[str, AfterValidator(rules.check_slug)]
 Zone = Annotated[str, AfterValidator(_tz)]
 Category = Annotated[str, AfterValidator(_category)]
 WhenText = Annotated[str, AfterValidator(_when)]
+Title = Annotated[str, _line(300), Field(min_length=1)]
+Line = Annotated[str, _line(300)]
+Text = Annotated[str, AfterValidator(rules.clean_text)]
+Slugs = Annotated[list[Slug], AfterValidator(rules.check_unique), Field(max_length=200)]
 
 
 class Record(BaseModel):
@@ -109,16 +119,16 @@ class PolicyIn(BaseModel):
     """Overrides of the reminder plan (README "Reminders"); unset fields inherit."""
 
     model_config = ConfigDict(extra="forbid")
-    item_before_days: list[Annotated[int, Field(ge=0, le=3650)]] | None = None
+    item_before_days: Annotated[list[Annotated[int, Field(ge=0, le=3650)]], Field(max_length=20)] | None = None
     due_day_at: HHMM | None = None
     overdue_every_days: Annotated[int, Field(ge=0, le=365)] | None = None
     escalate_after_days: Annotated[int, Field(ge=0, le=3650)] | None = None
-    meeting_before_days: list[Annotated[int, Field(ge=0, le=3650)]] | None = None
+    meeting_before_days: Annotated[list[Annotated[int, Field(ge=0, le=3650)]], Field(max_length=20)] | None = None
     meeting_at: HHMM | None = None
     digest: bool | None = None
     digest_weekday: Annotated[int, Field(ge=0, le=6)] | None = None
     digest_at: HHMM | None = None
-    at: list[WhenText] | None = None
+    at: Annotated[list[Annotated[str, AfterValidator(_instant)]], Field(max_length=50)] | None = None
 
     def stored(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)
@@ -131,68 +141,68 @@ class PolicyFileIn(BaseModel):
 
 
 class PersonIn(Record):
-    name: str
-    email: str | None = None
+    name: Title
+    email: Annotated[str, _line(254)] | None = None
     tz: Zone
-    role: str | None = None
+    role: Line | None = None
     escalation: Slug | None = None
     quiet_hours: Annotated[str, AfterValidator(_quiet)] = "20:00-08:00"
     reminders: PolicyIn | None = None
 
 
 class CommitteeIn(Record):
-    name: str
+    name: Title
     role: Role
     category: Category | None = None
-    description: str = ""
-    source: str = ""
+    description: Text = ""
+    source: Text = ""
 
 
 class SeriesIn(Record):
-    title: str
+    title: Title
+    start: WhenText  # before rrule, whose check needs it
     rrule: Annotated[str, AfterValidator(_rrule)]
-    start: WhenText
-    days: int = 1
+    days: Annotated[int, Field(ge=1, le=rules.MAX_MEETING_DAYS)] = 1
     tz: Zone = "UTC"
-    attendees: list[Slug] = []
-    description: str = ""
-    source: str = ""
+    attendees: Slugs = []
+    description: Text = ""
+    source: Text = ""
 
 
 class MeetingIn(Record):
-    title: str
+    title: Title
     series: Slug | None = None
     overrides: WhenText | None = None
-    number: int | None = None
+    number: Annotated[int, Field(ge=0, le=100_000)] | None = None
     start: WhenText
     end: WhenText | None = None
     tz: Zone
-    place: str = ""
-    host: str = ""
-    theme: str = ""
-    subthemes: list[str] = []
-    attendees: list[Slug] = []
-    our_role: str = ""
-    description: str = ""
-    source: str = ""
+    place: Line = ""
+    host: Line = ""
+    theme: Text = ""
+    subthemes: Annotated[list[Line], Field(max_length=50)] = []
+    attendees: Slugs = []
+    our_role: Text = ""
+    description: Text = ""
+    source: Text = ""
     cancelled: bool = False
 
 
 class ItemIn(Record):
-    title: str
-    description: str = ""
-    owners: list[Slug] = []
+    title: Annotated[str, _line(rules.TITLE_MAX), Field(min_length=1)]
+    description: Text = ""
+    owners: Annotated[Slugs, Field(max_length=20)] = []
     due: WhenText | None = None
     tz: Zone | None = None
-    due_note: str = ""
+    due_note: Text = ""
     status: Status = Status.open
     priority: Literal["high", "medium", "low"] = "medium"
     category: Category | None = None
     meeting: Slug | None = None
     serves: Slug | None = None
     committee: Slug | None = None
-    source: str = ""
-    note: str = ""
+    source: Text = ""
+    note: Text = ""
     reminders: PolicyIn | None = None
 
 
@@ -215,13 +225,56 @@ class _LineDict(dict):
     lines: dict[str, int]
 
 
+MAX_DEPTH = 50  # nesting of YAML collections; the data needs about six
+MAX_ALIASED = 10_000  # values an alias may stand for in one file, in all (a "billion laughs" file wants billions)
+
+
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that keeps dates as text (we parse them with zones) and records lines."""
+    """SafeLoader that keeps dates as text (we parse them with zones), records lines, refuses duplicate keys,
+    and bounds nesting and what aliases expand to."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.depth = 0
+        self.aliased = 0
+        self.sizes: dict[int, int] = {}
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:
+        mark = self.peek_event().start_mark
+        if self.check_event(yaml.AliasEvent) and self.peek_event().anchor in self.anchors:
+            self.aliased += self._size(self.anchors[self.peek_event().anchor])
+            if self.aliased > MAX_ALIASED:
+                raise yaml.composer.ComposerError(None, None, f"aliases expand to more than {MAX_ALIASED} values", mark)
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels", mark)
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def _size(self, node: yaml.Node) -> int:
+        """How many values `node` stands for once its aliases are expanded (memoised: shared nodes count once
+        per use, computed once)."""
+        if id(node) not in self.sizes:
+            children = node.value if isinstance(node, yaml.SequenceNode) else []
+            if isinstance(node, yaml.MappingNode):
+                children = [n for pair in node.value for n in pair]
+            self.sizes[id(node)] = 1 + sum(self._size(child) for child in children)
+        return self.sizes[id(node)]
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> _LineDict:
+        seen: set = set()
+        for key, _ in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                if key.value in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {rules.shown(key.value)}", key.start_mark
+                    )
+                seen.add(key.value)
         mapping = _LineDict(super().construct_mapping(node, deep=deep))
         mapping.line = node.start_mark.line + 1
-        mapping.lines = {k.value: k.start_mark.line + 1 for k, _ in node.value if hasattr(k, "value")}
+        mapping.lines = {k.value: k.start_mark.line + 1 for k, _ in node.value if isinstance(k, yaml.ScalarNode)}
         return mapping
 
 
@@ -293,13 +346,19 @@ def _files(paths: Iterable[str | Path]) -> list[Path]:
 
 def _read_file(path: Path) -> tuple[list[Entry], PolicyFileIn | None, str]:
     try:
-        document = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+        text = path.read_text(encoding="utf-8")
+        document = yaml.load(text, Loader=_Loader)
     except UnicodeDecodeError:
         raise InvalidInput(f"{path}: not UTF-8 text") from None
+    except OSError as e:
+        raise InvalidInput(f"{path}: cannot read: {e.strerror}") from None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else 0
-        raise InvalidInput(f"{path}:{line}: YAML syntax: {e.problem or e.context}") from None
+        raise InvalidInput(f"{path}:{line}: YAML syntax: {rules.one_line(str(e.problem or e.context))}") from None
+    except yaml.reader.ReaderError as e:  # a character YAML does not allow (most control characters)
+        line = text.count("\n", 0, e.position) + 1
+        raise InvalidInput(f"{path}:{line}: YAML syntax: character {e.character!r} is not allowed") from None
     if document is None:
         return [], None, str(path)
     if not isinstance(document, dict):
@@ -307,7 +366,7 @@ def _read_file(path: Path) -> tuple[list[Entry], PolicyFileIn | None, str]:
     for key in document:
         if key not in (*SECTIONS, "recorded", "reminder_policy"):
             line = document.lines.get(key, 1)
-            raise InvalidInput(f"{path}:{line}: unknown section {key!r} (expected {', '.join(SECTIONS)})")
+            raise InvalidInput(f"{path}:{line}: unknown section {rules.shown(key)} (expected {', '.join(SECTIONS)})")
     recorded = document.get("recorded")
     if recorded is not None:
         try:
@@ -336,8 +395,10 @@ def _problem(path: Path, row: _LineDict, label: str, e: ValidationError) -> Inva
     error = e.errors()[0]
     loc = [str(part) for part in error["loc"]]
     name = ".".join(loc)
+    if not re.fullmatch(r"[\w.]*", name):
+        name = rules.shown(name)
     line = row.lines.get(loc[0], row.line) if loc else row.line
-    problem = "unknown field" if error["type"] == "extra_forbidden" else error["msg"]
+    problem = "unknown field" if error["type"] == "extra_forbidden" else rules.one_line(error["msg"])
     problem = problem.removeprefix("Value error, ")
     if error["type"] == "missing":
         problem = "required field is missing"
@@ -346,11 +407,13 @@ def _problem(path: Path, row: _LineDict, label: str, e: ValidationError) -> Inva
 
 def _validate(path: Path, section: str, row: Any, recorded: str | None) -> Entry:
     if not isinstance(row, _LineDict):
-        raise InvalidInput(f"{path}: {section}: each record must be a mapping, not {row!r}")
+        raise InvalidInput(f"{path}: {section}: each record must be a mapping, not {rules.shown(row)}")
     try:
         record = MODELS[section].model_validate(row)
     except ValidationError as e:
-        raise _problem(path, row, f"{section} {row.get('slug', f'#{row.line}')}", e) from None
+        slug = row.get("slug")
+        label = slug if isinstance(slug, str) and rules.is_slug(slug) else f"#{row.line}"
+        raise _problem(path, row, f"{section} {label}", e) from None
     return Entry(section, record, path, row.line, row.lines, record.recorded or recorded)
 
 
@@ -467,6 +530,8 @@ def _write_person(session: Session, entry: Entry, now: datetime) -> str:
 
 
 def _link_escalation(session: Session, entry: Entry) -> None:
+    if entry.record.escalation == entry.record.slug:
+        raise entry.error("escalation", "a person cannot be their own escalation contact")
     person = _by_slug(session, Person, entry.record.slug, entry, "slug")
     person.escalation = _by_slug(session, Person, entry.record.escalation, entry, "escalation")
 
@@ -515,9 +580,10 @@ def _meeting_span(entry: Entry, r: MeetingIn) -> tuple[When, datetime]:
             raise entry.error("end", "start and end must both be dates or both be date-times")
         if end.at < start.at:
             raise entry.error("end", "the meeting ends before it starts")
-    if start.all_day:
-        return start, day_after(end.at, r.tz)
-    return start, end.at if r.end else start.at
+    stop = day_after(end.at, r.tz) if start.all_day else end.at
+    if stop - start.at > timedelta(days=rules.MAX_MEETING_DAYS):
+        raise entry.error("end", f"a meeting lasts at most {rules.MAX_MEETING_DAYS} days")
+    return start, stop
 
 
 def _write_meeting(session: Session, entry: Entry, now: datetime) -> str:
@@ -529,6 +595,10 @@ def _write_meeting(session: Session, entry: Entry, now: datetime) -> str:
         if series is None:
             raise entry.error("overrides", "only a meeting of a series can override one of its occurrences")
         recurrence_id = parse_when(r.overrides, zone(series.tz)).at
+        other = session.scalars(select(Meeting.slug).where(Meeting.uid == series.uid, Meeting.slug != r.slug,
+                                                           Meeting.recurrence_id == recurrence_id)).first()  # fmt: skip
+        if other is not None:
+            raise entry.error("overrides", f"meeting {other!r} already overrides this occurrence of {series.slug}")
     values = {
         "uid": series.uid if recurrence_id else f"meeting-{r.slug}@tracker",
         "title": r.title,

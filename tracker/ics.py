@@ -24,8 +24,8 @@ from icalendar.prop import vDuration, vRecur
 from sqlalchemy import Row, Select, select
 from sqlalchemy.orm import Session, selectinload
 
-from tracker import policy
 from tracker.models import Committee, Item, ItemOwner, Meeting, MeetingSeries, Person, Precision, Status
+from tracker.policy import DEFAULT, Policy, item_alarm_triggers, load_policies, policy_for
 from tracker.timing import local_date
 from tracker.vocab import CATEGORIES
 
@@ -137,7 +137,7 @@ def _due_value(item: Item) -> date | datetime:
     return local_date(item.due, item.tz) if item.due_all_day else item.due.astimezone(ZoneInfo(item.tz))
 
 
-def item_todo(item: Item, alarms: bool = False, policy: policy.Policy = policy.DEFAULT) -> Todo:
+def item_todo(item: Item, alarms: bool = False, policy: Policy = DEFAULT) -> Todo:
     """The VTODO of an action item; VALARMs (the lead times of the item's reminder `policy`) only when asked."""
     todo = Todo.new(
         uid=item.uid,
@@ -158,7 +158,7 @@ def item_todo(item: Item, alarms: bool = False, policy: policy.Policy = policy.D
     if item.due is not None:
         todo.add("DUE", _due_value(item))
         if alarms and item.status not in (Status.done, Status.cancelled):
-            for alarm in _alarms(item.title, policy.item_alarm_triggers(item.due_all_day, policy)):
+            for alarm in _alarms(item.title, item_alarm_triggers(item.due_all_day, policy)):
                 todo.add_component(alarm)
     return todo
 
@@ -339,7 +339,7 @@ def sources(session: Session, spec: CalendarSpec, alarms: bool = False, cached: 
         series, meetings = load_meetings(session, spec, rows)
         out += [(("series", s.id, s.sequence), lambda s=s: series_event(s)) for s in series]
         out += [(("meeting", m.id, m.sequence), lambda m=m: meeting_event(m)) for m in meetings]
-    base, categories = policy.load_policies(session)
+    base, categories = load_policies(session)
     # The VALARMs follow the reminder plan, so the plan's own settings are part of the VTODO's cache key.
     plan_tag = hash((base, json.dumps(categories, sort_keys=True)))
     todo_keys = [(("todo", r.id, r.sequence, alarms, plan_tag), r.id) for r in rows] if spec.todos else []
@@ -350,7 +350,7 @@ def sources(session: Session, spec: CalendarSpec, alarms: bool = False, cached: 
 
     def todo(item: Item) -> Todo:
         owner = item.owners[0] if item.owners else None
-        plan = policy.policy_for(base, categories, item, owner) if owner else base.merged(item.reminder_policy)
+        plan = policy_for(base, categories, item, owner) if owner else base.merged(item.reminder_policy)
         return item_todo(item, alarms, plan)
 
     out += [(key, lambda i=i: todo(by_id[i])) for key, i in todo_keys]

@@ -18,12 +18,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tracker import items as items_module
-from tracker.clock import start_of_day
+from tracker import rules
+from tracker.clock import start_of_day, zone
 from tracker.dataset import update_row
 from tracker.errors import InvalidInput
 from tracker.models import Item, Meeting, MeetingSeries, Precision
 from tracker.vocab import CATEGORIES
 
+MAX_BYTES = 20_000_000
+MAX_DEPTH = 4  # VCALENDAR > VEVENT/VTODO > VALARM (> nothing more in a real calendar)
+SINGLE_VALUED = ("UID", "DTSTART", "DTEND", "DUE", "DURATION", "RECURRENCE-ID", "RRULE", "SUMMARY", "DESCRIPTION",
+                 "LOCATION", "STATUS", "PRIORITY", "SEQUENCE", "DTSTAMP", "LAST-MODIFIED", "COMPLETED",
+                 "PERCENT-COMPLETE")  # fmt: skip
 STATUS_FROM_ICS = {"NEEDS-ACTION": "open", "IN-PROCESS": "in_progress", "COMPLETED": "done", "CANCELLED": "cancelled"}
 CATEGORY_FROM_LABEL = {label: slug for slug, label in CATEGORIES.items()}
 
@@ -48,8 +54,13 @@ def _slug_for(uid: str, prefix: str, summary: str) -> str:
 
 
 def _zone_name(value: date | datetime) -> str:
-    tzinfo = getattr(value, "tzinfo", None)
-    return getattr(tzinfo, "key", None) or "UTC"
+    """The IANA name of a value's zone; UTC for floating values and for zones only the file defines (the
+    instant is still exact: it is converted to UTC)."""
+    key = getattr(getattr(value, "tzinfo", None), "key", None)
+    try:
+        return zone(key).key if key else "UTC"
+    except InvalidInput:
+        return "UTC"
 
 
 def _instant(value: date | datetime, tz: str) -> datetime:
@@ -58,25 +69,47 @@ def _instant(value: date | datetime, tz: str) -> datetime:
     return start_of_day(value, ZoneInfo(tz))
 
 
-def _stamp(component: Component, now: datetime) -> datetime:
+def _moment(component: Component, name: str, where: str) -> date | datetime | None:
+    """The date or date-time of property `name` (None when absent), within the years tracker stores."""
+    if name not in component:
+        return None
+    value = component.decoded(name)
+    if not isinstance(value, date):  # a PERIOD, a DURATION, or a list of values
+        raise InvalidInput(f"{where}: {name}: must be one date or date-time")
+    try:
+        rules.check_date(value if not isinstance(value, datetime) else value.date())
+    except ValueError as e:
+        raise InvalidInput(f"{where}: {name}: {e}") from None
+    return value
+
+
+def _stamp(component: Component, where: str, now: datetime) -> datetime:
     for name in ("LAST-MODIFIED", "DTSTAMP"):
-        if name in component and isinstance(component.decoded(name), datetime):
-            return component.decoded(name).astimezone(UTC)
+        value = _moment(component, name, where)
+        if isinstance(value, datetime):
+            return _instant(value, "UTC")
     return now
 
 
 def _span(component: Component, where: str) -> tuple[datetime, datetime, bool, str]:
-    if "DTSTART" not in component:
+    start, end = _moment(component, "DTSTART", where), _moment(component, "DTEND", where)
+    if start is None:
         raise InvalidInput(f"{where}: DTSTART: missing")
-    start = component.start
-    end = component.end
-    tz = _zone_name(start)
     all_day = not isinstance(start, datetime)
     if end is None:
-        end = start + timedelta(days=1) if all_day else start
-    if end < start:
+        try:
+            end = component.end  # from DURATION, or the RFC 5545 default
+        except ValueError as e:
+            raise InvalidInput(f"{where}: DURATION: {rules.one_line(str(e))}") from None
+    if isinstance(end, datetime) == all_day:
+        raise InvalidInput(f"{where}: DTEND: DTSTART and DTEND must both be dates or both be date-times")
+    tz = _zone_name(start)
+    first, last = _instant(start, tz), _instant(end, _zone_name(end))
+    if last < first:
         raise InvalidInput(f"{where}: DTEND: before DTSTART")
-    return _instant(start, tz), _instant(end, tz), all_day, tz
+    if last - first > timedelta(days=rules.MAX_MEETING_DAYS):
+        raise InvalidInput(f"{where}: DTEND: a meeting lasts at most {rules.MAX_MEETING_DAYS} days")
+    return first, last, all_day, tz
 
 
 def parse(path: Path) -> Calendar:
@@ -84,10 +117,46 @@ def parse(path: Path) -> Calendar:
         raw = path.read_bytes()
     except OSError as e:
         raise InvalidInput(f"{path}: cannot read: {e.strerror}") from None
+    if len(raw) > MAX_BYTES:
+        raise InvalidInput(f"{path}: larger than {MAX_BYTES // 1_000_000} MB; split the calendar")
     try:
-        return Calendar.from_ical(raw)
-    except (ValueError, IndexError, KeyError) as e:
-        raise InvalidInput(f"{path}: not a valid iCalendar file: {e}") from None
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{path}: not UTF-8 text (RFC 5545 calendars are UTF-8)") from None
+    try:
+        return Calendar.from_ical(text)
+    except (ValueError, IndexError, KeyError, TypeError) as e:
+        raise InvalidInput(f"{path}: not a valid iCalendar file: {rules.one_line(str(e))[:200]}") from None
+
+
+def _check_component(component: Component, where: str) -> None:
+    """Refuse what icalendar could not read, and single-valued properties given more than once."""
+    for name, problem in component.errors:
+        raise InvalidInput(f"{where}: {name}: {rules.one_line(str(problem))[:200]}")
+    for name in SINGLE_VALUED:
+        if isinstance(component.get(name), list):
+            raise InvalidInput(f"{where}: {name}: given {len(component.get(name))} times (at most once)")
+
+
+def _depth(component: Component) -> int:
+    """How deeply components nest, found without recursion (icalendar's walk() recurses)."""
+    deepest, stack = 0, [(component, 1)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        if deepest > MAX_DEPTH:
+            break
+        stack += [(child, level + 1) for child in node.subcomponents]
+    return deepest
+
+
+def _text(component: Component, name: str, where: str, limit: int | None = None) -> str:
+    """A text property by the same rules as YAML: one line (`limit` characters) or multi-line text."""
+    try:
+        value = str(component.get(name, ""))
+        return rules.clean_line(value, limit) if limit else rules.clean_text(value)
+    except ValueError as e:
+        raise InvalidInput(f"{where}: {name}: {e}") from None
 
 
 def import_ics(session: Session, path: str | Path, now: datetime) -> ImportResult:
@@ -96,21 +165,43 @@ def import_ics(session: Session, path: str | Path, now: datetime) -> ImportResul
     calendar = parse(path)
     if calendar.name != "VCALENDAR":
         raise InvalidInput(f"{path}: not a VCALENDAR")
+    if _depth(calendar) > MAX_DEPTH:
+        raise InvalidInput(f"{path}: components nested deeper than {MAX_DEPTH} levels")
     result = ImportResult()
-    events = list(calendar.walk("VEVENT"))
+    events = _checked(calendar, "VEVENT", path)
     # Series first, then the rest, so that RECURRENCE-ID overrides find their series.
-    events.sort(key=lambda e: ("RRULE" not in e, "RECURRENCE-ID" in e))
-    for n, event in enumerate(events, 1):
-        result.count(_import_event(session, event, f"{path}: VEVENT #{n} {event.get('UID', '')}".strip(), now))
-    for n, todo in enumerate(calendar.walk("VTODO"), 1):
-        result.count(_import_todo(session, todo, f"{path}: VTODO #{n} {todo.get('UID', '')}".strip(), now))
+    events.sort(key=lambda e: ("RRULE" not in e[0], "RECURRENCE-ID" in e[0]))
+    for event, where in events:
+        result.count(_import_event(session, event, where, now))
+    for todo, where in _checked(calendar, "VTODO", path):
+        result.count(_import_todo(session, todo, where, now))
     return result
+
+
+def _checked(calendar: Calendar, name: str, path: Path) -> list[tuple[Component, str]]:
+    """The `name` components with where each is, after the checks every one must pass; a UID (with its
+    RECURRENCE-ID) twice in one file is refused, not resolved by "last one wins"."""
+    out, seen = [], {}
+    for n, component in enumerate(calendar.walk(name), 1):
+        where = f"{path}: {name} #{n}"
+        _check_component(component, where)
+        uid = _require_uid(component, where)
+        where = f"{where} {rules.shown(uid) if not uid.isprintable() or len(uid) > 60 else uid}"
+        rid = _moment(component, "RECURRENCE-ID", where)
+        key = (uid, rid.isoformat() if rid is not None else None)
+        if key in seen:
+            raise InvalidInput(f"{where}: UID: already in this file ({name} #{seen[key]})")
+        seen[key] = n
+        out.append((component, where))
+    return out
 
 
 def _require_uid(component: Component, where: str) -> str:
     uid = str(component.get("UID", "")).strip()
     if not uid:
         raise InvalidInput(f"{where}: UID: missing (tracker upserts by UID)")
+    if len(uid) > 255 or not uid.isprintable():
+        raise InvalidInput(f"{where}: UID: {rules.shown(uid)} is not a usable UID (at most 255 printable characters)")
     return uid
 
 
@@ -122,7 +213,7 @@ def _import_event(session: Session, event: Component, where: str, now: datetime)
     uid = _require_uid(event, where)
     if _is_ours(uid):
         return "unchanged"  # our own export: the database is already the source of these events
-    summary = str(event.get("SUMMARY", "")).strip() or uid
+    summary = _text(event, "SUMMARY", where, 300) or rules.clean_line(uid, 300)
     start, end, all_day, tz = _span(event, where)
     if "RRULE" in event:
         return _upsert_series(session, event, uid, summary, start, end, tz, where, now)
@@ -133,16 +224,17 @@ def _import_event(session: Session, event: Component, where: str, now: datetime)
         "all_day": all_day,
         "tz": tz,
         "precision": Precision.day,
-        "place": str(event.get("LOCATION", "")),
-        "description": str(event.get("DESCRIPTION", "")),
+        "place": _text(event, "LOCATION", where, 300),
+        "description": _text(event, "DESCRIPTION", where),
         "cancelled": str(event.get("STATUS", "")).upper() == "CANCELLED",
     }
     recurrence_id = None
     if "RECURRENCE-ID" in event:
         series = session.scalars(select(MeetingSeries).where(MeetingSeries.uid == uid)).one_or_none()
         if series is None:
-            raise InvalidInput(f"{where}: RECURRENCE-ID: no series with UID {uid!r} in the file or the database")
-        recurrence_id = _instant(event.decoded("RECURRENCE-ID"), series.tz)
+            missing = f"no series with UID {rules.shown(uid)} in the file or the database"
+            raise InvalidInput(f"{where}: RECURRENCE-ID: {missing}")
+        recurrence_id = _instant(_moment(event, "RECURRENCE-ID", where), series.tz)
         values["series"] = series
     row = session.scalars(
         select(Meeting).where(Meeting.uid == uid, Meeting.recurrence_id.is_(None) if recurrence_id is None
@@ -152,7 +244,9 @@ def _import_event(session: Session, event: Component, where: str, now: datetime)
         slug = _slug_for(uid, "meeting", summary)
         if recurrence_id is not None:
             slug = f"{slug}-{recurrence_id:%Y%m%d}"
-        session.add(Meeting(slug=slug, uid=uid, recurrence_id=recurrence_id, updated_at=_stamp(event, now), **values))
+        session.add(
+            Meeting(slug=slug, uid=uid, recurrence_id=recurrence_id, updated_at=_stamp(event, where, now), **values)
+        )
         session.flush()
         return "created"
     return update_row(row, values, now)
@@ -162,20 +256,25 @@ def _upsert_series(
     session: Session, event: Component, uid: str, summary: str, start: datetime, end: datetime, tz: str,
     where: str, now: datetime,
 ) -> str:  # fmt: skip
-    if not isinstance(event.start, date) or isinstance(event.start, datetime):
+    first = _moment(event, "DTSTART", where)
+    if isinstance(first, datetime):
         raise InvalidInput(f"{where}: DTSTART: tracker keeps recurring meetings as all-day series")
+    try:
+        rrule = rules.check_rrule(event["RRULE"].to_ical().decode(), first)
+    except ValueError as e:
+        raise InvalidInput(f"{where}: RRULE: {e}") from None
     values = {
         "title": summary,
-        "rrule": event["RRULE"].to_ical().decode(),
+        "rrule": rrule,
         "tz": tz,
         "start": start,
         "days": max(1, (end - start).days),
-        "description": str(event.get("DESCRIPTION", "")),
+        "description": _text(event, "DESCRIPTION", where),
     }
     row = session.scalars(select(MeetingSeries).where(MeetingSeries.uid == uid)).one_or_none()
     if row is None:
         slug = _slug_for(uid, "series", summary)
-        session.add(MeetingSeries(slug=slug, uid=uid, updated_at=_stamp(event, now), **values))
+        session.add(MeetingSeries(slug=slug, uid=uid, updated_at=_stamp(event, where, now), **values))
         session.flush()
         return "created"
     return update_row(row, values, now)
@@ -188,16 +287,16 @@ def _todo_values(todo: Component, where: str) -> dict[str, Any]:
     priority = int(todo.get("PRIORITY", 0) or 0)
     categories = [str(c) for prop in _as_list(todo.get("CATEGORIES")) for c in prop.cats]
     values: dict[str, Any] = {
-        "title": str(todo.get("SUMMARY", "")).strip() or str(todo["UID"]),
-        "description": str(todo.get("DESCRIPTION", "")),
+        "title": _text(todo, "SUMMARY", where, 500) or rules.clean_line(str(todo["UID"]), 500),
+        "description": _text(todo, "DESCRIPTION", where),
         "status": status,
         "priority": "high" if 1 <= priority <= 4 else ("low" if priority >= 6 else "medium"),
         "category": next((CATEGORY_FROM_LABEL[c] for c in categories if c in CATEGORY_FROM_LABEL), None),
         "due": None,
         "due_all_day": True,
     }
-    if "DUE" in todo:
-        due = todo.decoded("DUE")
+    due = _moment(todo, "DUE", where)
+    if due is not None:
         tz = _zone_name(due)
         values.update(due=_instant(due, tz).isoformat(), due_all_day=not isinstance(due, datetime), tz=tz)
     return values
@@ -234,6 +333,6 @@ def _import_todo(session: Session, todo: Component, where: str, now: datetime) -
         item_uid_taken = session.scalars(select(Item.id).where(Item.slug == slug)).first() is not None
         if item_uid_taken:
             raise InvalidInput(f"{where}: UID: slug {slug!r} is already used by another item")
-    outcome = items_module.merge_loaded(session, slug, values, _stamp(todo, now), now, uid=uid, how="ics")
+    outcome = items_module.merge_loaded(session, slug, values, _stamp(todo, where, now), now, uid=uid, how="ics")
     session.flush()
     return outcome

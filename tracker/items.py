@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from tracker import rules
 from tracker.clock import zone
 from tracker.errors import Conflict, InvalidInput, NotFound
 from tracker.models import (
@@ -62,7 +63,7 @@ def lookup(session: Session, model: type, slug: str) -> Any:
     """The row of `model` with `slug`, or NotFound naming what was looked for."""
     row = session.scalars(select(model).where(model.slug == slug)).one_or_none()
     if row is None:
-        raise NotFound(f"no {NOUNS[model]} with slug {slug!r}")
+        raise NotFound(f"no {NOUNS[model]} with slug {rules.shown(slug)}")
     return row
 
 
@@ -170,7 +171,7 @@ def get(session: Session, ref: str | int) -> Item:
     column = Item.id if ref.isdigit() else Item.slug
     item = session.scalars(select(Item).where(column == (int(ref) if ref.isdigit() else ref))).one_or_none()
     if item is None:
-        raise NotFound(f"no item with id or slug {ref!r} (see `tracker items --status all`)")
+        raise NotFound(f"no item with id or slug {rules.shown(ref)} (see `tracker items --status all`)")
     return item
 
 
@@ -247,7 +248,14 @@ def add(
     **fields: Any,
 ) -> Item:
     """Create an item; `due` is text read in `tz` (default: the first owner's zone, else `default_tz`)."""
-    owners = owners or []
+    title, by = checked({"title": title})["title"], rules.one_line(by)[:200]
+    fields = checked({"owners": owners or [], **fields})
+    owners = fields.pop("owners")
+    if slug is not None:
+        try:
+            rules.check_slug(slug)
+        except ValueError as e:
+            raise InvalidInput(f"--slug: {e}") from None
     tz = tz or (lookup(session, Person, owners[0]).tz if owners else default_tz)
     zone(tz)
     if slug is not None and session.scalars(select(Item.id).where(Item.slug == slug)).first() is not None:
@@ -268,9 +276,32 @@ def _due_fields(due: str | None, tz: str) -> dict[str, Any]:
         return {}
     try:
         when = parse_when(due, zone(tz))
-    except ValueError:
-        raise InvalidInput(f"--due: not a date or date-time: {due!r}") from None
+    except ValueError as e:
+        reason = str(e) if str(e).startswith("dates must") else "not a date or date-time"
+        raise InvalidInput(f"--due: {reason}: {rules.shown(due)}") from None
     return {"due": when.at.isoformat(), "due_all_day": when.all_day}
+
+
+_LINES = {"title": rules.TITLE_MAX}  # one-line fields and their length; the other text fields are multi-line
+_TEXTS = ("description", "source_quote", "note", "due_note")
+
+
+def checked(fields: dict[str, Any]) -> dict[str, Any]:
+    """Item fields typed by a person (the CLI, later the web and CalDAV), by the rules the YAML follows."""
+    out = dict(fields)
+    try:
+        for name, value in fields.items():
+            if name in _LINES:
+                out[name] = rules.clean_line(value, _LINES[name])
+                if not out[name]:
+                    raise ValueError("must not be empty")
+            elif name in _TEXTS:
+                out[name] = rules.clean_text(value)
+            elif name == "owners":
+                out[name] = rules.check_unique([rules.check_slug(v) for v in value])
+    except ValueError as e:
+        raise InvalidInput(f"--{name.removesuffix('_quote').replace('_', '-')}: {e}") from None
+    return out
 
 
 def edit(
@@ -281,7 +312,9 @@ def edit(
     wanted = {k: v for k, v in changes.items() if v is not None}
     unknown = set(wanted) - set(FIELDS)
     if unknown:
-        raise InvalidInput(f"cannot edit field {sorted(unknown)[0]!r}")
+        raise InvalidInput(f"cannot edit field {rules.shown(sorted(unknown)[0])}")
+    wanted = checked(wanted)
+    note, by = checked({"note": note})["note"], rules.one_line(by)[:200]
     wanted.update(_due_fields(due, wanted.get("tz", item.tz)))
     apply_changes(session, item, wanted, now, by=by, how="cli", note=note)
     return item
@@ -290,6 +323,7 @@ def edit(
 def set_status(session: Session, ref: str, status: Status, now: datetime, by: str, how: str, note: str = "") -> Item:
     """Move an item to `status`; repeating a move changes nothing (so a second "done" keeps the first's time)."""
     item = get(session, ref)
+    note, by = checked({"note": note})["note"], rules.one_line(by)[:200]
     apply_changes(session, item, {"status": status.value}, now, by=by, how=how, note=note)
     return item
 

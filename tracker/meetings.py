@@ -17,6 +17,8 @@ from tracker.errors import InvalidInput
 from tracker.models import Meeting, MeetingSeries, Precision
 from tracker.timing import describe, local_date
 
+MAX_WINDOW = timedelta(days=100 * 365 + 25)
+
 
 def _calendar(series: list[MeetingSeries], meetings: list[Meeting]) -> Calendar:
     cal = Calendar()
@@ -34,9 +36,12 @@ def _instant(value: date | datetime, tz: str) -> datetime:
 
 
 def meetings(session: Session, start: datetime, end: datetime, now: datetime) -> list[dict[str, Any]]:
-    """Every occurrence overlapping [start, end), earliest first; each says whether it is past."""
+    """Every occurrence overlapping [start, end), earliest first; each says whether it is past. The window is
+    at most MAX_WINDOW long, and series are at most daily (rules.check_rrule), so the expansion is bounded."""
     if end <= start:
         raise InvalidInput("--to must be after --from")
+    if end - start > MAX_WINDOW:
+        raise InvalidInput(f"--from/--to: a window of at most {MAX_WINDOW.days // 365} years")
     series = list(session.scalars(select(MeetingSeries)))
     rows = list(session.scalars(select(Meeting).options(selectinload(Meeting.series))))
     by_uid = {m.uid: m for m in rows if m.recurrence_id is None}

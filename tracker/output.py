@@ -1,4 +1,5 @@
-"""The only printer: rich tables for people, sorted JSON for programs."""
+"""The only printer: rich tables for people, sorted JSON for programs. Whatever is stored, nothing printed
+here can drive the terminal: control characters are dropped (tracker.rules) and rich markup is escaped."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
+
+from tracker.rules import one_line, visible
 
 
 def _default(value: Any) -> Any:
@@ -35,20 +38,20 @@ def render_table(title: str, columns: Sequence[str], rows: Sequence[dict[str, An
     for column in columns:
         table.add_column(column.replace("_", " "), overflow="fold")
     for row in rows:
-        table.add_row(*(Text(_cell(row.get(c))) for c in columns), style=row.get("_style"))
+        table.add_row(*(Text(one_line(_cell(row.get(c)))) for c in columns), style=row.get("_style"))
     console.print(table)
 
 
 def render_record(title: str, record: dict[str, Any]) -> None:
     console = Console(highlight=False)
-    console.print(f"[bold]{escape(title)}[/bold]")
+    console.print(f"[bold]{escape(one_line(title))}[/bold]")
     for key, value in record.items():
         if value not in (None, "", [], False):
-            console.print(f"  [bold]{key.replace('_', ' ')}[/bold]: {escape(_cell(value))}")
+            console.print(f"  [bold]{key.replace('_', ' ')}[/bold]: {escape(visible(_cell(value)))}")
 
 
 def message(text: str) -> None:
-    Console(highlight=False, stderr=True).print(text)
+    Console(highlight=False, stderr=True).print(visible(text), markup=False)
 
 
 def _cell(value: Any) -> str:

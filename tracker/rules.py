@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import date
+from datetime import date, datetime, time
 
 # Line breaks that str.splitlines() honours: LF, CR, VT, FF, FS, GS, RS, NEL, LINE and PARAGRAPH SEPARATOR.
 _BREAKS = re.compile(r"\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
@@ -15,6 +15,9 @@ _BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 EARLIEST_YEAR, LATEST_YEAR = 1900, 2200  # every date tracker stores lies in these years (README "Limits")
 SHOWN = 60  # at most this many characters of a value are echoed in an error
+TITLE_MAX = 500  # an item's title; names, places and meeting titles have 300
+MAX_MEETING_DAYS = 31  # the longest meeting (or occurrence of a series), in days
+_SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,99}")
 
 
 def _strip_controls(text: str, keep: str = "") -> str:
@@ -24,7 +27,12 @@ def _strip_controls(text: str, keep: str = "") -> str:
 def one_line(text: str) -> str:
     """`text` folded to one line: each run of line breaks and tabs becomes a space, other control characters
     go. For e-mail headers, table cells and error messages."""
-    return _strip_controls(re.sub(r"(?:" + _BREAKS.pattern + r"|\t)+", " ", text)).strip()
+    return _strip_controls(re.sub(r" *(?:" + _BREAKS.pattern + r"|\t)+ *", " ", text)).strip()
+
+
+def visible(text: str) -> str:
+    """`text` safe to print on a terminal: line breaks become \\n, tabs stay, other control characters go."""
+    return _strip_controls(_BREAKS.sub("\n", text), keep="\n\t")
 
 
 def clean_line(text: str, limit: int) -> str:
@@ -38,7 +46,7 @@ def clean_line(text: str, limit: int) -> str:
 def clean_text(text: str, limit: int = 20_000) -> str:
     """A multi-line field (a description, a source quote): line breaks become \\n, tabs stay, other control
     characters (terminal escapes among them) go; longer than `limit` is an error."""
-    cleaned = _strip_controls(_BREAKS.sub("\n", text), keep="\n\t").strip()
+    cleaned = visible(text).strip()
     if len(cleaned) > limit:
         raise ValueError(f"at most {limit} characters (this one has {len(cleaned)})")
     return cleaned
@@ -52,9 +60,93 @@ def shown(value: object) -> str:
     return quoted + (f"… ({len(text)} characters)" if len(text) > SHOWN else "")
 
 
+def is_slug(value: str) -> bool:
+    return _SLUG.fullmatch(value) is not None
+
+
+def check_slug(value: str) -> str:
+    """A stable id: lower-case letters, digits and '-', at most 100."""
+    if not is_slug(value):
+        raise ValueError(f"{shown(value)} is not a slug (lower-case letters, digits and '-', at most 100)")
+    return value
+
+
+def check_unique(values: list[str]) -> list[str]:
+    repeated = sorted({v for v in values if values.count(v) > 1})
+    if repeated:
+        raise ValueError(f"{shown(repeated[0])} is listed twice")
+    return values
+
+
 def check_date(day: date) -> date:
     """A date within the years tracker stores (1900–2200), checked before any zone arithmetic, which would
     overflow at the edges of Python's range."""
     if not EARLIEST_YEAR <= day.year <= LATEST_YEAR:
         raise ValueError(f"dates must lie in the years {EARLIEST_YEAR}–{LATEST_YEAR}, not {day.year}")
     return day
+
+
+# --- recurrence rules of meeting series ------------------------------------------------------------------
+
+FREQUENCIES = ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")  # a meeting series meets at most daily
+_PARTS = {"FREQ", "INTERVAL", "COUNT", "UNTIL", "BYDAY", "BYMONTHDAY", "BYMONTH", "BYYEARDAY", "BYWEEKNO",
+          "BYSETPOS", "WKST"}  # fmt: skip
+_RANGES = {"BYMONTHDAY": 31, "BYMONTH": 12, "BYYEARDAY": 366, "BYWEEKNO": 53, "BYSETPOS": 366}
+MAX_INTERVAL = 100
+MAX_COUNT = 10_000
+MAX_GAP_YEARS = 10  # a series whose next meeting is further away than this is not a series
+_CYCLE = 400  # the Gregorian calendar, weekdays included, repeats every 400 years
+
+
+def check_rrule(text: str, start: date) -> str:
+    """An RFC 5545 RRULE for a meeting series that starts on `start`: at most daily, every part once and in its
+    range, and meeting again within MAX_GAP_YEARS — so that expanding it can never hang. Returns it unchanged."""
+    from dateutil.rrule import rrulestr
+    from icalendar.prop import vRecur
+
+    parts = [p.partition("=") for p in text.strip().upper().split(";") if p]
+    names = [name for name, _, _ in parts]
+    for name, eq, _ in parts:
+        if not eq or name not in _PARTS:
+            raise ValueError(f"RRULE part {shown(name)} is not allowed (use {', '.join(sorted(_PARTS))})")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"RRULE part {repeated[0]} given twice")
+    try:
+        rule = vRecur.from_ical(text)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"not an RFC 5545 RRULE: {e}") from None
+    freq = rule.get("FREQ", [None])[0]
+    if freq not in FREQUENCIES:
+        raise ValueError(f"FREQ must be one of {', '.join(FREQUENCIES)} (a meeting series meets at most daily)")
+    _check_numbers(rule)
+    if "COUNT" in rule and "UNTIL" in rule:
+        raise ValueError("RRULE has both COUNT and UNTIL")
+    for until in rule.get("UNTIL", []):
+        check_date(until if isinstance(until, date) else until.date())
+    pattern = ";".join(f"{n}={v}" for n, _, v in parts if n not in ("COUNT", "UNTIL"))
+    # Seen from the same day 400k years later the pattern is the same; there, dateutil can search at most a
+    # few hundred years before it gives up, where from `start` a rule that never meets again took seconds.
+    shifted = start.replace(year=start.year + _CYCLE * ((9999 - MAX_GAP_YEARS - _CYCLE - start.year) // _CYCLE))
+    begin = datetime.combine(shifted, time())
+    try:
+        following = rrulestr(pattern, dtstart=begin).after(begin)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"not an RFC 5545 RRULE: {e}") from None
+    if following is None or following.year - begin.year > MAX_GAP_YEARS:
+        raise ValueError(f"this RRULE never meets again within {MAX_GAP_YEARS} years of its start")
+    return text.strip()
+
+
+def _check_numbers(rule: dict) -> None:
+    interval = rule.get("INTERVAL", [1])[0]
+    if not isinstance(interval, int) or not 1 <= interval <= MAX_INTERVAL:
+        raise ValueError(f"INTERVAL must be a whole number from 1 to {MAX_INTERVAL}")
+    for count in rule.get("COUNT", []):
+        if not isinstance(count, int) or not 1 <= count <= MAX_COUNT:
+            raise ValueError(f"COUNT must be a whole number from 1 to {MAX_COUNT}")
+    for name, bound in _RANGES.items():
+        for value in rule.get(name, []):
+            number = int(value)
+            if number == 0 or abs(number) > bound or (name == "BYMONTH" and number < 0):
+                raise ValueError(f"{name} value {number} is out of range")

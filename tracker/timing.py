@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from tracker.clock import start_of_day
 from tracker.models import Precision
+from tracker.rules import check_date
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
@@ -26,15 +27,17 @@ class When:
 
 
 def parse_when(text: str, tz: ZoneInfo) -> When:
-    """Read `text` in `tz`; raise ValueError with a short reason for anything else."""
+    """Read `text` in `tz`; raise ValueError with a short reason for anything else (dates outside the years
+    tracker stores among them)."""
     text = str(text).strip()
     month = _MONTH.match(text)
     if month:
-        day = date(int(month[1]), int(month[2]), 1)
+        day = check_date(date(int(month[1]), int(month[2]), 1))
         return When(start_of_day(day, tz), True, Precision.month)
     if "T" not in text and " " not in text:
-        return When(start_of_day(date.fromisoformat(text), tz), True, Precision.day)
+        return When(start_of_day(check_date(date.fromisoformat(text)), tz), True, Precision.day)
     value = datetime.fromisoformat(text)
+    check_date(value.date())
     if value.tzinfo is None:
         value = value.replace(tzinfo=tz)
     return When(value.astimezone(UTC), False, Precision.day)

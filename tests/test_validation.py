@@ -1,0 +1,220 @@
+"""Hostile input through every input path: refused with one `Error:` line and the database unchanged, or
+accepted in a form every read path can list, export and plan (issue 10, defects 2, 5, 6, 8, 10)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import dump
+
+# Each read path of a loaded database; every one must answer (quickly) whatever was accepted.
+READ_PATHS = [
+    ("items", "--status", "all"),
+    ("agenda", "--days", "400"),
+    ("meetings", "--from", "2000-01-01", "--to", "2100-01-01"),
+    ("remind", "plan", "--days", "400"),
+]
+
+
+def read_everything(invoke, tmp_path: Path, budget: float = 20.0) -> None:
+    started = time.monotonic()
+    for args in READ_PATHS:
+        invoke(*args)
+        invoke(*args, "--json")
+    invoke("export", "--out", str(tmp_path / "out"))
+    assert time.monotonic() - started < budget
+
+
+def one_error_line(result) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+def refused(invoke, db_path: Path, args: list[str], expected: str) -> str:
+    before = dump(db_path)
+    line = one_error_line(invoke(*args, code=1))
+    assert expected in line, line
+    assert dump(db_path) == before
+    return line
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+PERSON = "people:\n  - {slug: p1, name: Person One, tz: Asia/Taipei}\n"
+
+BAD_YAML = [
+    # edges of the date range, in a zone west and east of UTC
+    ("items:\n  - {slug: a, title: A, tz: America/Lima, due: 0001-01-01}\n", "due: dates must lie in the years"),
+    ("items:\n  - {slug: a, title: A, tz: Pacific/Kiritimati, due: 9999-12-31}\n", "due: dates must lie"),
+    ("items:\n  - {slug: a, title: A, tz: UTC, due: '9999-12-31T23:59'}\n", "due: dates must lie"),
+    ("series:\n  - {slug: s, title: S, rrule: FREQ=YEARLY, start: 0001-01}\n", "start: dates must lie"),
+    # series that never end, never advance, or meet more than daily
+    ("series:\n  - {slug: s, title: S, rrule: FREQ=HOURLY, start: 2010-01-01}\n", "rrule: FREQ must be one of"),
+    ("series:\n  - {slug: s, title: S, rrule: FREQ=DAILY;INTERVAL=0, start: 2010-01-01}\n", "rrule: INTERVAL"),
+    ("series:\n  - {slug: s, title: S, rrule: FREQ=YEARLY;BYMONTH=13, start: 2010-01-01}\n", "BYMONTH value 13"),
+    (
+        "series:\n  - {slug: s, title: S, rrule: FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30, start: 2010-01-01}\n",
+        "never meets again",
+    ),
+    ("series:\n  - {slug: s, title: S, rrule: FREQ=DAILY;BYHOUR=1,2, start: 2010-01-01}\n", "BYHOUR"),
+    ("series:\n  - {slug: s, title: S, rrule: FREQ=YEARLY, start: 2010-01-01, days: -3}\n", "days:"),
+    ("series:\n  - {slug: s, title: S, rrule: FREQ=YEARLY, start: 2010-01-01, days: 99999999999}\n", "days:"),
+    # one-sided all-day/timed pairs and absurd spans
+    ("meetings:\n  - {slug: m, title: M, tz: UTC, start: 2010-01-01, end: '2010-01-02T10:00'}\n", "both be dates"),
+    ("meetings:\n  - {slug: m, title: M, tz: UTC, start: 2010-01-01, end: 2190-01-01}\n", "at most 31 days"),
+    # numbers and zone names of absurd size
+    (
+        "meetings:\n  - {slug: m, title: M, tz: UTC, start: 2010-01-01, number: 100000000000000000000000}\n",
+        "number:",
+    ),
+    (f"people:\n  - {{slug: p, name: P, tz: {'Asia/' + 'x' * 5000}}}\n", "unknown time zone"),
+    # a person who is their own escalation contact; duplicate owners; two overrides of one occurrence
+    ("people:\n  - {slug: p, name: P, tz: UTC, escalation: p}\n", "own escalation contact"),
+    (PERSON + "items:\n  - {slug: a, title: A, owners: [p1, p1]}\n", "'p1' is listed twice"),
+    (
+        "series:\n  - {slug: s, title: S, rrule: FREQ=YEARLY, start: 2010-10-01}\n"
+        "meetings:\n  - {slug: m1, title: M1, tz: UTC, series: s, overrides: 2011-10-01, start: 2011-10-03}\n"
+        "  - {slug: m2, title: M2, tz: UTC, series: s, overrides: 2011-10-01, start: 2011-10-05}\n",
+        "already overrides this occurrence",
+    ),
+    # duplicate keys are an error, not "last one wins"
+    ("items:\n  - {slug: a, title: A, tz: UTC, title: B}\n", "duplicate key 'title'"),
+    # deep nesting, control characters YAML itself refuses, a reminder instant that is a month
+    ("items: " + "[" * 5000 + "]" * 5000 + "\n", "nested deeper than 50 levels"),
+    ('items:\n  - {slug: a, title: "A\x07\x1b", tz: UTC}\n', "is not allowed"),
+    ("items:\n  - {slug: a, title: A, tz: UTC, reminders: {at: [2009-03]}}\n", "reminders.at.0: a reminder instant"),
+    # a newline in a slug is one error line, the slug shown escaped
+    ('items:\n  - {slug: "a\\nb", title: A, tz: UTC}\n', "slug: 'a\\nb' is not a slug"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), BAD_YAML)
+def test_hostile_yaml_is_one_line_and_changes_nothing(invoke, loaded, db_path, tmp_path, text, expected):
+    invoke("--now", "2008-09-20", "done", "1")
+    refused(invoke, db_path, ["load", str(loaded), str(write(tmp_path / "bad.yaml", text))], expected)
+
+
+def test_alias_bomb_is_refused_quickly_with_a_short_message(invoke, loaded, db_path, tmp_path):
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for n, name in enumerate("bcdefghi"):
+        previous = "abcdefghi"[n]
+        lines.append(f"{name}: &{name} [" + ",".join([f"*{previous}"] * 9) + "]")
+    bomb = write(tmp_path / "bomb.yaml", "\n".join(lines) + "\nitems: *i\n")
+    started = time.monotonic()
+    line = refused(invoke, db_path, ["load", str(bomb)], "aliases expand to more than")
+    assert time.monotonic() - started < 5 and len(line) < 300
+
+
+def test_long_values_are_cut_in_errors(invoke, db_path, tmp_path):
+    invoke("init")
+    line = refused(invoke, db_path, ["load", str(write(tmp_path / "x.yaml", f"? {'q' * 100_000}\n: 1\n"))],
+                   "unknown section")  # fmt: skip
+    assert len(line) < 300 and "(100000 characters)" in line
+
+
+def test_control_characters_are_kept_out_and_never_reach_the_terminal(invoke, invoke_json, tmp_path):
+    title = "Escaped\\e]0;owned\\a\\e[2J title\\u2028 with a separator and a \\u202e bidi override"
+    write(tmp_path / "a.yaml", PERSON + f'items:\n  - {{slug: a, title: "{title}", owners: [p1], due: 2030-01-01}}\n')
+    invoke("load", str(tmp_path / "a.yaml"))
+    stored = invoke_json("show", "a")["title"]
+    assert stored == "Escaped]0;owned[2J title with a separator and a  bidi override"
+    for args in (("items",), ("show", "a"), ("agenda", "--days", "9000")):
+        assert not any(ord(c) < 32 and c != "\n" for c in invoke(*args).stdout)
+
+
+def test_line_breaks_in_titles_fold_to_one_line_everywhere(invoke, invoke_json, tmp_path):
+    write(tmp_path / "a.yaml", PERSON + 'items:\n  - {slug: a, title: "first\\r\\nsecond\\u2029third", owners: [p1]}\n')
+    invoke("load", str(tmp_path / "a.yaml"))
+    assert invoke_json("show", "a")["title"] == "first second third"
+    added = invoke_json("add", "two\nlines", "--owner", "p1", "--description", "keeps\r\nits breaks\x1b[0m")
+    assert (added["title"], added["description"]) == ("two lines", "keeps\nits breaks[0m")
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["add", "X", "--due", "0001-01-01"], "--due: dates must lie in the years 1900–2200"),
+        (["add", "X", "--due", "2009-13-45"], "--due: not a date or date-time"),
+        (["add", "X", "--slug", "a\nb"], "--slug: 'a\\nb' is not a slug"),
+        (["add", "X", "--owner", "apec-officer", "--owner", "apec-officer"], "'apec-officer' is listed twice"),
+        (["add", "   "], "--title: must not be empty"),
+        (["add", "X" * 600], "--title: at most 500 characters"),
+        (["add", "X", "--tz", "Mars/" + "x" * 300], "unknown time zone"),
+        (["edit", "1", "--due", "9999-12-31"], "--due: dates must lie"),
+        (["--now", "0001-01-01", "items"], "dates must lie in the years"),
+        (["meetings", "--from", "1900-01-01", "--to", "2200-01-01"], "a window of at most 100 years"),
+        (["agenda", "--days", "99999999999"], "--days: from 1 to"),
+        (["show", "x\n" * 100], "no item with id or slug"),
+    ],
+)
+def test_hostile_options_are_one_line_and_change_nothing(invoke, loaded, db_path, args, expected):
+    refused(invoke, db_path, args, expected)
+
+
+def ics(*lines: str) -> str:
+    return "\r\n".join(["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//test//EN", *lines, "END:VCALENDAR"]) + "\r\n"
+
+
+def todo(*lines: str) -> list[str]:
+    return ["BEGIN:VTODO", *lines, "END:VTODO"]
+
+
+def event(*lines: str) -> list[str]:
+    return ["BEGIN:VEVENT", *lines, "END:VEVENT"]
+
+
+BAD_ICS = [
+    (ics(*event("UID:s", "DTSTART;VALUE=DATE:20100101", "RRULE:FREQ=MINUTELY")), "RRULE: FREQ must be one of"),
+    (ics(*event("UID:s", "DTSTART;VALUE=DATE:20100101", "RRULE:FREQ=YEARLY;INTERVAL=0")), "RRULE: INTERVAL"),
+    (
+        ics(*event("UID:s", "DTSTART;VALUE=DATE:20100101", "RRULE:FREQ=DAILY;BYMONTH=2;BYMONTHDAY=31")),
+        "never meets again",
+    ),
+    (ics(*event("UID:e", "DTSTART;VALUE=DATE:20100101", "DTEND:20100102T100000Z")), "both be dates"),
+    (ics(*todo("UID:t", "DUE;VALUE=PERIOD:20090101T000000Z/20090102T000000Z")), "DUE: must be one date"),
+    (ics(*todo("UID:t", "DUE;TZID=America/New_York:00010101T000000")), "DUE: dates must lie"),
+    (ics(*todo("UID:t", "DUE:99991231T235959Z")), "DUE: dates must lie"),
+    (ics(*event("UID:e", "DTSTART:20100101T100000Z", "DTSTART:20100102T100000Z")), "DTSTART: given 2 times"),
+    (ics(*todo("UID:t", "SUMMARY:a", "SUMMARY:b")), "SUMMARY: given 2 times"),
+    (ics(*event("UID:e", "DTSTART:notadate")), "DTSTART:"),
+    (ics(*todo("UID:t", "SUMMARY:one"), *todo("UID:t", "SUMMARY:two")), "UID: already in this file"),
+    (
+        ics(
+            *event("UID:s", "DTSTART;VALUE=DATE:20100101", "RRULE:FREQ=YEARLY"),
+            *event("UID:s", "RECURRENCE-ID;VALUE=DATE:20110101", "DTSTART;VALUE=DATE:20110105"),
+            *event("UID:s", "RECURRENCE-ID;VALUE=DATE:20110101", "DTSTART;VALUE=DATE:20110107"),
+        ),
+        "UID: already in this file",
+    ),
+    (ics(*todo("UID:t", "SUMMARY:" + "x" * 600)), "SUMMARY: at most 500 characters"),
+    (ics(*event("UID:e", "DTSTART;VALUE=DATE:20100101", "DTEND;VALUE=DATE:21000101")), "at most 31 days"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), BAD_ICS)
+def test_hostile_ics_is_one_line_and_changes_nothing(invoke, loaded, db_path, tmp_path, text, expected):
+    refused(invoke, db_path, ["import", str(write(tmp_path / "bad.ics", text))], expected)
+
+
+def test_ics_in_another_encoding_is_refused(invoke, loaded, db_path, tmp_path):
+    path = tmp_path / "latin1.ics"
+    path.write_bytes(ics(*todo("UID:t", "SUMMARY:caf\xe9")).encode("latin-1"))
+    refused(invoke, db_path, ["import", str(path)], "not UTF-8 text")
+    path.write_bytes(ics(*todo("UID:t", "SUMMARY:caf\xe9")).encode("utf-16"))
+    refused(invoke, db_path, ["import", str(path)], "not UTF-8 text")
+
+
+def test_ics_text_is_cleaned_like_yaml(invoke, invoke_json, loaded, tmp_path):
+    text = ics(*todo("UID:t@example", "SUMMARY:two\\nlines \x1b[2J", "DESCRIPTION:keeps\\nbreaks\x07", "DUE:20300101"))
+    invoke("import", str(write(tmp_path / "ok.ics", text)))
+    found = [i for i in invoke_json("items", "--status", "all") if i["uid"] == "t@example"]
+    assert [(i["title"], i["description"]) for i in found] == [("two lines [2J", "keeps\nbreaks")]
+    read_everything(invoke, tmp_path)
