@@ -218,3 +218,21 @@ def test_ics_text_is_cleaned_like_yaml(invoke, invoke_json, loaded, tmp_path):
     found = [i for i in invoke_json("items", "--status", "all") if i["uid"] == "t@example"]
     assert [(i["title"], i["description"]) for i in found] == [("two lines [2J", "keeps\nbreaks")]
     read_everything(invoke, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        ("base_url = 5", "setting base_url: expected text"),
+        ('base_url = "javascript:alert(1)"', "setting base_url: an http:// or https:// URL"),
+        ("refresh = []", "setting refresh: expected text"),
+        ('refresh = "PT0S"', "setting refresh: from one minute"),
+        ("catchup_grace_hours = -5", "setting catchup_grace_hours: expected a whole number from 0 to 8760"),
+        ("link_days = 99999999999999999999", "setting link_days: expected a whole number from 1 to 365"),
+        ('feed_gzip = "maybe"', "setting feed_gzip: expected true or false"),
+    ],
+)
+def test_bad_settings_are_one_line(invoke, tmp_path, setting, expected):
+    config = write(tmp_path / "tracker.toml", f"[tracker]\n{setting}\n")
+    line = one_error_line(invoke("--config", str(config), "items", code=2))
+    assert expected in line, line

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
@@ -15,6 +16,7 @@ from icalendar.prop import vDuration
 
 from tracker.clock import zone
 from tracker.errors import ConfigError, InvalidInput
+from tracker.rules import shown
 
 
 def default_db_url() -> str:
@@ -60,21 +62,35 @@ def load_settings(
         settings.zone  # noqa: B018 - validate the zone name once, up front
     except InvalidInput as e:
         raise ConfigError(f"setting tz: {e}") from None
+    refresh_interval(settings)
     return settings
 
 
+RANGES = {"catchup_grace_hours": (0, 24 * 365), "link_days": (1, 365)}
+
+
 def _coerce(name: str, value: object) -> object:
-    """Environment values arrive as text; booleans are spelled 1/0, true/false, yes/no, on/off."""
+    """Environment values arrive as text; booleans are spelled 1/0, true/false, yes/no, on/off. Every value
+    ends up of its setting's type (and whole numbers in their range), whichever layer gave it."""
     default = getattr(Settings, name, None)
-    if isinstance(default, int) and not isinstance(default, bool) and isinstance(value, str):
-        if not value.strip().isdigit():
-            raise ConfigError(f"setting {name}: expected a whole number, not {value!r}")
-        return int(value)
-    if isinstance(default, bool) and isinstance(value, str):
-        lowered = value.strip().lower()
-        if lowered not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
-            raise ConfigError(f"setting {name}: expected true or false, not {value!r}")
-        return lowered in ("1", "true", "yes", "on")
+    if name == "channels":
+        return value
+    if isinstance(default, bool):
+        lowered = str(value).strip().lower()
+        if not isinstance(value, bool) and lowered not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+            raise ConfigError(f"setting {name}: expected true or false, not {shown(value)}")
+        return value if isinstance(value, bool) else lowered in ("1", "true", "yes", "on")
+    if isinstance(default, int):
+        low, high = RANGES[name]
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise ConfigError(f"setting {name}: expected a whole number from {low} to {high}, not {shown(value)}")
+        return value
+    if not isinstance(value, str):
+        raise ConfigError(f"setting {name}: expected text, not {shown(value)}")
+    if name == "base_url" and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+        raise ConfigError(f"setting base_url: an http:// or https:// URL, not {shown(value)}")
     return value
 
 
@@ -83,9 +99,9 @@ def refresh_interval(settings: Settings) -> timedelta:
     try:
         value = vDuration.from_ical(settings.refresh)
     except ValueError:
-        raise ConfigError(f"setting refresh: not an ISO-8601 duration: {settings.refresh!r} (e.g. PT1H)") from None
-    if value <= timedelta(0):
-        raise ConfigError("setting refresh: must be positive")
+        raise ConfigError(f"setting refresh: not an ISO-8601 duration: {shown(settings.refresh)} (e.g. PT1H)") from None
+    if not timedelta(minutes=1) <= value <= timedelta(days=7):
+        raise ConfigError("setting refresh: from one minute (PT1M) to a week (P7D)")
     return value
 
 

@@ -19,7 +19,7 @@ from urllib.parse import quote
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tracker import ics, items
+from tracker import ics, items, rules
 from tracker.errors import InvalidInput, NotFound
 from tracker.models import Person, Subscription
 
@@ -63,7 +63,7 @@ def _calendar_for(session: Session, calendar: str | None, person: Person | None)
         return f"people/{person.slug}" if person else "all"
     known = {spec.slug for spec in ics.specs(session)}
     if calendar not in known:
-        raise InvalidInput(f"--calendar: no calendar {calendar!r}; choose one of {', '.join(sorted(known))}")
+        raise InvalidInput(f"--calendar: no calendar {rules.shown(calendar)}; choose one of {', '.join(sorted(known))}")
     return calendar
 
 
@@ -76,6 +76,10 @@ def add(
     alarms: bool | None = None,
 ) -> tuple[Subscription, str]:
     """Create a subscription; returns it and its token (shown once, never stored)."""
+    try:
+        name = rules.clean_line(name, 200)
+    except ValueError as e:
+        raise InvalidInput(f"--name: {e}") from None
     who = items.lookup(session, Person, person) if person else None
     token = new_token()
     sub = Subscription(
@@ -97,7 +101,7 @@ def get(session: Session, ref: str) -> Subscription:
     if sub is None:
         sub = session.scalars(select(Subscription).where(Subscription.name == ref)).first()
     if sub is None:
-        raise NotFound(f"no subscription with id or name {ref!r} (see `tracker subscribe list`)")
+        raise NotFound(f"no subscription with id or name {rules.shown(ref)} (see `tracker subscribe list`)")
     return sub
 
 
