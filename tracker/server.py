@@ -1,68 +1,89 @@
 """The HTTP front end: subscribable feeds behind secret URLs, a page per subscription, /healthz.
 
-Starlette on uvicorn. TrackerError becomes a status here, in one handler; every way of not finding a
-subscription answers the same 404. Tokens never reach the INFO log: uvicorn's access log is off and ours
-prints the path with the token cut out.
+Starlette on uvicorn (configured in tracker.serving). TrackerError becomes a status here, in one handler (503s
+carry Retry-After); every way of not finding a subscription answers the same 404. No path a client sent reaches a
+log: the access line names the route that matched, each segment holding a parameter printed as "…"
+(`GET /settings/… 200`), or "(no route)"; unhandled errors are logged without their messages, which may quote
+the path. uvicorn's access log is off.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import sqlite3
 import time
+import traceback
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Mount, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.routing import BaseRoute, Match, Mount, Route
+from starlette.types import Message, Receive, Scope, Send
 
 from tracker import actions, ics, items, meetings, signing, store, subscriptions
 from tracker.config import Settings, refresh_interval
-from tracker.errors import NotFound, TrackerError
+from tracker.errors import Busy, NotFound, TrackerError
 from tracker.feeds import Feed, FeedCache
 from tracker.pages import TEMPLATES
 from tracker.vocab import CATEGORIES
 
 log = logging.getLogger("tracker.server")
 NOT_FOUND = "Not found.\n"
-SECRET_PATH = re.compile(r"/(feeds|s|done|snooze)/[^/?]+")
 FEED_PATH = re.compile(r"/feeds/[^/]+\.ics")
+FEED_ROUTE = "/feeds/…"  # the fast path's route, as the access log prints it
+NO_ROUTE = "(no route)"
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
+HEALTH_LOCK_TIMEOUT = 1.0  # seconds /healthz waits for SQLite's write lock before answering "database busy"
 
 
-def redact(path: str) -> str:
-    return SECRET_PATH.sub(lambda m: f"/{m[1]}/…", path)
+def shown_route(template: str) -> str:
+    """A route's path template as the log prints it: each segment with a parameter becomes "…"."""
+    return "/".join("…" if "{" in segment else segment for segment in template.split("/"))
 
 
-class AccessLog:
-    """One INFO line per request, with secret path segments cut out."""
+def route_label(routes: list[BaseRoute], scope: Scope) -> str:
+    """The template of the route `scope` matches (a Mount's and its child's together), for the log; NO_ROUTE if
+    none. Built from the route table alone, so nothing the client sent can get into it."""
+    for route in routes:
+        match, child = route.matches(scope)
+        if match is Match.NONE:
+            continue
+        if isinstance(route, Mount):
+            inner = route_label(route.routes, {**scope, **child})
+            return shown_route(route.path) + (inner if inner != NO_ROUTE else "/" + NO_ROUTE)
+        return shown_route(getattr(route, "path", ""))
+    return NO_ROUTE
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started, status = time.perf_counter(), [0]
+def unhandled(exc: BaseException) -> str:
+    """Where an unexpected error happened, without its message (messages can quote a token): the exception's
+    type and its traceback's frames (file, line, function and source line, all the program's own text)."""
+    frames = "".join(traceback.format_list(traceback.extract_tb(exc.__traceback__)))
+    return f"{type(exc).__module__}.{type(exc).__qualname__} (message withheld)\n{frames}".rstrip()
 
-        async def record(message: dict) -> None:
-            if message["type"] == "http.response.start":
-                status[0] = message["status"]
-            await send(message)
 
-        await self.app(scope, receive, record)
-        elapsed = (time.perf_counter() - started) * 1000
-        log.info("%s %s %d %.1fms", scope["method"], redact(scope["path"]), status[0], elapsed)
+def retry_after(exc: TrackerError) -> dict[str, str]:
+    """The Retry-After header of a 503 (tracker.errors.Busy says how long), else none."""
+    if exc.http_status != 503:
+        return {}
+    return {"retry-after": str(int(getattr(exc, "retry_after", Busy.retry_after)))}
+
+
+def error_response(exc: TrackerError) -> Response:
+    if exc.http_status == 404:
+        return PlainTextResponse(NOT_FOUND, status_code=404)
+    return PlainTextResponse(f"{exc}\n", status_code=exc.http_status, headers=retry_after(exc))
 
 
 class Context:
@@ -118,35 +139,66 @@ async def current_feed(ctx: Context, token: str) -> Feed:
     return feed
 
 
-class FeedFastPath:
-    """GET/HEAD /feeds/<token>.ics as plain ASGI, ahead of Starlette's routing and middleware: calendar clients
-    poll this path all day, mostly for 304s, so it does only what a poll needs. Anything else passes on."""
+class Front:
+    """The outermost ASGI app. GET/HEAD /feeds/<token>.ics is served here, ahead of Starlette's routing and
+    middleware: calendar clients poll it all day, mostly for 304s, so it does only what a poll needs; everything
+    else goes to Starlette. One access line per request (304s at DEBUG, the rest INFO) naming the route, never
+    the path; an unexpected error is logged here, without its message, and answered 500."""
 
-    def __init__(self, app: ASGIApp, ctx: Context) -> None:
+    def __init__(self, app: Starlette, ctx: Context) -> None:
         self.app = app
         self.ctx = ctx
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "")
-        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD") or not FEED_PATH.fullmatch(path):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = time.perf_counter()
+        started, status, root_path = time.perf_counter(), [0], scope.get("root_path", "")
+
+        async def record(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        feed = scope["method"] in ("GET", "HEAD") and FEED_PATH.fullmatch(scope["path"]) is not None
+        try:
+            await (self.feed(scope, receive, record) if feed else self.app(scope, receive, record))
+        except ClientDisconnect:
+            status[0] = 499  # the client left (or its body timed out) before we answered
+        except Exception as exc:  # noqa: BLE001 - logged here so that uvicorn does not log its message
+            route = self.route(scope, feed, root_path)
+            log.error("unhandled error in %s %s: %s", _method(scope), route, unhandled(exc))
+            if not status[0]:
+                await PlainTextResponse("Internal Server Error\n", status_code=500)(scope, receive, record)
+        level = logging.DEBUG if status[0] == 304 else logging.INFO
+        if log.isEnabledFor(level):
+            elapsed = (time.perf_counter() - started) * 1000
+            route = self.route(scope, feed, root_path)
+            log.log(level, "%s %s %d %.1fms", _method(scope), route, status[0], elapsed)
+
+    def route(self, scope: Scope, feed: bool, root_path: str) -> str:
+        """The access log's name for the request's route (routing changed scope's root_path: start again)."""
+        if feed:
+            return FEED_ROUTE
+        return route_label(self.app.routes, {**scope, "root_path": root_path, "path_params": {}})
+
+    async def feed(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope["path"]
         request_headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         try:
             feed = await current_feed(self.ctx, path[len("/feeds/") : -len(".ics")])
             status, headers, body = conditional(feed, request_headers, self.ctx.settings.feed_gzip)
-        except NotFound:
-            status, headers, body = 404, {"content-type": "text/plain; charset=utf-8"}, NOT_FOUND.encode()
+        except TrackerError as exc:
+            await error_response(exc)(scope, receive, send)
+            return
         headers["content-length"] = str(len(body))
         raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
         await send({"type": "http.response.start", "status": status, "headers": raw})
         await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
-        # Every subscribed client polls for years, mostly getting 304s: those are DEBUG, the rest INFO.
-        level = logging.DEBUG if status == 304 else logging.INFO
-        if log.isEnabledFor(level):
-            elapsed = (time.perf_counter() - started) * 1000
-            log.log(level, "%s %s %d %.1fms", scope["method"], redact(path), status, elapsed)
+
+
+def _method(scope: Scope) -> str:
+    return scope["method"] if scope["method"] in METHODS else "OTHER"
 
 
 async def download(request: Request) -> Response:
@@ -202,11 +254,40 @@ async def about(request: Request) -> Response:
     return TEMPLATES.TemplateResponse(request, "about.html", {})
 
 
+def database_state(eng: Engine, lock_timeout: float) -> str:
+    """The database's state for /healthz: "ok", "busy" (SQLite: the write lock cannot be had within
+    `lock_timeout` seconds, so every write would wait, then fail) or "unreachable". Other databases: "ok" when
+    they answer a query."""
+    if eng.dialect.name != "sqlite":
+        return "ok" if store.ping(eng) else "unreachable"
+    try:
+        raw = eng.raw_connection()
+    except (DBAPIError, sqlite3.Error):  # the pool's first connect is not wrapped
+        return "unreachable"
+    try:
+        cursor = raw.cursor()
+        (previous,) = cursor.execute("PRAGMA busy_timeout").fetchone()
+        cursor.execute(f"PRAGMA busy_timeout = {int(lock_timeout * 1000)}")
+        try:
+            cursor.execute("BEGIN IMMEDIATE")
+            cursor.execute("ROLLBACK")
+        finally:
+            cursor.execute(f"PRAGMA busy_timeout = {int(previous)}")
+        return "ok"
+    except sqlite3.Error as e:
+        busy = getattr(e, "sqlite_errorcode", 0) & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+        return "busy" if busy else "unreachable"
+    finally:
+        raw.close()
+
+
 async def healthz(request: Request) -> Response:
     ctx: Context = request.app.state.ctx
-    if await run_in_threadpool(store.ping, ctx.engine):
+    state = await run_in_threadpool(database_state, ctx.engine, HEALTH_LOCK_TIMEOUT)
+    if state == "ok":
         return JSONResponse({"status": "ok"})
-    return JSONResponse({"status": "database unreachable"}, status_code=503)
+    status = "database busy" if state == "busy" else "database unreachable"
+    return JSONResponse({"status": status}, status_code=503, headers=retry_after(Busy()))
 
 
 async def not_found(request: Request, exc: Exception) -> Response:
@@ -215,9 +296,7 @@ async def not_found(request: Request, exc: Exception) -> Response:
 
 async def tracker_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, TrackerError)
-    if exc.http_status == 404:
-        return await not_found(request, exc)
-    return PlainTextResponse(f"{exc}\n", status_code=exc.http_status)
+    return error_response(exc)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -227,7 +306,7 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return PlainTextResponse(f"{exc.detail}\n", status_code=exc.status_code, headers=exc.headers)
 
 
-def create_app(settings: Settings, engine: Engine, now: Callable[[], datetime]) -> FeedFastPath:
+def create_app(settings: Settings, engine: Engine, now: Callable[[], datetime]) -> Front:
     """The ASGI app. `now` is the clock (tests and demos pass a fixed one)."""
     store.init(engine)
     handlers = {signing.LinkError: actions.link_error, TrackerError: tracker_error, HTTPException: http_error}
@@ -245,17 +324,21 @@ def create_app(settings: Settings, engine: Engine, now: Callable[[], datetime]) 
             Route("/settings/{token}", actions.settings, methods=["GET", "POST"]),
             Mount("/s", app=pages),
         ],
-        middleware=[Middleware(AccessLog)],
         exception_handlers=handlers,
     )
     app.state.ctx = pages.state.ctx = Context(settings, engine, now)
-    return FeedFastPath(app, app.state.ctx)
+    return Front(app, app.state.ctx)
 
 
 def serve(settings: Settings, engine: Engine, now: Callable[[], datetime], host: str, port: int) -> None:
-    """Run the app on uvicorn until interrupted."""
+    """Run the app on uvicorn until interrupted, with the deadlines and connection cap of tracker.serving."""
     import uvicorn
 
+    from tracker import serving
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    limits = serving.fit(serving.Limits.from_settings(settings), serving.raise_open_files_limit())
+    log.info("header_timeout %gs, body_timeout %gs, keepalive_timeout %gs, max_connections %d",
+             limits.header_timeout, limits.body_timeout, limits.keepalive_timeout, limits.max_connections)  # fmt: skip
     app = create_app(settings, engine, now)
-    uvicorn.run(app, host=host, port=port, access_log=False, log_level="info", server_header=False)
+    uvicorn.Server(serving.config(app, limits, host=host, port=port, log_level="info")).run()
