@@ -2,7 +2,8 @@
 
 Each channel is configured in the TOML file under [channels.<name>]; secrets (SMTP password, webhook URL)
 come only from environment variables named there. A channel raises ChannelError for anything that did not
-deliver; the sender records it and retries later — a failing channel never stops the others.
+deliver; the sender records it (and any other exception, with its type) and retries later — a failing
+delivery never stops the others.
 """
 
 from __future__ import annotations
@@ -153,11 +154,19 @@ class EmailChannel:
         return mail
 
     def send(self, message: Message) -> None:
+        mail = self.build(message)  # a message the e-mail library refuses fails before the connection is touched
         try:
-            self._connect().send_message(self.build(message))
+            self._connect().send_message(mail)
         except (smtplib.SMTPException, OSError) as e:
             self.close()
             raise ChannelError(f"smtp {self.host}:{self.port}: {e}") from e
+        except Exception:
+            # Possibly half-way through a transaction: drop the connection without a QUIT (which the server
+            # could read as message text); the next send reconnects.
+            if self._smtp is not None:
+                self._smtp.close()
+                self._smtp = None
+            raise
 
     def close(self) -> None:
         if self._smtp is not None:
@@ -166,6 +175,12 @@ class EmailChannel:
             except (smtplib.SMTPException, OSError):
                 pass
             self._smtp = None
+
+
+def slack_escape(text: str) -> str:
+    """Text for Slack/Mattermost markup: `&`, `<` and `>` as entities (Slack's rule), so a title such as
+    "R&D <!channel>" shows as typed instead of pinging a channel or breaking a link."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 class WebhookChannel:
@@ -182,8 +197,8 @@ class WebhookChannel:
         return True
 
     def send(self, message: Message) -> None:
-        body = {"text": f"*{message.subject}*\n{message.text}", "reminder": message.data,
-                "idempotency_key": message.message_id}  # fmt: skip
+        text = f"*{slack_escape(message.subject)}*\n{slack_escape(message.text)}"
+        body = {"text": text, "reminder": message.data, "idempotency_key": message.message_id}
         try:
             response = self.client.post(self.url, json=body, headers={"Idempotency-Key": message.message_id})
         except httpx.HTTPError as e:

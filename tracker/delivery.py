@@ -16,6 +16,7 @@ idempotency key. So delivery is at-least-once, with at most one duplicate per cr
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import uuid
@@ -30,7 +31,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
 
-from tracker import clock, messages, reminders, store
+from tracker import clock, messages, reminders, rules, store
 from tracker.channels import Channel, ChannelError
 from tracker.config import Settings
 from tracker.models import OPEN_STATUSES, Delivery, Item, ItemOwner, Meta, Person, Reminder
@@ -41,10 +42,28 @@ BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=15), ti
 MAX_ATTEMPTS = 8
 LEASE = timedelta(minutes=10)
 HOST = socket.gethostname()
+ERROR_CHARS = 2000  # of an error kept in the ledger
+log = logging.getLogger("tracker.delivery")
 
 
 def worker_id() -> str:
     return f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a delivery did not go out; `error` is what the ledger records."""
+
+    error: str
+
+
+def failure(e: BaseException, delivery_id: int, stage: str) -> Failure:
+    """A ChannelError says what happened in its own words; anything else is a bug or bad data somewhere, so it
+    is logged with its traceback and recorded with its type."""
+    if isinstance(e, ChannelError):
+        return Failure(rules.one_line(str(e))[:ERROR_CHARS])
+    log.error("delivery %d: %s failed", delivery_id, stage, exc_info=e)
+    return Failure(rules.one_line(f"{type(e).__name__}: {e}")[:ERROR_CHARS])
 
 
 @dataclass
@@ -134,8 +153,10 @@ def _claim(engine: Engine, worker: str, now: datetime, batch: int) -> list[int]:
         if ids:
             session.execute(update(Delivery).where(Delivery.id.in_(ids), ready).values(**claim))
         if len(ids) < batch:
+            # This worker's own rows are among them: `remind run` keeps one worker id, and a sweep that died
+            # mid-batch leaves rows that only the lease can free.
             orphans = session.execute(select(Delivery.id, Delivery.claimed_by, Delivery.lease_until)
-                                      .where(Delivery.status == "sending", Delivery.claimed_by != worker))  # fmt: skip
+                                      .where(Delivery.status == "sending"))  # fmt: skip
             for delivery_id, owner, lease in orphans:
                 if len(ids) < batch and (lease < wall or not _alive(owner)):
                     session.execute(update(Delivery).where(Delivery.id == delivery_id, Delivery.status == "sending",
@@ -158,8 +179,12 @@ def _record(engine: Engine, delivery_id: int, worker: str, **values: Any) -> Non
                         .values(**values))  # fmt: skip
 
 
-def _compose_batch(engine: Engine, ids: list[int], now: datetime, settings: Settings) -> list[tuple[int, str, Any]]:
-    """(delivery id, channel, message or outcome) for a claimed batch, read in one transaction."""
+Composed = tuple[int, str, Any, int]  # delivery id, channel, message (or outcome, or Failure), attempt number
+
+
+def _compose_batch(engine: Engine, ids: list[int], now: datetime, settings: Settings) -> list[Composed]:
+    """What to send for a claimed batch, read in one transaction. A message that cannot be composed is that
+    delivery's Failure; the others go on."""
     out = []
     with store.transaction(engine) as session:
         batch = session.scalars(select(Delivery).where(Delivery.id.in_(ids)).order_by(Delivery.id).options(
@@ -167,30 +192,41 @@ def _compose_batch(engine: Engine, ids: list[int], now: datetime, settings: Sett
             selectinload(Delivery.reminder).selectinload(Reminder.item).selectinload(Item.owner_links)
             .selectinload(ItemOwner.person)))  # fmt: skip
         for d in batch:
-            reminder = d.reminder
-            if reminder.item is not None and reminder.item.status not in OPEN_STATUSES:
-                outcome: Any = "cancelled"  # done or cancelled since it was queued: stop at once
-            else:
-                outcome = messages.compose(session, reminder, reminder.person, d.recipient, now, settings) or "skipped"
-            out.append((d.id, d.channel, outcome, d.attempts + 1))
+            out.append((d.id, d.channel, _compose_one(session, d, now, settings), d.attempts + 1))
     return out
+
+
+def _compose_one(session: Session, d: Delivery, now: datetime, settings: Settings) -> Any:
+    reminder = d.reminder
+    if reminder.item is not None and reminder.item.status not in OPEN_STATUSES:
+        return "cancelled"  # done or cancelled since it was queued: stop at once
+    try:
+        with session.begin_nested():  # whatever the composer did is undone with it
+            message = messages.compose(session, reminder, reminder.person, d.recipient, now, settings)
+    except Exception as e:
+        return failure(e, d.id, "composing")
+    return message or "skipped"
 
 
 def _deliver(engine: Engine, worker: str, now: datetime, channels: dict[str, Channel], result: SendResult,
              delivery_id: int, channel_name: str, message: Any, attempts: int) -> None:  # fmt: skip
     channel = channels.get(channel_name)
-    if isinstance(message, str) or channel is None:
-        outcome = message if isinstance(message, str) else "skipped"  # skipped: channel no longer configured
-        _record(engine, delivery_id, worker, status=outcome, attempts=attempts)
-        setattr(result, outcome, getattr(result, outcome) + 1)
+    if channel is None and not isinstance(message, Failure):
+        message = "skipped"  # the channel is no longer configured
+    if isinstance(message, str):
+        _record(engine, delivery_id, worker, status=message, attempts=attempts)
+        setattr(result, message, getattr(result, message) + 1)
         return
-    try:
-        channel.send(message)
-    except ChannelError as e:
+    if not isinstance(message, Failure):
+        try:
+            channel.send(message)
+        except Exception as e:  # whatever went wrong with one delivery is that delivery's alone
+            message = failure(e, delivery_id, f"sending by {channel_name}")
+    if isinstance(message, Failure):
         dead = attempts >= MAX_ATTEMPTS
         retry = now + BACKOFF[min(attempts, len(BACKOFF)) - 1]
-        _record(engine, delivery_id, worker, status="dead" if dead else "failed", attempts=attempts, error=str(e),
-                next_attempt_at=None if dead else retry)  # fmt: skip
+        _record(engine, delivery_id, worker, status="dead" if dead else "failed", attempts=attempts,
+                error=message.error, next_attempt_at=None if dead else retry)  # fmt: skip
         result.failed += 1
         return
     _record(engine, delivery_id, worker, status="sent", attempts=attempts, sent_at=now, error=None)

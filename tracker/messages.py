@@ -12,7 +12,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tracker import agenda, ics, items, meetings, signing
+from tracker import agenda, ics, items, meetings, rules, signing
 from tracker.channels import Message
 from tracker.config import Settings
 from tracker.models import Item, Meeting, MeetingSeries, Person, Reminder
@@ -28,13 +28,18 @@ def message_id(reminder: Reminder, recipient: str) -> str:
     return f"<{digest}@tracker>"
 
 
-def links(session: Session, settings: Settings, now: datetime, person: Person, item: Item | None) -> dict[str, str]:
+def links(session: Session, settings: Settings, now: datetime, person: Person, item: Item | None,
+          reminder: Reminder | None = None) -> dict[str, str]:  # fmt: skip
+    """The signed links of a message. Done and snooze are bound to the item's status as it is now (a later
+    reopen makes them stale) and snooze to the reminder they come with (its target is computed from that)."""
     key = signing.secret(session, settings.secret)
     base = settings.base_url.rstrip("/")
     out = {"settings": f"{base}/settings/{signing.make(key, 'settings', now, p=person.id)}"}
     if item is not None:
-        out["done"] = f"{base}/done/{signing.make(key, 'done', now, i=item.id, p=person.id)}"
-        out["snooze"] = f"{base}/snooze/{signing.make(key, 'snooze', now, i=item.id, p=person.id)}"
+        mark = signing.status_mark(session, item.id)
+        fired = int((reminder.fire_at if reminder is not None else now).timestamp())
+        out["done"] = f"{base}/done/{signing.make(key, 'done', now, i=item.id, p=person.id, s=mark)}"
+        out["snooze"] = f"{base}/snooze/{signing.make(key, 'snooze', now, i=item.id, p=person.id, s=mark, f=fired)}"
     return out
 
 
@@ -76,6 +81,7 @@ def compose(session: Session, reminder: Reminder, person: Person, recipient: str
 
 def _message(reminder: Reminder, person: Person, recipient: str, now: datetime, subject: str, template: str,
              context: dict[str, Any], data: dict[str, Any], ics_bytes: bytes | None = None) -> Message:  # fmt: skip
+    subject = rules.one_line(subject)  # headers are one line, whatever the stored titles and names hold
     context = {"person": person, "subject": subject, **context}
     return Message(
         subject=subject,
@@ -86,7 +92,7 @@ def _message(reminder: Reminder, person: Person, recipient: str, now: datetime, 
         data={"kind": reminder.kind, "to": person.slug, **data},
         ics=ics_bytes,
         unsubscribe=context["links"]["settings"],
-        to_name=person.name,
+        to_name=rules.one_line(person.name),
         to_email=person.email,
     )
 
@@ -97,7 +103,7 @@ def _item_message(session: Session, reminder: Reminder, person: Person, recipien
     row = items.as_dict(item, now)
     served = item.serves_meeting or item.serves_series or item.meeting
     context = {"item": row, "served": served.title if served else None, "links": links(session, settings, now,
-               person, item), "reminder": reminder}  # fmt: skip
+               person, item, reminder), "reminder": reminder}  # fmt: skip
     attachment = _calendar_bytes([ics.item_todo(item), ics.item_deadline_event(item)])
     data = {"item": {k: row[k] for k in ("id", "slug", "uid", "title", "due", "due_utc", "status", "owners",
                                          "overdue", "days_overdue", "source_quote")}}  # fmt: skip

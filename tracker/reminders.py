@@ -239,15 +239,26 @@ def plan_rows(
     return rows
 
 
-def snooze(session: Session, item: Item, person: Person, now: datetime, days: int = 7) -> datetime:
-    """Move this person's next reminder of `item` by `days` (the due date stays)."""
-    upcoming = [p.fire_at for p in desired(session, now, now + timedelta(days=400)) if p.item_id == item.id
-                and p.person_id == person.id and p.fire_at >= now]  # fmt: skip
-    until = (min(upcoming) if upcoming else now) + timedelta(days=days)
+def snooze_target(session: Session, item: Item, person: Person, after: datetime, days: int = 7) -> datetime:
+    """Where "remind me in 7 days" on the reminder that fired at `after` moves this person's reminders of `item`:
+    the first one planned after it (snoozes aside), `days` later. A function of `after` and the data alone, so
+    pressing the same link again gives the same answer, and an older link an earlier one."""
+    base, categories = load_policies(session)
+    upcoming = [p.fire_at for owner in item.owners
+                for p in _item_plan(item, owner, policy_for(base, categories, item, owner), after)
+                if p.person_id == person.id and p.fire_at > after]  # fmt: skip
+    return (min(upcoming) if upcoming else after) + timedelta(days=days)
+
+
+def snooze(session: Session, item: Item, person: Person, until: datetime) -> datetime:
+    """Hold this person's reminders of `item` until `until` (the due date stays), unless they are already held
+    as long or longer: a snooze only ever moves forward. Returns the snooze in force."""
     found = session.get(Snooze, (item.id, person.id))
     if found is None:
         session.add(Snooze(item_id=item.id, person_id=person.id, until=until))
-    else:
+    elif found.until < until:
         found.until = until
+    else:
+        return found.until
     session.flush()
     return until

@@ -1,19 +1,26 @@
 """Signed, expiring links in reminders (mark done, snooze, reminder settings), with itsdangerous.
 
 A token binds an action to an item and a person; it expires (default 30 days). The expiry is checked
-against tracker's clock, not the wall clock, so `--now` and tests move it like everything else.
+against tracker's clock, not the wall clock, so `--now` and tests move it like everything else. Done and
+snooze tokens also carry the item's status mark (`status_mark`) when they were made, so that a link from
+before a reopen (or any later status change) no longer acts, and snooze tokens the instant their reminder
+fired, from which the snooze is computed: pressing a link again, or an older one, changes nothing.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from datetime import datetime, timedelta
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tracker.errors import TrackerError
-from tracker.models import Meta
+from tracker.models import ItemChange, Meta
 from tracker.store import LINK_SECRET
 
 MAX_AGE = timedelta(days=30)
@@ -54,3 +61,18 @@ def read(key: str, action: str, token: str, now: datetime, max_age: timedelta = 
         raise LinkExpired("This link has expired. Newer reminders carry a fresh one.") from None
     except BadSignature:
         raise LinkError("This link is not valid.") from None
+
+
+def status_mark(session: Session, item_id: int) -> int:
+    """The id of the item's latest status change (0 before any): it moves with every done, reopen or cancel,
+    and never comes back, so a link carrying it is stale once the status has moved on."""
+    latest = session.scalar(select(func.max(ItemChange.id)).where(ItemChange.item_id == item_id,
+                                                                  ItemChange.field == "status"))  # fmt: skip
+    return latest or 0
+
+
+def derived_token(key: str, purpose: str, token: str) -> str:
+    """A secret that is a function of a signed token (HMAC-SHA256 keyed by the link secret), in the shape of
+    subscriptions.new_token(): pressing the same link twice finds the same thing instead of making another."""
+    digest = hmac.new(key.encode(), f"{purpose}|{token}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
