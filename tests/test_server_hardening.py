@@ -344,14 +344,12 @@ def test_connection_cap_closes_the_longest_waiting(loaded, serve):
 
 
 def test_limits_come_from_settings():
-    from types import SimpleNamespace
-
+    from tracker.config import load_settings
     from tracker.serving import Limits, fit
 
-    assert Limits.from_settings(SimpleNamespace(base_url="x")) == Limits()
-    assert Limits.from_settings(SimpleNamespace(header_timeout=3, max_connections=50)) == Limits(
-        header_timeout=3, max_connections=50
-    )
+    assert Limits.from_settings(load_settings(environ={})) == Limits()
+    environ = {"TRACKER_HEADER_TIMEOUT": "3", "TRACKER_MAX_CONNECTIONS": "50"}
+    assert Limits.from_settings(load_settings(environ=environ)) == Limits(header_timeout=3, max_connections=50)
     assert fit(Limits(), 1024).max_connections == 896 and fit(Limits(), 100_000) == Limits()
 
 

@@ -153,6 +153,10 @@ def test_line_breaks_in_titles_fold_to_one_line_everywhere(invoke, invoke_json, 
         (["meetings", "--from", "1900-01-01", "--to", "2200-01-01"], "a window of at most 100 years"),
         (["agenda", "--days", "99999999999"], "--days: from 1 to"),
         (["show", "x\n" * 100], "no item with id or slug"),
+        (["remind", "plan", "--lead-days", "99999999999999999999"], "--lead-days: Input should be less than"),
+        (["remind", "plan", "--due-at", "25:99"], "--due-at: a time of day is HH:MM"),
+        (["remind", "plan", "--days", "99999999999"], "--days: from 1 to"),
+        (["subscribe", "add", "--name", "x" * 300], "--name: at most 200 characters"),
     ],
 )
 def test_hostile_options_are_one_line_and_change_nothing(invoke, loaded, db_path, args, expected):

@@ -37,6 +37,10 @@ class Settings:
     secret: str | None = None
     catchup_grace_hours: int = 48
     link_days: int = 30
+    header_timeout: int = 10  # seconds for a client to send a request head (README "Slow and idle clients")
+    body_timeout: int = 30
+    keepalive_timeout: int = 5
+    max_connections: int = 4096
     channels: dict = field(default_factory=dict, hash=False, compare=False)
 
     @property
@@ -66,7 +70,14 @@ def load_settings(
     return settings
 
 
-RANGES = {"catchup_grace_hours": (0, 24 * 365), "link_days": (1, 365)}
+RANGES = {
+    "catchup_grace_hours": (0, 24 * 365),
+    "link_days": (1, 365),
+    "header_timeout": (1, 3600),
+    "body_timeout": (1, 3600),
+    "keepalive_timeout": (1, 3600),
+    "max_connections": (16, 1_000_000),
+}
 
 
 def _coerce(name: str, value: object) -> object:

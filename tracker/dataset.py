@@ -134,6 +134,17 @@ class PolicyIn(BaseModel):
         return self.model_dump(exclude_none=True)
 
 
+def check_policy(overrides: dict[str, Any], options: dict[str, str]) -> dict[str, Any]:
+    """Reminder-policy overrides given outside YAML (the command line's `options` name each field), by the
+    YAML's rules."""
+    try:
+        return PolicyIn.model_validate({k: v for k, v in overrides.items() if v is not None}).stored()
+    except ValidationError as e:
+        error = e.errors()[0]
+        name = str(error["loc"][0]) if error["loc"] else ""
+        raise InvalidInput(f"{options.get(name, name)}: {error['msg'].removeprefix('Value error, ')}") from None
+
+
 class PolicyFileIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     defaults: PolicyIn | None = None

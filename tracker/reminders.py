@@ -17,7 +17,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, selectinload
 
+from tracker import dataset
 from tracker import meetings as meetings_module
+from tracker.errors import InvalidInput
 from tracker.models import OPEN_STATUSES, Delivery, Item, ItemOwner, Person, Reminder, Snooze
 from tracker.policy import Policy, load_policies, policy_for
 
@@ -213,7 +215,10 @@ def plan_rows(
     channels: Iterable[str] = ("console",), grace: timedelta = timedelta(hours=48),
 ) -> list[dict[str, Any]]:  # fmt: skip
     """What will be sent in the next `days`, and what is due and unsent (sent late, or folded into one catch-up
-    message when older than `grace`), for people and --json."""
+    message when older than `grace`), for people and --json. `overrides` follow the YAML's rules."""
+    if not 1 <= days <= meetings_module.MAX_WINDOW.days:
+        raise InvalidInput(f"--days: from 1 to {meetings_module.MAX_WINDOW.days}")
+    overrides = dataset.check_policy(overrides or {}, {"item_before_days": "--lead-days", "due_day_at": "--due-at"})
     people = {p.id: p for p in session.scalars(select(Person))}
     titles = dict(session.execute(select(Item.id, Item.title)).all())
     sent = set(session.scalars(select(Reminder.key).where(Reminder.state != "planned")))

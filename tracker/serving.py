@@ -45,7 +45,7 @@ class Limits:
 
     @classmethod
     def from_settings(cls, settings: Any) -> Limits:  # noqa: ANN401 - tracker.config.Settings
-        return cls(**{f.name: getattr(settings, f.name) for f in fields(cls) if hasattr(settings, f.name)})
+        return cls(**{f.name: getattr(settings, f.name) for f in fields(cls)})
 
 
 def raise_open_files_limit() -> int:
