@@ -186,6 +186,7 @@ BAD_ICS = [
     (ics(*todo("UID:t", "DUE;VALUE=PERIOD:20090101T000000Z/20090102T000000Z")), "DUE: must be one date"),
     (ics(*todo("UID:t", "DUE;TZID=America/New_York:00010101T000000")), "DUE: dates must lie"),
     (ics(*todo("UID:t", "DUE:99991231T235959Z")), "DUE: dates must lie"),
+    (ics(*todo("UID:t", f"DUE;TZID=Asia/{'x' * 300}:20090101T000000")), "not a valid iCalendar file"),
     (ics(*event("UID:e", "DTSTART:20100101T100000Z", "DTSTART:20100102T100000Z")), "DTSTART: given 2 times"),
     (ics(*todo("UID:t", "SUMMARY:a", "SUMMARY:b")), "SUMMARY: given 2 times"),
     (ics(*event("UID:e", "DTSTART:notadate")), "DTSTART:"),

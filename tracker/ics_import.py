@@ -125,7 +125,7 @@ def parse(path: Path) -> Calendar:
         raise InvalidInput(f"{path}: not UTF-8 text (RFC 5545 calendars are UTF-8)") from None
     try:
         return Calendar.from_ical(text)
-    except (ValueError, IndexError, KeyError, TypeError) as e:
+    except (ValueError, IndexError, KeyError, TypeError, OSError) as e:  # OSError: a TZID as long as a path
         raise InvalidInput(f"{path}: not a valid iCalendar file: {rules.one_line(str(e))[:200]}") from None
 
 
