@@ -83,7 +83,7 @@ class Clock:
 class LiveServer:
     """uvicorn serving an app on a socket already bound to 127.0.0.1, in a thread, stopped cleanly afterwards."""
 
-    def __init__(self, make_app) -> None:
+    def __init__(self, make_app, make_config=None) -> None:
         import socket
         import threading
         import time
@@ -92,9 +92,11 @@ class LiveServer:
 
         self.socket = socket.socket()
         self.socket.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
+        self.port = self.socket.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
         self.app = make_app(self.url)
-        self.server = uvicorn.Server(uvicorn.Config(self.app, access_log=False, log_level="warning"))
+        make_config = make_config or (lambda app: uvicorn.Config(app, access_log=False, log_level="warning"))
+        self.server = uvicorn.Server(make_config(self.app))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)
         self.thread.start()
         deadline = time.monotonic() + 10
@@ -156,16 +158,18 @@ def free_port() -> int:
 
 
 class Mailbox:
-    """An aiosmtpd handler that keeps every message it accepts."""
+    """An aiosmtpd handler that keeps every message it accepts, and the envelope recipients of each."""
 
     def __init__(self) -> None:
         self.messages = []
+        self.recipients = []
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
         import email
         import email.policy
 
         self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        self.recipients.append(list(envelope.rcpt_tos))
         return "250 Message accepted for delivery"
 
 

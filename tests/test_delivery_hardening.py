@@ -11,11 +11,9 @@ import json
 import logging
 from datetime import datetime, timedelta
 
-import pytest
 from sqlalchemy import select, update
 from starlette.responses import JSONResponse
 
-from tests.conftest import free_port
 from tests.test_delivery import webhook_receiver
 from tracker import delivery, store
 from tracker.channels import ChannelError, Message
@@ -25,33 +23,6 @@ from tracker.models import Delivery, Item, Person, Reminder
 AT = "2008-09-24T10:00+08:00"  # the KPI item's 7-day reminder (fired 23 Sep 09:00) and others are due
 BAD_TITLE = "Volunteer for the KPI\r\nBcc: intruder@example.org\u2028drafting\ncommittees"
 BAD_NAME = "APEC\r\nSMEWG\u2029officer"
-
-
-class Envelopes:
-    """An aiosmtpd handler keeping the envelope (recipients) beside the parsed message."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[list[str], object]] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
-        import email
-        import email.policy
-
-        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.received.append((list(envelope.rcpt_tos), parsed))
-        return "250 Message accepted for delivery"
-
-
-@pytest.fixture
-def envelopes():
-    from aiosmtpd.controller import Controller
-
-    handler = Envelopes()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    handler.port = controller.port
-    yield handler
-    controller.stop()
 
 
 def engine_of(env: dict[str, str]):
@@ -72,13 +43,13 @@ def deliveries(env: dict[str, str]) -> list[Delivery]:
         return list(session.scalars(select(Delivery).order_by(Delivery.id)))
 
 
-def test_line_breaks_in_a_title_and_a_name_do_not_stop_any_mail(invoke, invoke_json, loaded, envelopes, tmp_path,
+def test_line_breaks_in_a_title_and_a_name_do_not_stop_any_mail(invoke, invoke_json, loaded, smtpd, tmp_path,
                                                                  env):  # fmt: skip
     received_hooks, hook = webhook_receiver(lambda n: asyncio.sleep(0, JSONResponse({"ok": True})))
     config = tmp_path / "both.toml"
     config.write_text(f"""[channels.email]
 host = "127.0.0.1"
-port = {envelopes.port}
+port = {smtpd.port}
 security = "plain"
 from = "Tracker <tracker@example.org>"
 
@@ -95,10 +66,10 @@ url_env = "TEST_HOOK_URL"
     rows = deliveries(env)
     assert counts["failed"] == 0 and counts["sent"] == len(rows) >= 8
     assert {d.status for d in rows} == {"sent"}
-    assert len(envelopes.received) == len([d for d in rows if d.channel == "email"]) >= 4
+    assert len(smtpd.messages) == len([d for d in rows if d.channel == "email"]) >= 4
     assert len(received_hooks) == len([d for d in rows if d.channel == "webhook"]) >= 4
 
-    kpi = [(to, m) for to, m in envelopes.received if "KPI" in m["Subject"]]
+    kpi = [(to, m) for to, m in zip(smtpd.recipients, smtpd.messages, strict=True) if "KPI" in m["Subject"]]
     assert len(kpi) == 1
     recipients, mail = kpi[0]
     assert recipients == ["apec-officer@example.org"]  # the "Bcc:" in the title added no recipient
@@ -107,7 +78,7 @@ url_env = "TEST_HOOK_URL"
     assert mail["To"] == "APEC SMEWG officer <apec-officer@example.org>"
     text = mail.get_body(("plain",)).get_content()
     assert "Volunteer for the KPI" in text  # the body keeps the stored text; only headers are folded
-    others = [m for to, m in envelopes.received if to != ["apec-officer@example.org"]]
+    others = [m for to, m in zip(smtpd.recipients, smtpd.messages, strict=True) if to != ["apec-officer@example.org"]]
     assert others, "the other people's reminders went out in the same run"
 
     history = invoke_json("remind", "history")

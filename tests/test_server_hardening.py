@@ -10,45 +10,30 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 
 import httpx
 import pytest
 
+from tests.conftest import LiveServer
+
 NOW = "2008-09-01T09:00:00+08:00"
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
 
 
-class Served:
-    """tracker's app on uvicorn configured as `tracker serve` configures it (tracker.serving), with `limits`, in a
-    thread, on a socket bound to 127.0.0.1 port 0."""
+class Served(LiveServer):
+    """tracker's app on uvicorn configured as `tracker serve` configures it (tracker.serving), with `limits`."""
 
     def __init__(self, env: dict[str, str], clock, limits) -> None:  # noqa: ANN001
-        import uvicorn
-
         from tracker import serving, store
         from tracker.config import load_settings
         from tracker.server import create_app
 
-        self.socket = socket.socket()
-        self.socket.bind(("127.0.0.1", 0))
-        self.port = self.socket.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.settings = load_settings(environ=env, overrides={"base_url": self.url})
-        self.app = create_app(self.settings, store.engine(self.settings.db), clock)
-        self.server = uvicorn.Server(serving.config(self.app, limits, log_level="info"))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.01)
+        def make_app(url: str):
+            self.settings = load_settings(environ=env, overrides={"base_url": url})
+            return create_app(self.settings, store.engine(self.settings.db), clock)
 
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.socket.close()
+        super().__init__(make_app, lambda app: serving.config(app, limits, log_level="info"))
 
     def connect(self) -> socket.socket:
         return socket.create_connection(("127.0.0.1", self.port), timeout=5)
