@@ -1,5 +1,6 @@
 """The command line: a thin click layer. Each command parses, calls one core function of the same name
-inside one transaction, then renders a table or --json. TrackerError becomes `Error: …` here, once."""
+inside one transaction (write=True when it writes: the write lock up front), then renders a table or --json.
+TrackerError becomes one `Error: …` line here, once."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ from tracker import (
 from tracker.config import Settings, load_settings, refresh_interval
 from tracker.errors import InvalidInput, TrackerError
 from tracker.output import message, render_json, render_record, render_table
+from tracker.rules import one_line
 from tracker.vocab import CATEGORIES, PRIORITIES
 
 
@@ -44,7 +46,7 @@ class TrackerGroup(click.Group):
         try:
             return super().invoke(ctx)
         except TrackerError as e:
-            error = click.ClickException(str(e))
+            error = click.ClickException(one_line(str(e)))  # a message quoting the user's input may hold breaks
             error.exit_code = e.exit_code
             raise error from None
 
@@ -65,8 +67,18 @@ class AppContext:
     @cached_property
     def engine(self) -> Engine:
         eng = store.engine(self.settings.db)
-        store.init(eng)
+        try:
+            store.init(eng)
+        except BaseException:
+            eng.dispose()
+            raise
         return eng
+
+    def close(self) -> None:
+        """Close the database connections, if the command opened any. Closing SQLite's last connection
+        checkpoints the WAL into the database file and removes it, so tracker.db alone holds every commit."""
+        if "engine" in self.__dict__:
+            self.engine.dispose()
 
     def parse_time(self, text: str | None) -> datetime | None:
         return clock.parse_instant(text, self.settings.zone) if text else None
@@ -96,6 +108,7 @@ def cli(ctx: click.Context, db: str | None, now: str | None, tz: str | None, con
     """
     settings = load_settings(path=config, overrides={"db": db, "now": now, "tz": tz})
     ctx.obj = AppContext(settings)
+    ctx.call_on_close(ctx.obj.close)
 
 
 def _items_table(title: str, rows: list[dict[str, Any]], empty: str = "nothing") -> None:
@@ -129,7 +142,7 @@ def load(app: AppContext, paths: tuple[str, ...], as_json: bool) -> None:
     Example:
         tracker load data/
     """
-    with store.transaction(app.engine) as session:
+    with store.transaction(app.engine, write=True) as session:
         result = dataset.load(session, paths or ("data",), now=app.now)
     if as_json:
         render_json("load", app.now, result.rows())
@@ -227,7 +240,7 @@ def add(app: AppContext, title: str, slug: str | None, owners: tuple[str, ...], 
         tracker add "Send KPI draft to the lead economy" --owner apec-officer --due 2009-02-15
     """
     fields = {k: v for k, v in fields.items() if v is not None}
-    with store.transaction(app.engine) as session:
+    with store.transaction(app.engine, write=True) as session:
         item = items.add(
             session, app.now, title, by=app.actor, default_tz=app.settings.tz, tz=item_tz, slug=slug,
             owners=list(owners), due=due, **fields,
@@ -259,7 +272,7 @@ def edit(app: AppContext, ref: str, owners: tuple[str, ...], item_tz: str | None
     Example:
         tracker edit 3 --due 2009-03-15 --note "moved by the lead economy"
     """
-    with store.transaction(app.engine) as session:
+    with store.transaction(app.engine, write=True) as session:
         item = items.edit(
             session,
             ref,
@@ -281,7 +294,7 @@ def _status_command(name: str, change: Callable, summary: str) -> None:
     @json_option
     @pass_app
     def command(app: AppContext, ref: str, note: str, as_json: bool) -> None:
-        with store.transaction(app.engine) as session:
+        with store.transaction(app.engine, write=True) as session:
             item = change(session, ref, app.now, by=app.actor, note=note)
             record = items.as_dict(item, app.now)
         _show_changed(name, app, record, as_json)
@@ -361,6 +374,28 @@ def export(app: AppContext, out: str, as_json: bool) -> None:
         render_table("calendars", ["path", "bytes", "changed"], written)
 
 
+@cli.command()
+@click.argument("path", type=click.Path())
+@click.option("--force", is_flag=True, help="Replace PATH if it exists.")
+@json_option
+@pass_app
+def backup(app: AppContext, path: str, force: bool, as_json: bool) -> None:
+    """Copy the database to one self-contained SQLite file, safely while other tracker processes run.
+
+    Only committed changes are copied. SQLite only, for now (PostgreSQL: pg_dump).
+
+    \b
+    Example:
+        tracker backup ~/backups/tracker-2008-09-01.db
+    """
+    result = store.backup(app.engine, path, force=force)
+    if as_json:
+        render_json("backup", app.now, result)
+    else:
+        message(f"backed up {result['rows']} rows in {result['tables']} tables to {result['path']} "
+                f"({result['bytes']} bytes)")  # fmt: skip
+
+
 @cli.command("import")
 @click.argument("path", type=click.Path())
 @json_option
@@ -374,7 +409,7 @@ def import_command(app: AppContext, path: str, as_json: bool) -> None:
     Example:
         tracker import official-schedule.ics
     """
-    with store.transaction(app.engine) as session:
+    with store.transaction(app.engine, write=True) as session:
         result = ics_import.import_ics(session, path, now=app.now)
     row = {"created": result.created, "updated": result.updated, "unchanged": result.unchanged}
     if as_json:
@@ -418,7 +453,7 @@ def subscribe_add(app: AppContext, name: str, person: str | None, calendar: str 
     Example:
         tracker subscribe add --name "Desk wall screen" --calendar meetings
     """
-    with store.transaction(app.engine) as session:
+    with store.transaction(app.engine, write=True) as session:
         sub, token = subscriptions.add(session, app.now, name, person=person, calendar=calendar, alarms=alarms)
         record = subscriptions.as_dict(sub)
     _print_links(record, token, app, as_json, "subscribe add")
@@ -453,7 +488,7 @@ def subscribe_revoke(app: AppContext, ref: str, as_json: bool) -> None:
     Example:
         tracker subscribe revoke 3
     """
-    with store.transaction(app.engine) as session:
+    with store.transaction(app.engine, write=True) as session:
         record = subscriptions.as_dict(subscriptions.revoke(session, ref, app.now))
     if as_json:
         render_json("subscribe revoke", app.now, record)
@@ -472,7 +507,7 @@ def subscribe_rotate(app: AppContext, ref: str, as_json: bool) -> None:
     Example:
         tracker subscribe rotate 3
     """
-    with store.transaction(app.engine) as session:
+    with store.transaction(app.engine, write=True) as session:
         sub, token = subscriptions.rotate(session, ref, app.now)
         record = subscriptions.as_dict(sub)
     _print_links(record, token, app, as_json, "subscribe rotate")

@@ -92,7 +92,9 @@ class FeedCache:
         return entry[1] if entry is not None and entry[0] == version else None
 
     def build(self, spec: ics.CalendarSpec, alarms: bool) -> Feed:
-        """The feed's current bytes, rebuilding (incrementally) if the data changed since the cached copy."""
+        """The feed's current bytes, rebuilding (incrementally) if the data changed since the cached copy.
+        Building only reads; the write lock is taken afterwards, and only when the ETag changed.
+        :raises Busy: the stored Last-Modified had to move while another process held the write lock too long."""
         with self._lock:
             with store.transaction(self.engine) as session:
                 version = store.data_version(session)
@@ -100,24 +102,33 @@ class FeedCache:
                 if found is not None:
                     return found
                 body = ics.build(session, spec, self.refresh, alarms, cache=self.parts)
-                etag = '"' + hashlib.sha256(body).hexdigest()[:40] + '"'
-                feed = Feed(body, etag, self._last_modified(session, f"{spec.slug}|{alarms}", etag))
+                key = f"{spec.slug}|{alarms}"
+                state = self._state(session, key)
+            etag = '"' + hashlib.sha256(body).hexdigest()[:40] + '"'
+            stamp = state.last_modified if state is not None and state.etag == etag else self._move(key, etag)
+            feed = Feed(body, etag, stamp)
             self.feeds[(spec.slug, alarms)] = (version, feed)
             self._prune()
             return feed
 
-    def _last_modified(self, session: Session, key: str, etag: str) -> datetime:
-        """Stored per feed; moves (strictly up, in whole seconds) only when the ETag changes."""
-        state = session.execute(select(FeedState.etag, FeedState.last_modified).where(FeedState.feed == key)).first()
-        if state is not None and state.etag == etag:
-            return state.last_modified
-        stamp = self.now().astimezone(UTC).replace(microsecond=0) + timedelta(seconds=1)
-        if state is not None:
-            stamp = max(stamp, state.last_modified + timedelta(seconds=1))
-            session.execute(update(FeedState).where(FeedState.feed == key).values(etag=etag, last_modified=stamp))
-        else:
-            session.execute(insert(FeedState).values(feed=key, etag=etag, last_modified=stamp))
-        return stamp
+    @staticmethod
+    def _state(session: Session, key: str) -> Any:
+        return session.execute(select(FeedState.etag, FeedState.last_modified).where(FeedState.feed == key)).first()
+
+    def _move(self, key: str, etag: str) -> datetime:
+        """Store a new Last-Modified for a new ETag: strictly up, in whole seconds. Its own write transaction,
+        which re-reads the row: another server process may have stored this ETag meanwhile."""
+        with store.transaction(self.engine, write=True) as session:
+            state = self._state(session, key)
+            if state is not None and state.etag == etag:
+                return state.last_modified
+            stamp = self.now().astimezone(UTC).replace(microsecond=0) + timedelta(seconds=1)
+            if state is not None:
+                stamp = max(stamp, state.last_modified + timedelta(seconds=1))
+                session.execute(update(FeedState).where(FeedState.feed == key).values(etag=etag, last_modified=stamp))
+            else:
+                session.execute(insert(FeedState).values(feed=key, etag=etag, last_modified=stamp))
+            return stamp
 
     def _prune(self) -> None:
         """Keep only the newest SEQUENCE of each component: older bytes can never be asked for again."""

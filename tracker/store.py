@@ -1,23 +1,37 @@
-"""Engine, schema and units of work. Any SQLAlchemy URL works; SQLite gets WAL and foreign keys."""
+"""Engine, schema, units of work and backups. Any SQLAlchemy URL works; SQLite gets WAL and foreign keys.
+
+Concurrency rule: a unit of work that writes takes the write lock up front (`transaction(write=True)`), so it
+waits for another writer instead of failing to upgrade a read; a wait longer than the busy timeout becomes
+`Busy`, translated here, once.
+"""
 
 from __future__ import annotations
 
 import functools
+import os
 import secrets
+import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, Integer, cast, create_engine, event, select, update
+from sqlalchemy import Engine, Integer, cast, create_engine, event, insert, inspect, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from tracker.errors import ConfigError
+from tracker.errors import Busy, ConfigError, Conflict, InvalidInput, TrackerError
 from tracker.models import Base, Meta
 
 SCHEMA_VERSION = 1
 LINK_SECRET = "link_secret"  # signs the links in reminders (tracker.signing); made once, here
+# Seconds a writer waits for another process's write lock before giving up with Busy. A SQLite URL's own
+# `?timeout=` (the sqlite3 driver's parameter) overrides it: sqlite:///tracker.db?timeout=30
+BUSY_TIMEOUT = 10.0
+BUSY_MESSAGE = "the database is busy: another tracker process is writing; try again"
+_SQLITE_BUSY = 5  # the primary result code; extended codes (BUSY_SNAPSHOT, BUSY_RECOVERY) share the low byte
+_PG_LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's answer when lock_timeout runs out
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DBAPI connection
@@ -28,23 +42,25 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DBAPI 
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
 
 
 def engine(url: str) -> Engine:
-    """An engine for `url`; a SQLite file's folder is created on first use."""
+    """An engine for `url`; a SQLite file's folder is created on first use. SQLite waits BUSY_TIMEOUT seconds
+    for a lock unless the URL says otherwise (`?timeout=30`)."""
     try:
         parsed = make_url(url)
     except ArgumentError:
         raise ConfigError(f"--db: not a database URL: {url!r} (e.g. sqlite:///path/to/tracker.db)") from None
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    sqlite = parsed.get_backend_name() == "sqlite"
+    connect_args = {"timeout": BUSY_TIMEOUT} if sqlite and "timeout" not in parsed.query else {}
     try:
-        eng = create_engine(parsed)
+        eng = create_engine(parsed, connect_args=connect_args)
     except Exception as e:  # a missing driver or bad option is a configuration problem, not a bug
         raise ConfigError(f"--db {parsed.render_as_string()}: {e}") from None
-    if parsed.get_backend_name() == "sqlite":
+    if sqlite:
         event.listen(eng, "connect", _sqlite_pragmas)
         event.listen(eng, "begin", _sqlite_begin)
     return eng
@@ -55,23 +71,43 @@ def _sqlite_begin(conn) -> None:  # noqa: ANN001 - SQLAlchemy Connection
 
 
 def init(eng: Engine) -> None:
-    """Create missing tables and record the schema version; refuse a database from a newer tracker."""
+    """Create missing tables and record the schema version; refuse a database from a newer tracker.
+
+    It only reads when everything is there (every command calls it), and takes the write lock only to create.
+    :raises ConfigError: the database cannot be opened, or is newer than this tracker.
+    :raises Busy: it had to create something while another process held the write lock too long.
+    """
     try:
-        Base.metadata.create_all(eng)
-        with Session(eng.execution_options(write=True)) as session, session.begin():
-            row = session.get(Meta, "schema_version")
+        with transaction(eng) as session:
+            if _ready(session):
+                return
+        with transaction(eng, write=True) as session:
+            Base.metadata.create_all(session.connection())  # under the write lock: two first runs do not race
             if session.get(Meta, LINK_SECRET) is None:
-                session.add(Meta(key=LINK_SECRET, value=secrets.token_hex(32)))
-            if row is None:
-                session.add(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
-                session.add(Meta(key=DATA_VERSION, value="0"))
-            elif int(row.value) > SCHEMA_VERSION:
-                raise ConfigError(
-                    f"the database has schema version {row.value}, newer than this tracker "
-                    f"({SCHEMA_VERSION}); upgrade tracker"
-                )
+                session.execute(insert(Meta).values(key=LINK_SECRET, value=secrets.token_hex(32)))
+            if _schema_version(session) is None:
+                session.execute(insert(Meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
+                session.execute(insert(Meta).values(key=DATA_VERSION, value="0"))
     except OperationalError as e:
         raise ConfigError(f"cannot open the database {eng.url.render_as_string()}: {e.orig}") from None
+
+
+def _ready(session: Session) -> bool:
+    """True when every table, the schema version and the link secret exist (Core inserts above, so that
+    creating them does not count as a change of the data)."""
+    if set(Base.metadata.tables) - set(inspect(session.connection()).get_table_names()):
+        return False
+    return _schema_version(session) is not None and session.get(Meta, LINK_SECRET) is not None
+
+
+def _schema_version(session: Session) -> int | None:
+    """The recorded schema version, if any; a newer one than this tracker's is refused."""
+    row = session.get(Meta, "schema_version")
+    if row is not None and int(row.value) > SCHEMA_VERSION:
+        raise ConfigError(
+            f"the database has schema version {row.value}, newer than this tracker ({SCHEMA_VERSION}); upgrade tracker"
+        )
+    return None if row is None else int(row.value)
 
 
 DATA_VERSION = "data_version"
@@ -105,11 +141,32 @@ def _sessions(eng: Engine, write: bool) -> sessionmaker:
 @contextmanager
 def transaction(eng: Engine, write: bool = False) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any error (so bad input changes nothing).
-    `write=True` takes SQLite's write lock at the start: for read-then-write work that races other processes."""
-    with _sessions(eng, write)() as session, session.begin():
-        yield session
-        session.flush()
-        _bump_data_version(session)
+
+    `write=True` takes SQLite's write lock at the start (BEGIN IMMEDIATE): every unit of work that writes
+    should, since in WAL mode a read transaction that later writes fails at once if another process committed
+    in between. Reads never wait for writers.
+    :raises Busy: the lock stayed with another process longer than the busy timeout.
+    """
+    try:
+        with _sessions(eng, write)() as session, session.begin():
+            yield session
+            session.flush()
+            _bump_data_version(session)
+    except OperationalError as e:
+        if _is_busy(e.orig):
+            raise Busy(BUSY_MESSAGE) from e
+        raise
+
+
+def _is_busy(error: BaseException | None) -> bool:
+    """Whether a DBAPI error means "another transaction holds the lock" (SQLite's SQLITE_BUSY family,
+    PostgreSQL's lock_not_available), as opposed to a real failure."""
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF == _SQLITE_BUSY
+    if isinstance(error, sqlite3.OperationalError):  # a driver without error codes: SQLite's fixed text
+        return str(error).startswith("database is locked")
+    return (getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)) == _PG_LOCK_NOT_AVAILABLE
 
 
 def ping(eng: Engine) -> bool:
@@ -120,3 +177,59 @@ def ping(eng: Engine) -> bool:
         return True
     except OperationalError:
         return False
+
+
+def backup(eng: Engine, path: str | os.PathLike[str], force: bool = False) -> dict[str, Any]:
+    """Copy the database's committed state to the SQLite file `path`, with SQLite's online backup API: safe
+    while other processes read and write (an open write transaction's changes are not included). The copy is
+    one self-contained file (rollback journal, no -wal beside it), written beside `path` and renamed into place.
+
+    :returns: {"path", "bytes", "tables", "rows"} of the copy.
+    :raises InvalidInput: the database is not SQLite, or `path` is a folder or the database itself.
+    :raises Conflict: `path` exists and `force` is false.
+    :raises Busy: the database stayed locked longer than the busy timeout.
+    """
+    if eng.dialect.name != "sqlite":
+        raise InvalidInput(
+            f"backup: tracker backs up only SQLite databases, not {eng.dialect.name}; use the database's own "
+            "tools (e.g. pg_dump)"
+        )
+    target = Path(path).expanduser().absolute()
+    source = eng.url.database
+    if target.is_dir():
+        raise InvalidInput(f"backup: {target} is a folder; give a file name, e.g. {target / 'tracker-backup.db'}")
+    if source not in (None, "", ":memory:") and target.exists() and target.samefile(source):
+        raise InvalidInput(f"backup: {target} is the database itself; give another file name")
+    if target.exists() and not force:
+        raise Conflict(f"backup: {target} already exists; pass --force to replace it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        _copy(eng, tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    with closing(sqlite3.connect(target)) as copy:
+        tables = [r[0] for r in copy.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        rows = sum(copy.execute(f'SELECT COUNT(*) FROM "{name}"').fetchone()[0] for name in tables)
+    return {"path": str(target), "bytes": target.stat().st_size, "tables": len(tables), "rows": rows}
+
+
+def _copy(eng: Engine, tmp: Path) -> None:
+    raw = eng.raw_connection()
+    copy = sqlite3.connect(tmp, isolation_level=None)
+    try:
+        raw.driver_connection.backup(copy)  # all pages in one step, from one read snapshot
+        copy.execute("PRAGMA journal_mode=DELETE")  # the copy's header said WAL, as the source's does
+        (check,) = copy.execute("PRAGMA quick_check").fetchone()
+        if check != "ok":
+            raise TrackerError(f"backup: the copy failed SQLite's quick_check ({check}); the database may be damaged")
+    except sqlite3.OperationalError as e:
+        if _is_busy(e):
+            raise Busy(BUSY_MESSAGE) from e
+        raise
+    finally:
+        copy.close()
+        raw.close()
