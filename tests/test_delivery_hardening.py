@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from starlette.responses import JSONResponse
 
-from tests.test_delivery import webhook_receiver
+from tests.test_delivery import send_due, webhook_receiver
 from tracker import delivery, store
 from tracker.channels import ChannelError, Message
 from tracker.config import load_settings
@@ -228,3 +228,15 @@ def test_webhook_text_escapes_slack_markup_and_keeps_the_data_raw(invoke, loaded
     assert not set("<>&") & set(body)
     assert kpi["reminder"]["item"]["title"] == title  # the structured data stays as stored
     assert kpi["reminder"]["links"]["done"].startswith("http://127.0.0.1:8765/done/")
+
+
+def test_two_sweeps_at_one_instant_each_summarise_what_they_missed(invoke, loaded, env):
+    """A catch-up message per sweep and person: a second sweep at the same `now` (a fixed clock, or two senders)
+    that finds newly missed reminders summarises them too instead of failing on the first one's key."""
+    now = "2009-06-01T10:00+08:00"
+    assert send_due(invoke, now, env)["summarised"] > 0
+    invoke("--now", "2009-05-20", "add", "Late extra", "--owner", "apec-officer", "--due", "2009-05-25")
+    assert send_due(invoke, now, env)["summarised"] > 0
+    with store.transaction(engine_of(env)) as session:
+        keys = session.scalars(select(Reminder.key).where(Reminder.kind == "catchup")).all()
+    assert len([k for k in keys if k.startswith("catchup:")]) == len(set(keys)) >= 2

@@ -100,7 +100,8 @@ def _catch_up(session: Session, now: datetime, grace: timedelta) -> int:
             by_person[reminder.person_id].append(reminder)
     for person_id, missed in by_person.items():
         summary = [_summary(r) for r in missed]
-        session.add(Reminder(key=f"catchup:{person_id}:{now.isoformat()}", kind="catchup", fire_at=now,
+        # Each missed reminder is summarised once, so its id makes the key unique even when two sweeps share `now`.
+        session.add(Reminder(key=f"catchup:{person_id}:{now.isoformat()}:{missed[0].id}", kind="catchup", fire_at=now,
                              person_id=person_id, payload={"missed": summary}))  # fmt: skip
     session.flush()
     return len(stale)

@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 
 from tracker import channels, clock, delivery
 from tracker.config import Settings
+from tracker.errors import Busy
 
 log = logging.getLogger("tracker.scheduler")
 
@@ -34,6 +35,8 @@ def _sweep(engine: Engine, settings: Settings, now: Callable[[], datetime], sche
                      result.as_dict())  # fmt: skip
         elif result.sent or result.failed or result.summarised:
             log.info("sweep: %s", result.as_dict())
+    except Busy as e:  # another process holds the write lock: the next sweep sends what this one could not
+        log.warning("sweep postponed: %s", e)
     except Exception:  # a bad sweep is logged and retried at the next one; it never stops the scheduler
         log.exception("sweep failed")
     wake = clock.wall() + interval
@@ -41,6 +44,8 @@ def _sweep(engine: Engine, settings: Settings, now: Callable[[], datetime], sche
         upcoming = delivery.next_due(engine)
         if upcoming is not None:
             wake = min(wake, clock.wall() + max(upcoming - now(), timedelta(0)))
+    except Busy as e:
+        log.warning("next due reminder not read: %s", e)
     except Exception:
         log.exception("could not read the next due reminder")
     scheduler.modify_job("sweep", next_run_time=wake)
