@@ -241,3 +241,43 @@ def test_bad_settings_are_one_line(invoke, tmp_path, setting, expected):
     config = write(tmp_path / "tracker.toml", f"[tracker]\n{setting}\n")
     line = one_error_line(invoke("--config", str(config), "items", code=2))
     assert expected in line, line
+
+
+def test_ics_times_without_a_known_zone_are_refused_or_read_in_the_calendars_zone(invoke, invoke_json, loaded,
+                                                                                   db_path, tmp_path):  # fmt: skip
+    """A misspelt TZID is refused (icalendar leaves it zoneless; UTC would move a Taipei meeting by 8 hours);
+    floating times are read in X-WR-TIMEZONE, else in --tz."""
+    misspelt = ics(*event("UID:m@x", "SUMMARY:M", "DTSTART;TZID=Asia/Taipie:20090306T100000"))
+    refused(invoke, db_path, ["import", str(write(tmp_path / "m.ics", misspelt))], "unknown time zone 'Asia/Taipie'")
+    apple = ics("X-WR-TIMEZONE:Asia/Taipei", *event("UID:f@x", "SUMMARY:Floating", "DTSTART:20090306T100000"),
+                *todo("UID:t@x", "SUMMARY:All day", "DUE;VALUE=DATE:20090310"))  # fmt: skip
+    invoke("import", str(write(tmp_path / "apple.ics", apple)))
+    plain = ics(*event("UID:p@x", "SUMMARY:Plain", "DTSTART:20090307T100000"))
+    invoke("--tz", "America/Lima", "import", str(write(tmp_path / "plain.ics", plain)))
+    found = {m["title"]: m for m in invoke_json("meetings", "--from", "2009-03-01", "--to", "2009-03-31")}
+    assert found["Floating"]["start_utc"] == "2009-03-06T02:00:00+00:00"
+    assert found["Plain"]["start_utc"] == "2009-03-07T15:00:00+00:00"
+    item = next(i for i in invoke_json("items") if i["uid"] == "t@x")
+    assert (item["tz"], item["due"], item["due_utc"]) == ("Asia/Taipei", "2009-03-10", "2009-03-09T16:00:00+00:00")
+
+
+def test_empty_or_cut_ics_says_what_is_missing(invoke, loaded, db_path, tmp_path):
+    expected = "not an iCalendar file (no complete BEGIN:VCALENDAR … END:VCALENDAR)"
+    refused(invoke, db_path, ["import", str(write(tmp_path / "empty.ics", ""))], expected)
+    refused(invoke, db_path, ["import", str(write(tmp_path / "cut.ics", ics(*todo("UID:t"))[:60]))], expected)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected", "code"),
+    [
+        (["edit", "1", "--priority", "urgent"], "Error: Invalid value for '--priority'", 2),
+        (["--bogus", "items"], "Error: No such option '--bogus'", 2),
+        (["items", "--owner", "nobody"], "Error: no person with slug 'nobody'", 1),
+        (["items", "--meeting", "nothing"], "Error: no meeting or series with slug 'nothing'", 1),
+        (["meetings", "--to", "2230-12-31"], "Error: --to: dates must lie in the years 1900–2200", 1),
+    ],
+)
+def test_click_and_filter_mistakes_are_one_line(invoke, loaded, db_path, args, expected, code):
+    before = dump(db_path)
+    assert one_error_line(invoke(*args, code=code)).startswith(expected)
+    assert dump(db_path) == before

@@ -40,15 +40,30 @@ from tracker.vocab import CATEGORIES, PRIORITIES
 
 
 class TrackerGroup(click.Group):
-    """Turns the project's errors into one `Error: …` line and its exit code, for every command."""
+    """Turns the project's errors, and click's own usage errors, into one `Error: …` line and its exit code,
+    for every command."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as e:
+            raise _one_line(e.format_message(), e.exit_code, e.ctx) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except TrackerError as e:
-            error = click.ClickException(one_line(str(e)))  # a message quoting the user's input may hold breaks
-            error.exit_code = e.exit_code
-            raise error from None
+            raise _one_line(str(e), e.exit_code) from None
+        except click.UsageError as e:  # a bad option of a subcommand: click would print its usage too
+            raise _one_line(e.format_message(), e.exit_code, e.ctx) from None
+
+
+def _one_line(text: str, exit_code: int, ctx: click.Context | None = None) -> click.ClickException:
+    """An error click prints as one `Error: …` line (a message quoting the user's input may hold breaks)."""
+    hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+    error = click.ClickException(one_line(text) + hint)
+    error.exit_code = exit_code
+    return error
 
 
 @dataclass
@@ -80,8 +95,11 @@ class AppContext:
         if "engine" in self.__dict__:
             self.engine.dispose()
 
-    def parse_time(self, text: str | None) -> datetime | None:
-        return clock.parse_instant(text, self.settings.zone) if text else None
+    def parse_time(self, text: str | None, option: str) -> datetime | None:
+        try:
+            return clock.parse_instant(text, self.settings.zone) if text else None
+        except InvalidInput as e:
+            raise InvalidInput(f"{option}: {e}") from None
 
 
 pass_app = click.make_pass_decorator(AppContext)
@@ -174,8 +192,8 @@ def items_command(app: AppContext, status: str | None, due_before: str | None, d
             session,
             app.now,
             status=items.parse_statuses(status),
-            due_before=app.parse_time(due_before),
-            due_after=app.parse_time(due_after),
+            due_before=app.parse_time(due_before, "--due-before"),
+            due_after=app.parse_time(due_after, "--due-after"),
             **filters,
         )
         rows = [items.as_dict(i, app.now) for i in found]
@@ -317,8 +335,8 @@ def meetings_command(app: AppContext, start: str | None, end: str | None, as_jso
     Example:
         tracker meetings --from 2008-01-01 --to 2012-12-31
     """
-    begin = app.parse_time(start) or app.now
-    until = app.parse_time(end) or begin + timedelta(days=365)
+    begin = app.parse_time(start, "--from") or app.now
+    until = app.parse_time(end, "--to") or begin + timedelta(days=365)
     with store.transaction(app.engine) as session:
         rows = meetings.meetings(session, begin, until, app.now)
     if as_json:
@@ -410,7 +428,7 @@ def import_command(app: AppContext, path: str, as_json: bool) -> None:
         tracker import official-schedule.ics
     """
     with store.transaction(app.engine, write=True) as session:
-        result = ics_import.import_ics(session, path, now=app.now)
+        result = ics_import.import_ics(session, path, now=app.now, tz=app.settings.tz)
     row = {"created": result.created, "updated": result.updated, "unchanged": result.unchanged}
     if as_json:
         render_json("import", app.now, row)

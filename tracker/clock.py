@@ -43,7 +43,10 @@ def now(tz: ZoneInfo, override: str | None = None, environ: dict[str, str] | Non
     environ = os.environ if environ is None else environ
     text = override or environ.get("TRACKER_NOW")
     if text:
-        return parse_instant(text, tz)
+        try:
+            return parse_instant(text, tz)
+        except InvalidInput as e:
+            raise InvalidInput(f"--now (TRACKER_NOW): {e}") from None
     return datetime.now(UTC)
 
 

@@ -69,7 +69,9 @@ def _when(value: str) -> str:
     except ValueError as e:
         if str(e).startswith("dates must"):
             raise
-        raise ValueError("not a date (2008-09-30), month (2009-03) or date-time (2008-10-06T09:30)") from None
+        raise ValueError(
+            f"not a date (2008-09-30), month (2009-03) or date-time (2008-10-06T09:30): {rules.shown(value)}"
+        ) from None
     return value
 
 

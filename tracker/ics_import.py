@@ -53,14 +53,40 @@ def _slug_for(uid: str, prefix: str, summary: str) -> str:
     return f"{items_module.slugify(summary)[:50]}-{digest}"
 
 
-def _zone_name(value: date | datetime) -> str:
-    """The IANA name of a value's zone; UTC for floating values and for zones only the file defines (the
-    instant is still exact: it is converted to UTC)."""
-    key = getattr(getattr(value, "tzinfo", None), "key", None)
+def _zone_name(value: date | datetime, floating: str) -> str:
+    """The IANA name of a value's zone: the calendar's (`floating`) for a date; UTC for a zone only the file
+    defines (the instant is still exact: it is converted to UTC)."""
+    if not isinstance(value, datetime):
+        return floating
+    key = getattr(value.tzinfo, "key", None)
     try:
         return zone(key).key if key else "UTC"
     except InvalidInput:
         return "UTC"
+
+
+def _floating_zone(calendar: Calendar, default: str) -> str:
+    """The zone of times written without one: the calendar's X-WR-TIMEZONE (Apple, Google) if it is an IANA
+    name, else `default` (tracker's --tz)."""
+    named = str(calendar.get("X-WR-TIMEZONE", "")).strip()
+    try:
+        return zone(named).key if named else default
+    except InvalidInput:
+        return default
+
+
+def _localise(component: Component, where: str, floating: str) -> None:
+    """Date-times without a zone are read in `floating`; one whose TZID is neither an IANA name nor defined by
+    the file is refused (icalendar leaves it zoneless, and reading it as UTC would move it by hours)."""
+    for name in ("DTSTART", "DTEND", "DUE", "RECURRENCE-ID"):
+        prop = component.get(name)
+        value = getattr(prop, "dt", None)
+        if isinstance(value, datetime) and value.tzinfo is None:
+            tzid = prop.params.get("TZID")
+            if tzid:
+                raise InvalidInput(f"{where}: {name}: unknown time zone {rules.shown(tzid)} (not an IANA name, and "
+                                   "the file has no VTIMEZONE for it)")  # fmt: skip
+            prop.dt = value.replace(tzinfo=ZoneInfo(floating))
 
 
 def _instant(value: date | datetime, tz: str) -> datetime:
@@ -91,7 +117,7 @@ def _stamp(component: Component, where: str, now: datetime) -> datetime:
     return now
 
 
-def _span(component: Component, where: str) -> tuple[datetime, datetime, bool, str]:
+def _span(component: Component, where: str, floating: str) -> tuple[datetime, datetime, bool, str]:
     start, end = _moment(component, "DTSTART", where), _moment(component, "DTEND", where)
     if start is None:
         raise InvalidInput(f"{where}: DTSTART: missing")
@@ -103,8 +129,8 @@ def _span(component: Component, where: str) -> tuple[datetime, datetime, bool, s
             raise InvalidInput(f"{where}: DURATION: {rules.one_line(str(e))}") from None
     if isinstance(end, datetime) == all_day:
         raise InvalidInput(f"{where}: DTEND: DTSTART and DTEND must both be dates or both be date-times")
-    tz = _zone_name(start)
-    first, last = _instant(start, tz), _instant(end, _zone_name(end))
+    tz = _zone_name(start, floating)
+    first, last = _instant(start, tz), _instant(end, _zone_name(end, floating))
     if last < first:
         raise InvalidInput(f"{where}: DTEND: before DTSTART")
     if last - first > timedelta(days=rules.MAX_MEETING_DAYS):
@@ -126,6 +152,8 @@ def parse(path: Path) -> Calendar:
     try:
         return Calendar.from_ical(text)
     except (ValueError, IndexError, KeyError, TypeError, OSError) as e:  # OSError: a TZID as long as a path
+        if "Found no components" in str(e):
+            raise InvalidInput(f"{path}: not an iCalendar file (no complete BEGIN:VCALENDAR … END:VCALENDAR)") from None
         raise InvalidInput(f"{path}: not a valid iCalendar file: {rules.one_line(str(e))[:200]}") from None
 
 
@@ -159,8 +187,9 @@ def _text(component: Component, name: str, where: str, limit: int | None = None)
         raise InvalidInput(f"{where}: {name}: {e}") from None
 
 
-def import_ics(session: Session, path: str | Path, now: datetime) -> ImportResult:
-    """Upsert the VEVENTs and VTODOs of `path`. Call inside store.transaction()."""
+def import_ics(session: Session, path: str | Path, now: datetime, tz: str = "UTC") -> ImportResult:
+    """Upsert the VEVENTs and VTODOs of `path`; times without a zone are read in the calendar's X-WR-TIMEZONE,
+    else in `tz`. Call inside store.transaction()."""
     path = Path(path)
     calendar = parse(path)
     if calendar.name != "VCALENDAR":
@@ -168,25 +197,27 @@ def import_ics(session: Session, path: str | Path, now: datetime) -> ImportResul
     if _depth(calendar) > MAX_DEPTH:
         raise InvalidInput(f"{path}: components nested deeper than {MAX_DEPTH} levels")
     result = ImportResult()
-    events = _checked(calendar, "VEVENT", path)
+    floating = _floating_zone(calendar, tz)
+    events = _checked(calendar, "VEVENT", path, floating)
     # Series first, then the rest, so that RECURRENCE-ID overrides find their series.
     events.sort(key=lambda e: ("RRULE" not in e[0], "RECURRENCE-ID" in e[0]))
     for event, where in events:
-        result.count(_import_event(session, event, where, now))
-    for todo, where in _checked(calendar, "VTODO", path):
-        result.count(_import_todo(session, todo, where, now))
+        result.count(_import_event(session, event, where, now, floating))
+    for todo, where in _checked(calendar, "VTODO", path, floating):
+        result.count(_import_todo(session, todo, where, now, floating))
     return result
 
 
-def _checked(calendar: Calendar, name: str, path: Path) -> list[tuple[Component, str]]:
+def _checked(calendar: Calendar, name: str, path: Path, floating: str) -> list[tuple[Component, str]]:
     """The `name` components with where each is, after the checks every one must pass; a UID (with its
     RECURRENCE-ID) twice in one file is refused, not resolved by "last one wins"."""
     out, seen = [], {}
     for n, component in enumerate(calendar.walk(name), 1):
         where = f"{path}: {name} #{n}"
-        _check_component(component, where)
         uid = _require_uid(component, where)
-        where = f"{where} {rules.shown(uid) if not uid.isprintable() or len(uid) > 60 else uid}"
+        where = f"{where} {uid if uid.isprintable() and len(uid) <= 60 else rules.shown(uid)}"
+        _check_component(component, where)
+        _localise(component, where, floating)
         rid = _moment(component, "RECURRENCE-ID", where)
         key = (uid, rid.isoformat() if rid is not None else None)
         if key in seen:
@@ -197,6 +228,8 @@ def _checked(calendar: Calendar, name: str, path: Path) -> list[tuple[Component,
 
 
 def _require_uid(component: Component, where: str) -> str:
+    if isinstance(component.get("UID"), list):
+        raise InvalidInput(f"{where}: UID: given {len(component.get('UID'))} times (at most once)")
     uid = str(component.get("UID", "")).strip()
     if not uid:
         raise InvalidInput(f"{where}: UID: missing (tracker upserts by UID)")
@@ -209,12 +242,12 @@ def _is_ours(uid: str) -> bool:
     return uid.endswith("@tracker")
 
 
-def _import_event(session: Session, event: Component, where: str, now: datetime) -> str:
+def _import_event(session: Session, event: Component, where: str, now: datetime, floating: str) -> str:
     uid = _require_uid(event, where)
     if _is_ours(uid):
         return "unchanged"  # our own export: the database is already the source of these events
     summary = _text(event, "SUMMARY", where, 300) or rules.clean_line(uid, 300)
-    start, end, all_day, tz = _span(event, where)
+    start, end, all_day, tz = _span(event, where, floating)
     if "RRULE" in event:
         return _upsert_series(session, event, uid, summary, start, end, tz, where, now)
     values: dict[str, Any] = {
@@ -280,7 +313,7 @@ def _upsert_series(
     return update_row(row, values, now)
 
 
-def _todo_values(todo: Component, where: str) -> dict[str, Any]:
+def _todo_values(todo: Component, where: str, floating: str) -> dict[str, Any]:
     status = STATUS_FROM_ICS.get(str(todo.get("STATUS", "NEEDS-ACTION")).upper(), "open")
     if status == "open" and ("COMPLETED" in todo or str(todo.get("PERCENT-COMPLETE", "")) == "100"):
         status = "done"  # clients disagree on which of the three fields means done; any of them does
@@ -297,7 +330,7 @@ def _todo_values(todo: Component, where: str) -> dict[str, Any]:
     }
     due = _moment(todo, "DUE", where)
     if due is not None:
-        tz = _zone_name(due)
+        tz = _zone_name(due, floating)
         values.update(due=_instant(due, tz).isoformat(), due_all_day=not isinstance(due, datetime), tz=tz)
     return values
 
@@ -321,14 +354,14 @@ def _import_own_todo(
     return "updated" if changed else "unchanged"
 
 
-def _import_todo(session: Session, todo: Component, where: str, now: datetime) -> str:
+def _import_todo(session: Session, todo: Component, where: str, now: datetime, floating: str) -> str:
     uid = _require_uid(todo, where)
-    values = _todo_values(todo, where)
+    values = _todo_values(todo, where, floating)
     existing = session.scalars(select(Item).where(Item.uid == uid)).one_or_none()
     if _is_ours(uid):
         return _import_own_todo(session, todo, existing, values["status"], where, now)
     slug = existing.slug if existing else _slug_for(uid, "item", values["title"])
-    values.setdefault("tz", existing.tz if existing else "UTC")
+    values.setdefault("tz", existing.tz if existing else floating)
     if existing is None:
         item_uid_taken = session.scalars(select(Item.id).where(Item.slug == slug)).first() is not None
         if item_uid_taken:

@@ -202,11 +202,14 @@ def items(
     query = select(Item)
     if status is not None:
         query = query.where(Item.status.in_(status))
-    if owner:
+    if owner:  # a typo in a filter is an error, not an empty list
+        lookup(session, Person, owner)
         query = query.where(Item.owner_links.any(ItemOwner.person.has(Person.slug == owner)))
     if category:
         query = query.where(Item.category == category)
     if meeting:
+        if not any(session.scalars(select(m.id).where(m.slug == meeting)).first() for m in (Meeting, MeetingSeries)):
+            raise NotFound(f"no meeting or series with slug {rules.shown(meeting)}")
         query = query.where(
             or_(
                 Item.meeting.has(Meeting.slug == meeting),

@@ -3,7 +3,7 @@ VEVENTs the calendars publish, so the listing and the feed can never disagree.""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import recurring_ical_events
@@ -79,8 +79,8 @@ def _occurrence(event: Any, by_uid: dict, overrides: dict, series_by_uid: dict, 
         "_end": end,
         "date": describe(start, all_day, tz, precision),
         "end_date": describe(end - timedelta(days=1), all_day, tz, precision) if all_day else describe(end, False, tz),
-        "start_utc": start.isoformat(),
-        "end_utc": end.isoformat(),
+        "start_utc": start.astimezone(UTC).isoformat(),
+        "end_utc": end.astimezone(UTC).isoformat(),
         "title": meeting.title if meeting else series.title,
         "slug": meeting.slug if meeting else None,
         "series": (meeting.series.slug if meeting and meeting.series else (series.slug if series else None)),

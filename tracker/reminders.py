@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -229,7 +229,7 @@ def plan_rows(
         person = people[p.person_id]
         rows.append({
             "when": p.fire_at.astimezone(ZoneInfo(person.tz)).isoformat(),
-            "when_utc": p.fire_at.isoformat(),
+            "when_utc": p.fire_at.astimezone(UTC).isoformat(),
             "to": person.slug,
             "email": person.email,
             "kind": p.kind,
