@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import sqlite3
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -196,3 +198,24 @@ security = "plain"
 from = "Tracker <tracker@example.org>"
 """)
     return {**env, "TRACKER_CONFIG": str(config)}
+
+
+class AsgiClient:
+    """An ASGI app driven synchronously over httpx's ASGITransport, one event loop per request (no server)."""
+
+    def __init__(self, app) -> None:  # noqa: ANN001
+        self.app = app
+
+    def request(self, method: str, path: str, **kwargs) -> httpx.Response:  # noqa: ANN003
+        async def go() -> httpx.Response:
+            transport = httpx.ASGITransport(app=self.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+                return await client.request(method, path, **kwargs)
+
+        return asyncio.run(go())
+
+    def get(self, path: str) -> httpx.Response:
+        return self.request("GET", path)
+
+    def post(self, path: str) -> httpx.Response:
+        return self.request("POST", path)

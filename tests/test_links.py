@@ -6,14 +6,12 @@ Through the real Starlette app in process; the links are those of messages compo
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import dump
+from tests.conftest import AsgiClient, dump
 from tracker import delivery, items, store, subscriptions
 from tracker.channels import Message
 from tracker.config import load_settings
@@ -41,27 +39,6 @@ class Recorder:
         pass
 
 
-class Client:
-    """httpx over ASGITransport, driven synchronously (one event loop per request)."""
-
-    def __init__(self, app) -> None:  # noqa: ANN001
-        self.app = app
-
-    def request(self, method: str, path: str, **kwargs) -> httpx.Response:  # noqa: ANN003
-        async def go() -> httpx.Response:
-            transport = httpx.ASGITransport(app=self.app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-                return await client.request(method, path, **kwargs)
-
-        return asyncio.run(go())
-
-    def get(self, path: str) -> httpx.Response:
-        return self.request("GET", path)
-
-    def post(self, path: str) -> httpx.Response:
-        return self.request("POST", path)
-
-
 class Desk:
     """The test database, its app, and the reminders sent so far."""
 
@@ -69,7 +46,7 @@ class Desk:
         self.settings = load_settings(environ=env, overrides={"base_url": "http://testserver"})
         self.engine = store.engine(self.settings.db)
         self.clock = clock
-        self.client = Client(create_app(self.settings, self.engine, clock))
+        self.client = AsgiClient(create_app(self.settings, self.engine, clock))
         self.recorder = Recorder()
 
     def send(self, at: str) -> list[Message]:
