@@ -8,12 +8,15 @@ import re
 import unicodedata
 from datetime import date, datetime, time
 
+from dateutil.rrule import rrulestr  # recurring-ical-events expands with dateutil: check with what expands
+from icalendar.prop import vRecur
+
 # Line breaks that str.splitlines() honours: LF, CR, VT, FF, FS, GS, RS, NEL, LINE and PARAGRAPH SEPARATOR.
 _BREAKS = re.compile(r"\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 # Bidirectional overrides and isolates: they make a terminal or a page show text in another order than stored.
 _BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
-EARLIEST_YEAR, LATEST_YEAR = 1900, 2200  # every date tracker stores lies in these years (README "Limits")
+EARLIEST_YEAR, LATEST_YEAR = 1900, 2200  # every date tracker stores lies in these years (README "What is accepted")
 SHOWN = 60  # at most this many characters of a value are echoed in an error
 TITLE_MAX = 500  # an item's title; names, places and meeting titles have 300
 MAX_MEETING_DAYS = 31  # the longest meeting (or occurrence of a series), in days
@@ -101,9 +104,6 @@ _CYCLE = 400  # the Gregorian calendar, weekdays included, repeats every 400 yea
 def check_rrule(text: str, start: date) -> str:
     """An RFC 5545 RRULE for a meeting series that starts on `start`: at most daily, every part once and in its
     range, and meeting again within MAX_GAP_YEARS — so that expanding it can never hang. Returns it unchanged."""
-    from dateutil.rrule import rrulestr
-    from icalendar.prop import vRecur
-
     parts = [p.partition("=") for p in text.strip().upper().split(";") if p]
     names = [name for name, _, _ in parts]
     for name, eq, _ in parts:
@@ -147,6 +147,9 @@ def _check_numbers(rule: dict) -> None:
             raise ValueError(f"COUNT must be a whole number from 1 to {MAX_COUNT}")
     for name, bound in _RANGES.items():
         for value in rule.get(name, []):
-            number = int(value)
+            try:
+                number = int(value)
+            except ValueError:
+                raise ValueError(f"{name} value {shown(value)} is not a whole number") from None
             if number == 0 or abs(number) > bound or (name == "BYMONTH" and number < 0):
                 raise ValueError(f"{name} value {number} is out of range")
