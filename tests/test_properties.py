@@ -32,7 +32,7 @@ NOW = "2009-02-01T09:00+08:00"
 READ_PATHS = [
     ["items", "--status", "all", "--json"],
     ["agenda", "--days", "400"],
-    ["meetings", "--from", "1990-01-01", "--to", "2089-01-01", "--json"],
+    ["meetings", "--from", "2006-01-01", "--to", "2011-01-01", "--json"],  # 5 years: within MAX_OCCURRENCES
     ["remind", "plan", "--days", "400", "--json"],
 ]
 

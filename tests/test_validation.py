@@ -3,6 +3,7 @@ accepted in a form every read path can list, export and plan (issue 10, defects 
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -62,7 +63,7 @@ BAD_YAML = [
     ("series:\n  - {slug: s, title: S, rrule: FREQ=YEARLY;BYMONTH=13, start: 2010-01-01}\n", "BYMONTH value 13"),
     (
         "series:\n  - {slug: s, title: S, rrule: FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30, start: 2010-01-01}\n",
-        "never meets again",
+        "does not meet at least once every 10 years",
     ),
     ("series:\n  - {slug: s, title: S, rrule: FREQ=DAILY;BYHOUR=1,2, start: 2010-01-01}\n", "BYHOUR"),
     ("series:\n  - {slug: s, title: S, rrule: FREQ=YEARLY, start: 2010-01-01, days: -3}\n", "days:"),
@@ -180,7 +181,7 @@ BAD_ICS = [
     (ics(*event("UID:s", "DTSTART;VALUE=DATE:20100101", "RRULE:FREQ=YEARLY;INTERVAL=0")), "RRULE: INTERVAL"),
     (
         ics(*event("UID:s", "DTSTART;VALUE=DATE:20100101", "RRULE:FREQ=DAILY;BYMONTH=2;BYMONTHDAY=31")),
-        "never meets again",
+        "does not meet at least once every 10 years",
     ),
     (ics(*event("UID:e", "DTSTART;VALUE=DATE:20100101", "DTEND:20100102T100000Z")), "both be dates"),
     (ics(*todo("UID:t", "DUE;VALUE=PERIOD:20090101T000000Z/20090102T000000Z")), "DUE: must be one date"),
@@ -281,3 +282,93 @@ def test_click_and_filter_mistakes_are_one_line(invoke, loaded, db_path, args, e
     before = dump(db_path)
     assert one_error_line(invoke(*args, code=code)).startswith(expected)
     assert dump(db_path) == before
+
+
+# --- found by an adversarial review --------------------------------------------------------------------------
+
+CENTURIES_APART = "FREQ=MONTHLY;INTERVAL=100;BYMONTH=2;BYMONTHDAY=29"  # meets in 2000, then in 2400
+
+
+@pytest.mark.parametrize(
+    ("args", "expected", "code"),
+    [
+        (["show", "99999999999999999999999"], "Error: no item with id or slug '99999999999999999999999'", 1),
+        (["done", "99999999999999999999999"], "Error: no item with id or slug", 1),
+        (["subscribe", "revoke", "99999999999999999999999"], "Error: no subscription with id or name", 1),
+        (["edit", "2", "--tz", ""], "Error: --tz: unknown time zone ''", 1),
+        (["edit", "2", "--tz", "a//b"], "Error: --tz: unknown time zone 'a//b'", 1),
+        (["edit", "1", "--due", "2009-03"], "Error: --due: a due date needs a day", 1),
+        (["subscribe", "add", "--name", " \n "], "Error: --name: must not be empty", 1),
+        (["remind", "history", "--limit", "99999999999999999999"], "Error: Invalid value for '--limit'", 2),
+        (["remind", "run", "--interval", "0"], "Error: Invalid value for '--interval'", 2),
+        (["serve", "--port", "70000"], "Error: Invalid value for '--port'", 2),
+        (["backup", "/dev/null", "--force"], "Error: backup: /dev/null is not a regular file", 1),
+    ],
+)
+def test_reviewed_options_are_one_line(invoke, loaded, db_path, args, expected, code):
+    before = dump(db_path)
+    assert one_error_line(invoke(*args, code=code)).startswith(expected)
+    assert dump(db_path) == before
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("tracker = 5\n", "[tracker] must be a table of settings"),
+        ("a = " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
+        (b'[tracker]\nbase_url = "\xff"\n', "not UTF-8 text"),
+    ],
+)
+def test_odd_config_files_are_one_line(invoke, tmp_path, content, expected):
+    config = tmp_path / "odd.toml"
+    config.write_bytes(content if isinstance(content, bytes) else content.encode())
+    assert expected in one_error_line(invoke("--config", str(config), "items", code=2))
+
+
+def test_a_file_that_is_not_a_database_is_one_line(invoke, tmp_path):
+    garbage = write(tmp_path / "not.db", "this is not a database\n" * 100)
+    line = one_error_line(invoke("--db", f"sqlite:///{garbage}", "agenda", code=2))
+    assert "cannot open the database" in line and "file is not a database" in line
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (ics(*event("UID:a", "SUMMARY:x", "DTSTART;VALUE=TIME:100000")), "DTSTART: must be one date or date-time"),
+        (ics(*event("UID:a", "DTSTART;VALUE=DATE:20090101", "DTEND;VALUE=DATE:20090101")), "DTEND: not after DTSTART"),
+        (ics(*event("UID:a", "DTSTART:20090101T100000Z", "DURATION:-PT1H")), "DURATION: must not be negative"),
+        (ics(*[line for n in range(10_001) for line in todo(f"UID:t{n}")]), "more than 10,000 components"),
+        (
+            ics(
+                *event(
+                    "UID:s", "DTSTART;VALUE=DATE:20000201", "RRULE:FREQ=MONTHLY;INTERVAL=100;BYMONTH=2;BYMONTHDAY=29"
+                )
+            ),
+            "does not meet at least once every 10 years",
+        ),
+    ],
+)
+def test_reviewed_ics_is_one_line(invoke, loaded, db_path, tmp_path, text, expected):
+    refused(invoke, db_path, ["import", str(write(tmp_path / "r.ics", text))], expected)
+
+
+def test_import_reads_only_regular_files(invoke, loaded, db_path):
+    refused(invoke, db_path, ["import", "/dev/zero"], "no such file")
+
+
+def test_meeting_listings_are_bounded_however_many_daily_series(invoke, invoke_json, loaded, tmp_path):
+    daily = "".join(f"  - {{slug: d{n}, title: D{n}, rrule: FREQ=DAILY, start: 1990-01-01}}\n" for n in range(3))
+    invoke("load", str(write(tmp_path / "daily.yaml", "series:\n" + daily)))
+    started = time.monotonic()
+    line = one_error_line(invoke("meetings", "--from", "1990-01-01", "--to", "2089-01-01", code=1))
+    assert "more than 5,000 meeting occurrences" in line and time.monotonic() - started < 10
+    assert len(invoke_json("meetings", "--from", "2000-01-01", "--to", "2000-02-01")) >= 3 * 31
+    for args in (("agenda", "--days", "400"), ("remind", "plan", "--days", "400"), ("export", "--out", str(tmp_path))):
+        invoke(*args)
+
+
+def test_reminders_with_links_go_out_with_the_clock_before_1970(invoke, invoke_json, loaded):
+    invoke("--now", "1900-01-01", "add", "Early", "--owner", "apec-officer", "--due", "1900-01-10")
+    result = json.loads(invoke("--now", "1900-01-09T10:00+08:00", "remind", "send-due", "--json").stdout)["results"]
+    assert result["sent"] >= 1 and result["failed"] == 0
+    assert not [r for r in invoke_json("remind", "history") if r["status"] in ("failed", "dead")]

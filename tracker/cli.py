@@ -533,7 +533,7 @@ def subscribe_rotate(app: AppContext, ref: str, as_json: bool) -> None:
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8765, show_default=True, type=int)
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--base-url", help="Public URL of this server, as subscribers reach it [env TRACKER_BASE_URL].")
 @click.option("--with-reminders", is_flag=True, help="Also run the reminder scheduler in this process.")
 @pass_app
@@ -626,7 +626,13 @@ def remind_send_due(app: AppContext, as_json: bool) -> None:
 
 
 @remind.command("run")
-@click.option("--interval", default=60, show_default=True, help="Longest sleep between sweeps, in seconds.")
+@click.option(
+    "--interval",
+    default=60,
+    show_default=True,
+    type=click.IntRange(1, 3600),
+    help="Longest sleep between sweeps, in seconds.",
+)
 @pass_app
 def remind_run(app: AppContext, interval: int) -> None:
     """Run the reminder scheduler until stopped (under systemd or in a terminal).
@@ -642,7 +648,7 @@ def remind_run(app: AppContext, interval: int) -> None:
 
 
 @remind.command("history")
-@click.option("--limit", default=200, show_default=True)
+@click.option("--limit", default=200, show_default=True, type=click.IntRange(1, 100_000))
 @json_option
 @pass_app
 def remind_history(app: AppContext, limit: int, as_json: bool) -> None:

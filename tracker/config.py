@@ -117,12 +117,18 @@ def refresh_interval(settings: Settings) -> timedelta:
 
 
 def _read_toml(path: Path, names: set[str]) -> dict:
+    if path.exists() and not path.is_file():  # a pipe or a device could be read forever
+        raise ConfigError(f"{path}: cannot read config file: not a regular file")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as e:
         raise ConfigError(f"{path}: cannot read config file: {e.strerror}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: {e}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    except (tomllib.TOMLDecodeError, RecursionError) as e:  # tomllib recurses into nested arrays and tables
+        raise ConfigError(f"{path}: {e if isinstance(e, tomllib.TOMLDecodeError) else 'nested too deeply'}") from None
+    if not isinstance(data.get("tracker", {}), dict):
+        raise ConfigError(f"{path}: [tracker] must be a table of settings")
     section = dict(data.get("tracker", {}))
     unknown = sorted(set(section) - names) + sorted(set(data) - {"tracker", "channels"})
     if unknown:

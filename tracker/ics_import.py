@@ -26,6 +26,7 @@ from tracker.models import Item, Meeting, MeetingSeries, Precision
 from tracker.vocab import CATEGORIES
 
 MAX_BYTES = 20_000_000
+MAX_COMPONENTS = 10_000  # events and to-dos per file: a desk's year is hundreds
 MAX_DEPTH = 4  # VCALENDAR > VEVENT/VTODO > VALARM (> nothing more in a real calendar)
 SINGLE_VALUED = ("UID", "DTSTART", "DTEND", "DUE", "DURATION", "RECURRENCE-ID", "RRULE", "SUMMARY", "DESCRIPTION",
                  "LOCATION", "STATUS", "PRIORITY", "SEQUENCE", "DTSTAMP", "LAST-MODIFIED", "COMPLETED",
@@ -99,8 +100,11 @@ def _moment(component: Component, name: str, where: str) -> date | datetime | No
     """The date or date-time of property `name` (None when absent), within the years tracker stores."""
     if name not in component:
         return None
-    value = component.decoded(name)
-    if not isinstance(value, date):  # a PERIOD, a DURATION, or a list of values
+    try:
+        value = component.decoded(name)
+    except (ValueError, TypeError, AttributeError):  # e.g. VALUE=TIME, which icalendar cannot decode here
+        value = None
+    if not isinstance(value, date):  # a PERIOD, a TIME, a DURATION, or a list of values
         raise InvalidInput(f"{where}: {name}: must be one date or date-time")
     try:
         rules.check_date(value if not isinstance(value, datetime) else value.date())
@@ -124,23 +128,28 @@ def _span(component: Component, where: str, floating: str) -> tuple[datetime, da
     all_day = not isinstance(start, datetime)
     if end is None:
         try:
+            if "DURATION" in component and component.decoded("DURATION") < timedelta(0):
+                raise ValueError("must not be negative")
             end = component.end  # from DURATION, or the RFC 5545 default
-        except ValueError as e:
+        except (ValueError, TypeError) as e:
             raise InvalidInput(f"{where}: DURATION: {rules.one_line(str(e))}") from None
     if isinstance(end, datetime) == all_day:
         raise InvalidInput(f"{where}: DTEND: DTSTART and DTEND must both be dates or both be date-times")
     tz = _zone_name(start, floating)
     first, last = _instant(start, tz), _instant(end, _zone_name(end, floating))
-    if last < first:
-        raise InvalidInput(f"{where}: DTEND: before DTSTART")
+    if last < first or (all_day and last == first):  # an all-day event lasts at least its day (RFC 5545)
+        raise InvalidInput(f"{where}: DTEND: {'not after' if all_day else 'before'} DTSTART")
     if last - first > timedelta(days=rules.MAX_MEETING_DAYS):
         raise InvalidInput(f"{where}: DTEND: a meeting lasts at most {rules.MAX_MEETING_DAYS} days")
     return first, last, all_day, tz
 
 
 def parse(path: Path) -> Calendar:
+    if not path.is_file():  # a device or a pipe could be read forever
+        raise InvalidInput(f"{path}: no such file (give the path of an .ics file)")
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as f:
+            raw = f.read(MAX_BYTES + 1)
     except OSError as e:
         raise InvalidInput(f"{path}: cannot read: {e.strerror}") from None
     if len(raw) > MAX_BYTES:
@@ -196,6 +205,8 @@ def import_ics(session: Session, path: str | Path, now: datetime, tz: str = "UTC
         raise InvalidInput(f"{path}: not a VCALENDAR")
     if _depth(calendar) > MAX_DEPTH:
         raise InvalidInput(f"{path}: components nested deeper than {MAX_DEPTH} levels")
+    if len(calendar.subcomponents) > MAX_COMPONENTS:
+        raise InvalidInput(f"{path}: more than {MAX_COMPONENTS:,} components; import it in parts")
     result = ImportResult()
     floating = _floating_zone(calendar, tz)
     events = _checked(calendar, "VEVENT", path, floating)

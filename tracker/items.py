@@ -26,6 +26,7 @@ from tracker.models import (
     Meeting,
     MeetingSeries,
     Person,
+    Precision,
     Status,
 )
 from tracker.timing import describe, parse_when
@@ -168,8 +169,9 @@ def is_overdue(item: Item, now: datetime) -> bool:
 def get(session: Session, ref: str | int) -> Item:
     """The item whose numeric id or slug is `ref`."""
     ref = str(ref).strip()
-    column = Item.id if ref.isdigit() else Item.slug
-    item = session.scalars(select(Item).where(column == (int(ref) if ref.isdigit() else ref))).one_or_none()
+    number = rules.row_id(ref)
+    column = Item.id if number is not None else Item.slug
+    item = session.scalars(select(Item).where(column == (ref if number is None else number))).one_or_none()
     if item is None:
         raise NotFound(f"no item with id or slug {rules.shown(ref)} (see `tracker items --status all`)")
     return item
@@ -282,6 +284,8 @@ def _due_fields(due: str | None, tz: str) -> dict[str, Any]:
     except ValueError as e:
         reason = str(e) if str(e).startswith("dates must") else "not a date or date-time"
         raise InvalidInput(f"--due: {reason}: {rules.shown(due)}") from None
+    if when.precision == Precision.month:
+        raise InvalidInput(f"--due: a due date needs a day, not only a month: {rules.shown(due)}")
     return {"due": when.at.isoformat(), "due_all_day": when.all_day}
 
 
@@ -302,7 +306,9 @@ def checked(fields: dict[str, Any]) -> dict[str, Any]:
                 out[name] = rules.clean_text(value)
             elif name == "owners":
                 out[name] = rules.check_unique([rules.check_slug(v) for v in value])
-    except ValueError as e:
+            elif name == "tz":
+                out[name] = zone(value).key
+    except (ValueError, InvalidInput) as e:
         raise InvalidInput(f"--{name.removesuffix('_quote').replace('_', '-')}: {e}") from None
     return out
 

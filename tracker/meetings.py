@@ -18,6 +18,8 @@ from tracker.models import Meeting, MeetingSeries, Precision
 from tracker.timing import describe, local_date
 
 MAX_WINDOW = timedelta(days=100 * 365 + 25)
+MAX_OCCURRENCES = 5_000
+CHUNK = timedelta(days=366)
 
 
 def _calendar(series: list[MeetingSeries], meetings: list[Meeting]) -> Calendar:
@@ -48,12 +50,20 @@ def meetings(session: Session, start: datetime, end: datetime, now: datetime) ->
     overrides = {(m.uid, local_date(m.recurrence_id, m.series.tz)): m for m in rows if m.recurrence_id is not None}
     series_by_uid = {s.uid: s for s in series}
     found = []
-    # recurring-ical-events compares with the window's own type; a day of margin catches all-day events
-    # whose local date straddles the UTC window edge, and the exact filter below trims them.
-    window = (start - timedelta(days=1), end + timedelta(days=1))
-    for event in recurring_ical_events.of(_calendar(series, rows)).between(*window):
-        found.append(_occurrence(event, by_uid, overrides, series_by_uid, now))
-    found = [o for o in found if o["_start"] < end and o["_end"] > start]
+    query = recurring_ical_events.of(_calendar(series, rows))
+    # The window is walked a year at a time and the walk stops past MAX_OCCURRENCES, so a listing stays
+    # bounded however many daily series there are. A day of margin on each side catches all-day events whose
+    # local date straddles the UTC window edge; the exact filter below trims them (and a chunk's overlaps).
+    chunk_start = start - timedelta(days=1)
+    while chunk_start < end + timedelta(days=1):
+        chunk_end = min(chunk_start + CHUNK, end + timedelta(days=1))
+        found += [_occurrence(e, by_uid, overrides, series_by_uid, now) for e in query.between(chunk_start, chunk_end)]
+        if len(found) > MAX_OCCURRENCES:
+            raise InvalidInput(f"--from/--to: more than {MAX_OCCURRENCES:,} meeting occurrences from "
+                               f"{start:%Y-%m-%d} to {end:%Y-%m-%d}; ask for a shorter window")  # fmt: skip
+        chunk_start = chunk_end
+    unique = {(o["uid"], o["_start"]): o for o in found}  # an occurrence spanning two chunks is in both
+    found = [o for o in unique.values() if o["_start"] < end and o["_end"] > start]
     found.sort(key=lambda o: (o["_start"], o["title"]))
     for o in found:
         del o["_start"], o["_end"]

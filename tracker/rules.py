@@ -63,6 +63,11 @@ def shown(value: object) -> str:
     return quoted + (f"… ({len(text)} characters)" if len(text) > SHOWN else "")
 
 
+def row_id(ref: str) -> int | None:
+    """The number a reference like "3" names, if it can be a row's id (a database integer), else None."""
+    return int(ref) if ref.isdigit() and len(ref) <= 18 else None
+
+
 def is_slug(value: str) -> bool:
     return _SLUG.fullmatch(value) is not None
 
@@ -98,6 +103,7 @@ _RANGES = {"BYMONTHDAY": 31, "BYMONTH": 12, "BYYEARDAY": 366, "BYWEEKNO": 53, "B
 MAX_INTERVAL = 100
 MAX_COUNT = 10_000
 MAX_GAP_YEARS = 10  # a series whose next meeting is further away than this is not a series
+GAPS_CHECKED = 24
 _CYCLE = 400  # the Gregorian calendar, weekdays included, repeats every 400 years
 
 
@@ -130,11 +136,15 @@ def check_rrule(text: str, start: date) -> str:
     shifted = start.replace(year=start.year + _CYCLE * ((9999 - MAX_GAP_YEARS - _CYCLE - start.year) // _CYCLE))
     begin = datetime.combine(shifted, time())
     try:
-        following = rrulestr(pattern, dtstart=begin).after(begin)
-    except (ValueError, TypeError) as e:
+        rule = rrulestr(pattern, dtstart=begin)
+        previous = begin
+        for _ in range(GAPS_CHECKED):  # not only the first gap: a rule may meet once soon, then centuries later
+            following = rule.after(previous)
+            if following is None or following.year - previous.year > MAX_GAP_YEARS:
+                raise ValueError(f"this RRULE does not meet at least once every {MAX_GAP_YEARS} years")
+            previous = following
+    except (TypeError, OverflowError) as e:
         raise ValueError(f"not an RFC 5545 RRULE: {e}") from None
-    if following is None or following.year - begin.year > MAX_GAP_YEARS:
-        raise ValueError(f"this RRULE never meets again within {MAX_GAP_YEARS} years of its start")
     return text.strip()
 
 

@@ -24,6 +24,7 @@ from tracker.models import ItemChange, Meta
 from tracker.store import LINK_SECRET
 
 MAX_AGE = timedelta(days=30)
+EPOCH_1900 = 2_208_988_800  # seconds from 1900-01-01 to 1970-01-01
 
 
 class LinkError(TrackerError):
@@ -44,7 +45,9 @@ def secret(session: Session, configured: str | None = None) -> str:
 def _serializer(key: str, action: str, now: datetime) -> URLSafeTimedSerializer:
     class ClockSigner(TimestampSigner):
         def get_timestamp(self) -> int:
-            return int(now.timestamp())
+            # Counted from 1900, not 1970: itsdangerous cannot pack a negative number, and tracker's clock
+            # (--now) may stand anywhere in 1900–2200.
+            return int(now.timestamp()) + EPOCH_1900
 
     return URLSafeTimedSerializer(key, salt=f"tracker-{action}", signer=ClockSigner)
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Engine, Integer, cast, create_engine, event, insert, inspect, select, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tracker.errors import Busy, ConfigError, Conflict, InvalidInput, TrackerError
@@ -88,7 +88,7 @@ def init(eng: Engine) -> None:
             if _schema_version(session) is None:
                 session.execute(insert(Meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
                 session.execute(insert(Meta).values(key=DATA_VERSION, value="0"))
-    except OperationalError as e:
+    except DatabaseError as e:  # OperationalError among them; also "file is not a database"
         raise ConfigError(f"cannot open the database {eng.url.render_as_string()}: {e.orig}") from None
 
 
@@ -155,6 +155,8 @@ def transaction(eng: Engine, write: bool = False) -> Iterator[Session]:
     except OperationalError as e:
         if _is_busy(e.orig):
             raise Busy(BUSY_MESSAGE) from e
+        if "readonly" in str(e.orig):
+            raise ConfigError(f"the database {eng.url.render_as_string()} is read-only: {e.orig}") from None
         raise
 
 
@@ -200,15 +202,21 @@ def backup(eng: Engine, path: str | os.PathLike[str], force: bool = False) -> di
         raise InvalidInput(f"backup: {target} is a folder; give a file name, e.g. {target / 'tracker-backup.db'}")
     if source not in (None, "", ":memory:") and target.exists() and target.samefile(source):
         raise InvalidInput(f"backup: {target} is the database itself; give another file name")
+    if target.exists() and not target.is_file():
+        raise InvalidInput(f"backup: {target} is not a regular file; give a file name")
     if target.exists() and not force:
         raise Conflict(f"backup: {target} already exists; pass --force to replace it")
-    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
         _copy(eng, tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, target)
+    except OSError as e:
+        raise InvalidInput(f"backup: cannot write {target}: {e.strerror}") from None
+    except sqlite3.OperationalError as e:
+        raise InvalidInput(f"backup: cannot write {target}: {e}") from None
     finally:
         tmp.unlink(missing_ok=True)
     with closing(sqlite3.connect(target)) as copy:

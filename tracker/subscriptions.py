@@ -78,6 +78,8 @@ def add(
     """Create a subscription; returns it and its token (shown once, never stored)."""
     try:
         name = rules.clean_line(name, 200)
+        if not name:
+            raise ValueError("must not be empty")
     except ValueError as e:
         raise InvalidInput(f"--name: {e}") from None
     who = items.lookup(session, Person, person) if person else None
@@ -97,7 +99,8 @@ def add(
 
 
 def get(session: Session, ref: str) -> Subscription:
-    sub = session.get(Subscription, int(ref)) if ref.isdigit() else None
+    number = rules.row_id(ref)
+    sub = session.get(Subscription, number) if number is not None else None
     if sub is None:
         sub = session.scalars(select(Subscription).where(Subscription.name == ref)).first()
     if sub is None:
