@@ -328,6 +328,99 @@ def test_connection_cap_closes_the_longest_waiting(loaded, serve):
         sock.close()
 
 
+def flood(served, token: str, sockets: int, requests: int) -> list[socket.socket]:
+    """`sockets` clients, each pipelining `requests` GETs of a feed and reading nothing (small receive buffers, so
+    the server's writes back up at once)."""
+    request = f"GET /feeds/{token}.ics HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+    held = []
+    for _ in range(sockets):
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.settimeout(5)
+        sock.connect(("127.0.0.1", served.port))
+        held.append(sock)
+        try:
+            sock.sendall(request * requests)
+        except (TimeoutError, ConnectionError):
+            pass  # the server stopped reading (it reads no further while a response is stuck): enough sent
+    return held
+
+
+def test_clients_that_never_read_cannot_lock_out_healthz(loaded, serve, subscribe):
+    """20 clients pipeline 300 requests for a big feed and read nothing, past max_connections = 16: their
+    responses back up, and a connection whose response the client does not drain counts as waiting for its
+    client, so /healthz still gets in (the longest-waiting of them is closed to make room)."""
+    served = serve(max_connections=16)
+    token, _ = subscribe("--name", "flood", "--calendar", "all")
+    assert len(httpx.get(f"{served.url}/feeds/{token}.ics").content) > 20_000
+    held = flood(served, token, 20, 300)
+    try:
+        time.sleep(0.3)  # the server has written all it can into their buffers
+        for _ in range(3):
+            asked = time.monotonic()
+            health = httpx.get(served.url + "/healthz", timeout=5)
+            answered = time.monotonic() - asked
+            assert health.status_code == 200 and answered < 2, answered
+        print(f"/healthz answered in {answered:.3f}s under {len(held)} non-reading pipelining clients")
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def test_a_response_the_client_does_not_drain_times_out(loaded, serve, subscribe, caplog):
+    """A client pipelines 300 feed requests and reads nothing: send_timeout after its responses stop draining,
+    the server drops the connection (and what it had not sent), logging 499. Read afterwards, the socket holds
+    only what was in flight, then the reset."""
+    served = serve(send_timeout=0.5)
+    token, _ = subscribe("--name", "stuck", "--calendar", "all")
+    size = len(httpx.get(f"{served.url}/feeds/{token}.ics").content)
+    with caplog.at_level(logging.INFO):
+        (stuck,) = flood(served, token, 1, 300)
+        with stuck:
+            started = time.monotonic()
+            while "GET /feeds/… 499" not in caplog.text:  # not reading: the server must give up on its own
+                assert time.monotonic() - started < 5, caplog.text
+                time.sleep(0.05)
+            gave_up = time.monotonic() - started
+            received = 0
+            stuck.settimeout(5)
+            try:
+                while chunk := stuck.recv(65536):
+                    received += len(chunk)
+            except ConnectionResetError:
+                pass
+        print(f"gave up after {gave_up:.2f}s; {received} bytes had reached the client, of {300 * size}")
+        assert gave_up < 3 and received < 300 * size  # the rest was dropped, never sent
+        assert httpx.get(served.url + "/healthz").status_code == 200
+    assert "unhandled" not in caplog.text and "Traceback" not in caplog.text
+
+
+def test_a_client_gone_mid_response_is_a_499_not_an_error(loaded, serve, subscribe, caplog):
+    """A client pipelines 300 feed requests, waits a second, and closes without reading: each response cut off
+    is logged as 499, no error, no traceback, nothing from uvicorn."""
+    served = serve()
+    token, _ = subscribe("--name", "leaver", "--calendar", "all")
+    for name in UVICORN_LOGGERS:
+        logging.getLogger(name).addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.DEBUG):
+            for _ in range(3):
+                (leaver,) = flood(served, token, 1, 300)
+                time.sleep(1)
+                leaver.close()
+            deadline = time.monotonic() + 5
+            while "GET /feeds/… 499" not in caplog.text:
+                assert time.monotonic() < deadline, caplog.text
+                time.sleep(0.05)
+            assert httpx.get(served.url + "/healthz").status_code == 200
+            time.sleep(0.2)
+    finally:
+        for name in UVICORN_LOGGERS:
+            logging.getLogger(name).removeHandler(caplog.handler)
+    errors = [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
+    assert not errors, caplog.text
+
+
 def test_limits_come_from_settings():
     from tracker.config import load_settings
     from tracker.serving import Limits, fit

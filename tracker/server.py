@@ -154,11 +154,16 @@ class Front:
             await self.app(scope, receive, send)
             return
         started, status, root_path = time.perf_counter(), [0], scope.get("root_path", "")
+        gone = [False]  # the server's send() raised OSError: the client went away (ASGI 2.4; tracker.serving)
 
         async def record(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
-            await send(message)
+            try:
+                await send(message)
+            except OSError:
+                gone[0] = True
+                raise
 
         feed = scope["method"] in ("GET", "HEAD") and FEED_PATH.fullmatch(scope["path"]) is not None
         try:
@@ -166,10 +171,16 @@ class Front:
         except ClientDisconnect:
             status[0] = 499  # the client left (or its body timed out) before we answered
         except Exception as exc:  # noqa: BLE001 - logged here so that uvicorn does not log its message
-            route = self.route(scope, feed, root_path)
-            log.error("unhandled error in %s %s: %s", _method(scope), route, unhandled(exc))
-            if not status[0]:
-                await PlainTextResponse("Internal Server Error\n", status_code=500)(scope, receive, record)
+            if gone[0]:  # whatever the send's OSError became on its way out: the client left mid-response
+                status[0] = 499
+            else:
+                route = self.route(scope, feed, root_path)
+                log.error("unhandled error in %s %s: %s", _method(scope), route, unhandled(exc))
+                if not status[0]:
+                    try:
+                        await PlainTextResponse("Internal Server Error\n", status_code=500)(scope, receive, record)
+                    except OSError:
+                        status[0] = 499
         level = logging.DEBUG if status[0] == 304 else logging.INFO
         if log.isEnabledFor(level):
             elapsed = (time.perf_counter() - started) * 1000
@@ -338,7 +349,8 @@ def serve(settings: Settings, engine: Engine, now: Callable[[], datetime], host:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     limits = serving.fit(serving.Limits.from_settings(settings), serving.raise_open_files_limit())
-    log.info("header_timeout %gs, body_timeout %gs, keepalive_timeout %gs, max_connections %d",
-             limits.header_timeout, limits.body_timeout, limits.keepalive_timeout, limits.max_connections)  # fmt: skip
+    log.info("header_timeout %gs, body_timeout %gs, keepalive_timeout %gs, send_timeout %gs, max_connections %d",
+             limits.header_timeout, limits.body_timeout, limits.keepalive_timeout, limits.send_timeout,
+             limits.max_connections)  # fmt: skip
     app = create_app(settings, engine, now)
     uvicorn.Server(serving.config(app, limits, host=host, port=port, log_level="info")).run()

@@ -9,9 +9,14 @@ protocol here is uvicorn's httptools protocol with three deadlines and a connect
 - body_timeout: from the end of the headers to the end of the body; then 408 (if no response has started) and
   the connection is closed, and an app waiting for the body sees the client gone.
 - keepalive_timeout: an idle connection between requests is closed (uvicorn's own timer).
+- send_timeout: a response the client does not read (the transport's buffer stays above its high-water mark,
+  so uvicorn pauses writing) for that long is dropped and the connection aborted; the app sees the client gone.
 - max_connections: when a new connection would exceed it, the connection that has waited longest for its
-  client (idle, or its request not yet complete) is closed to make room; if every connection is being served,
-  the new one is closed. The cap is also kept below the process's open-file limit.
+  client (idle, its request not yet complete, or its response not being read) is closed to make room; if every
+  connection is being served, the new one is closed. The cap is also kept below the process's open-file limit.
+
+A send to a client that has gone (the transport closed or closing before the response is complete) raises
+ClientGone, an OSError as ASGI 2.4 asks, instead of uvloop's RuntimeError or uvicorn silently dropping it.
 """
 
 from __future__ import annotations
@@ -42,10 +47,16 @@ class Limits:
     body_timeout: float = 30
     keepalive_timeout: float = 5
     max_connections: int = 4096
+    send_timeout: float = 30
 
     @classmethod
     def from_settings(cls, settings: Any) -> Limits:  # noqa: ANN401 - tracker.config.Settings
-        return cls(**{f.name: getattr(settings, f.name) for f in fields(cls)})
+        """The settings of these names; a limit the settings do not (yet) have keeps its default."""
+        return cls(**{f.name: getattr(settings, f.name) for f in fields(cls) if hasattr(settings, f.name)})
+
+
+class ClientGone(ConnectionResetError):
+    """Raised by send() when the client went away (or was cut off) before its response was complete."""
 
 
 def raise_open_files_limit() -> int:
@@ -92,6 +103,7 @@ class GuardedProtocol(HttpToolsProtocol):
         # them and re-arms itself only while one is set, so a busy keep-alive connection costs no timer per request.
         self.headers_due: float | None = None
         self.body_due: float | None = None
+        self.write_due: float | None = None  # while the transport has paused writing: when to give up
         self.timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -121,7 +133,8 @@ class GuardedProtocol(HttpToolsProtocol):
             self._expect_headers()
 
     def on_headers_complete(self) -> None:
-        self.waiting.pop(self, None)  # now the app has it: not to be closed to make room
+        if self.write_due is None:  # now the app has it: not to be closed to make room (unless stuck writing)
+            self.waiting.pop(self, None)
         self.headers_due = None
         self.body_due = self.loop.time() + self.limits.body_timeout
         self._arm(self.limits.body_timeout)
@@ -135,6 +148,43 @@ class GuardedProtocol(HttpToolsProtocol):
         super().on_response_complete()
         if not self.pipeline and not self.transport.is_closing():
             self.waiting[self] = None  # idle, at the end of the queue
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self.write_due is None:
+            self.write_due = self.loop.time() + self.limits.send_timeout
+            self._arm(self.limits.send_timeout)
+            self.waiting[self] = None  # waiting for its client to read
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self.write_due is not None:
+            self.write_due = None
+            idle = self.headers_due is not None or (
+                (self.cycle is None or self.cycle.response_complete) and not self.pipeline
+            )
+            if not idle and not self.transport.is_closing():
+                self.waiting.pop(self, None)
+
+    def _start_asgi_task(self, cycle: Any, app: Any) -> None:  # noqa: ANN401 - uvicorn's cycle and app
+        super()._start_asgi_task(cycle, self._guarded(cycle, app))
+
+    def _guarded(self, cycle: Any, app: Any) -> Any:  # noqa: ANN401 - uvicorn's cycle, an ASGI app
+        """`app` with a send() that raises ClientGone rather than write to a transport that is closed."""
+        transport, flow = self.transport, self.flow
+
+        async def guarded(scope: Any, receive: Any, send: Any) -> None:  # noqa: ANN401 - ASGI
+            async def checked(message: Any) -> None:  # noqa: ANN401 - ASGI
+                if flow.write_paused and not cycle.disconnected:
+                    await flow.drain()
+                if (cycle.disconnected or transport.is_closing()) and not cycle.response_complete:
+                    cycle.disconnected = True
+                    raise ClientGone("the client went away before the response was complete")
+                await send(message)
+
+            await app(scope, receive, checked)
+
+        return guarded
 
     def _expect_headers(self) -> None:
         self.headers_due = self.loop.time() + self.limits.header_timeout
@@ -152,26 +202,44 @@ class GuardedProtocol(HttpToolsProtocol):
         self.timer = None
         now = self.loop.time()
         if self.headers_due is not None and now >= self.headers_due:
-            self.transport.close()
+            self._close()
         elif self.body_due is not None and now >= self.body_due:
             self._body_timed_out()
-        elif self.headers_due is not None or self.body_due is not None:
-            self._arm(min(d for d in (self.headers_due, self.body_due) if d is not None) - now)
+        elif self.write_due is not None and now >= self.write_due:
+            self._abort()
+        else:
+            due = [d for d in (self.headers_due, self.body_due, self.write_due) if d is not None]
+            if due:
+                self._arm(min(due) - now)
 
     def _body_timed_out(self) -> None:
         cycle = self.cycle
         if cycle is not None:
             if not cycle.response_started and not self.transport.is_closing():
                 self.transport.write(REQUEST_TIMEOUT)
-            cycle.disconnected = True  # the app's receive() now says http.disconnect; its replies are dropped
+            cycle.disconnected = True  # the app's receive() now says http.disconnect; its send() raises ClientGone
             cycle.message_event.set()
-        self.transport.close()
+        self._close()
+
+    def _close(self) -> None:
+        """Close the connection; at once if its client is not reading (close() would wait to send the rest)."""
+        if self.write_due is not None:
+            self._abort()
+        else:
+            self.transport.close()
+
+    def _abort(self) -> None:
+        """Close at once, dropping what the client has not read (close() would wait for it to be read)."""
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.cycle.disconnected = True
+            self.cycle.message_event.set()
+        self.transport.abort()
 
     def _make_room(self) -> None:
         victim = next((c for c in self.waiting if c is not self and not c.transport.is_closing()), self)
         self.waiting.pop(victim, None)
         self.closing.add(victim)
-        victim.transport.close()
+        victim._close()
 
 
 def protocol(limits: Limits) -> type[GuardedProtocol]:
