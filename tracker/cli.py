@@ -533,7 +533,7 @@ def subscribe_rotate(app: AppContext, ref: str, as_json: bool) -> None:
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8765, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--base-url", help="Public URL of this server, as subscribers reach it [env TRACKER_BASE_URL].")
 @click.option("--with-reminders", is_flag=True, help="Also run the reminder scheduler in this process.")
 @pass_app

@@ -41,6 +41,7 @@ class Settings:
     body_timeout: int = 30
     keepalive_timeout: int = 5
     max_connections: int = 4096
+    send_timeout: int = 30
     channels: dict = field(default_factory=dict, hash=False, compare=False)
 
     @property
@@ -77,6 +78,7 @@ RANGES = {
     "body_timeout": (1, 3600),
     "keepalive_timeout": (1, 3600),
     "max_connections": (16, 1_000_000),
+    "send_timeout": (1, 3600),
 }
 
 

@@ -51,8 +51,8 @@ class Limits:
 
     @classmethod
     def from_settings(cls, settings: Any) -> Limits:  # noqa: ANN401 - tracker.config.Settings
-        """The settings of these names; a limit the settings do not (yet) have keeps its default."""
-        return cls(**{f.name: getattr(settings, f.name) for f in fields(cls) if hasattr(settings, f.name)})
+        """The settings of these names (tracker.config declares each, with its range)."""
+        return cls(**{f.name: getattr(settings, f.name) for f in fields(cls)})
 
 
 class ClientGone(ConnectionResetError):
