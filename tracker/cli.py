@@ -160,8 +160,9 @@ def load(app: AppContext, paths: tuple[str, ...], as_json: bool) -> None:
     Example:
         tracker load data/
     """
+    records = dataset.read(paths or ("data",))  # parsed and validated before the write lock is taken
     with store.transaction(app.engine, write=True) as session:
-        result = dataset.load(session, paths or ("data",), now=app.now)
+        result = dataset.load(session, records, now=app.now)
     if as_json:
         render_json("load", app.now, result.rows())
     else:

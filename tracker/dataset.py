@@ -451,9 +451,11 @@ class LoadResult:
         ]
 
 
-def load(session: Session, paths: Iterable[str | Path], now: datetime) -> LoadResult:
-    """Upsert every record of `paths` by slug. Call inside store.transaction(): an error rolls back all."""
-    dataset = read(paths)
+def load(session: Session, paths: Iterable[str | Path] | Dataset, now: datetime) -> LoadResult:
+    """Upsert every record of `paths` (or of a Dataset already `read`) by slug. Call inside
+    store.transaction(): an error rolls back all. Reading first, outside the transaction, keeps the parsing
+    out of the write lock."""
+    dataset = paths if isinstance(paths, Dataset) else read(paths)
     result = LoadResult()
     writers = {
         "people": _write_person,
