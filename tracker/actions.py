@@ -135,9 +135,7 @@ def _subscribe(session: Session, ctx: Any, key: str, token: str, person: Person,
     found = session.scalars(select(Subscription).where(Subscription.token_hash == subscriptions.hash_token(secret)))
     sub = found.one_or_none()
     if sub is None:
-        sub, _ = subscriptions.add(session, now, f"{person.slug} (from a reminder)", person=person.slug)
-        sub.token_hash = subscriptions.hash_token(secret)  # add() drew a random token; this one is the link's
-        session.flush()
+        subscriptions.add(session, now, f"{person.slug} (from a reminder)", person=person.slug, token=secret)
         message = "Your calendar subscription is ready. Asking again from this link shows this same one."
     elif sub.revoked_at is not None:
         revoked = describe(sub.revoked_at, False, person.tz)

@@ -9,6 +9,7 @@ delivery never stops the others.
 from __future__ import annotations
 
 import email.policy
+import html
 import shutil
 import smtplib
 import ssl
@@ -177,12 +178,6 @@ class EmailChannel:
             self._smtp = None
 
 
-def slack_escape(text: str) -> str:
-    """Text for Slack/Mattermost markup: `&`, `<` and `>` as entities (Slack's rule), so a title such as
-    "R&D <!channel>" shows as typed instead of pinging a channel or breaking a link."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 class WebhookChannel:
     """A JSON POST that Slack, Mattermost and Teams incoming webhooks display (the `text` field), with the
     structured reminder beside it and an idempotency key that stays the same when a delivery is retried."""
@@ -197,7 +192,9 @@ class WebhookChannel:
         return True
 
     def send(self, message: Message) -> None:
-        text = f"*{slack_escape(message.subject)}*\n{slack_escape(message.text)}"
+        # Slack/Mattermost markup wants `&`, `<`, `>` as entities (and only those), so that a title such as
+        # "R&D <!channel>" shows as typed instead of pinging a channel or breaking a link.
+        text = f"*{html.escape(message.subject, quote=False)}*\n{html.escape(message.text, quote=False)}"
         body = {"text": text, "reminder": message.data, "idempotency_key": message.message_id}
         try:
             response = self.client.post(self.url, json=body, headers={"Idempotency-Key": message.message_id})

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tracker.errors import InvalidInput
-from tracker.rules import check_date, shown
+from tracker.rules import OutOfRange, check_date, shown
 
 
 def zone(name: str) -> ZoneInfo:
@@ -26,7 +26,7 @@ def parse_instant(text: str, tz: ZoneInfo) -> datetime:
         value = datetime.fromisoformat(text.strip())
         check_date(value.date())
     except ValueError as e:
-        reason = str(e) if str(e).startswith("dates must") else "not an ISO-8601 date or date-time"
+        reason = str(e) if isinstance(e, OutOfRange) else "not an ISO-8601 date or date-time"
         raise InvalidInput(f"{reason}: {shown(text)}") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=tz)

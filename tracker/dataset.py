@@ -66,9 +66,9 @@ def _rrule(value: str, info: ValidationInfo) -> str:
 def _when(value: str) -> str:
     try:
         parse_when(value, zone("UTC"))
-    except ValueError as e:
-        if str(e).startswith("dates must"):
-            raise
+    except rules.OutOfRange:
+        raise
+    except ValueError:
         raise ValueError(
             f"not a date (2008-09-30), month (2009-03) or date-time (2008-10-06T09:30): {rules.shown(value)}"
         ) from None

@@ -282,7 +282,7 @@ def _due_fields(due: str | None, tz: str) -> dict[str, Any]:
     try:
         when = parse_when(due, zone(tz))
     except ValueError as e:
-        reason = str(e) if str(e).startswith("dates must") else "not a date or date-time"
+        reason = str(e) if isinstance(e, rules.OutOfRange) else "not a date or date-time"
         raise InvalidInput(f"--due: {reason}: {rules.shown(due)}") from None
     if when.precision == Precision.month:
         raise InvalidInput(f"--due: a due date needs a day, not only a month: {rules.shown(due)}")

@@ -86,11 +86,16 @@ def check_unique(values: list[str]) -> list[str]:
     return values
 
 
+class OutOfRange(ValueError):
+    """A date outside the years tracker stores: its message says so, where other parse errors get the input
+    path's own wording."""
+
+
 def check_date(day: date) -> date:
     """A date within the years tracker stores (1900–2200), checked before any zone arithmetic, which would
     overflow at the edges of Python's range."""
     if not EARLIEST_YEAR <= day.year <= LATEST_YEAR:
-        raise ValueError(f"dates must lie in the years {EARLIEST_YEAR}–{LATEST_YEAR}, not {day.year}")
+        raise OutOfRange(f"dates must lie in the years {EARLIEST_YEAR}–{LATEST_YEAR}, not {day.year}")
     return day
 
 

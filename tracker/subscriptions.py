@@ -74,8 +74,10 @@ def add(
     person: str | None = None,
     calendar: str | None = None,
     alarms: bool | None = None,
+    token: str | None = None,
 ) -> tuple[Subscription, str]:
-    """Create a subscription; returns it and its token (shown once, never stored)."""
+    """Create a subscription; returns it and its token (shown once, never stored). `token`: one derived from
+    something else (a signed link), instead of a new random one."""
     try:
         name = rules.clean_line(name, 200)
         if not name:
@@ -83,7 +85,7 @@ def add(
     except ValueError as e:
         raise InvalidInput(f"--name: {e}") from None
     who = items.lookup(session, Person, person) if person else None
-    token = new_token()
+    token = token or new_token()
     sub = Subscription(
         name=name,
         calendar=_calendar_for(session, calendar, who),
