@@ -212,15 +212,15 @@ def import_ics(session: Session, path: str | Path, now: datetime, tz: str = "UTC
     events = _checked(calendar, "VEVENT", path, floating)
     # Series first, then the rest, so that RECURRENCE-ID overrides find their series.
     events.sort(key=lambda e: ("RRULE" not in e[0], "RECURRENCE-ID" in e[0]))
-    for event, where in events:
-        result.count(_import_event(session, event, where, now, floating))
-    for todo, where in _checked(calendar, "VTODO", path, floating):
-        result.count(_import_todo(session, todo, where, now, floating))
+    for event, uid, where in events:
+        result.count(_import_event(session, event, uid, where, now, floating))
+    for todo, uid, where in _checked(calendar, "VTODO", path, floating):
+        result.count(_import_todo(session, todo, uid, where, now, floating))
     return result
 
 
-def _checked(calendar: Calendar, name: str, path: Path, floating: str) -> list[tuple[Component, str]]:
-    """The `name` components with where each is, after the checks every one must pass; a UID (with its
+def _checked(calendar: Calendar, name: str, path: Path, floating: str) -> list[tuple[Component, str, str]]:
+    """The `name` components with their UID and where each is, after the checks every one must pass; a UID (with its
     RECURRENCE-ID) twice in one file is refused, not resolved by "last one wins"."""
     out, seen = [], {}
     for n, component in enumerate(calendar.walk(name), 1):
@@ -234,7 +234,7 @@ def _checked(calendar: Calendar, name: str, path: Path, floating: str) -> list[t
         if key in seen:
             raise InvalidInput(f"{where}: UID: already in this file ({name} #{seen[key]})")
         seen[key] = n
-        out.append((component, where))
+        out.append((component, uid, where))
     return out
 
 
@@ -253,8 +253,7 @@ def _is_ours(uid: str) -> bool:
     return uid.endswith("@tracker")
 
 
-def _import_event(session: Session, event: Component, where: str, now: datetime, floating: str) -> str:
-    uid = _require_uid(event, where)
+def _import_event(session: Session, event: Component, uid: str, where: str, now: datetime, floating: str) -> str:
     if _is_ours(uid):
         return "unchanged"  # our own export: the database is already the source of these events
     summary = _text(event, "SUMMARY", where, 300) or rules.clean_line(uid, 300)
@@ -365,8 +364,7 @@ def _import_own_todo(
     return "updated" if changed else "unchanged"
 
 
-def _import_todo(session: Session, todo: Component, where: str, now: datetime, floating: str) -> str:
-    uid = _require_uid(todo, where)
+def _import_todo(session: Session, todo: Component, uid: str, where: str, now: datetime, floating: str) -> str:
     values = _todo_values(todo, where, floating)
     existing = session.scalars(select(Item).where(Item.uid == uid)).one_or_none()
     if _is_ours(uid):

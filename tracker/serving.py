@@ -30,6 +30,8 @@ from typing import Any, ClassVar
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from tracker.config import Settings
+
 log = logging.getLogger("tracker.server")
 
 RESERVED_FILES = 128  # descriptors kept for the database (3 per SQLite connection in WAL mode), logs, the listener
@@ -41,13 +43,13 @@ REQUEST_TIMEOUT = b"".join([
 
 @dataclass(frozen=True)
 class Limits:
-    """Deadlines (seconds) and the connection cap. The settings of the same names override these defaults."""
+    """Deadlines (seconds) and the connection cap: the settings of the same names (their defaults are these)."""
 
-    header_timeout: float = 10
-    body_timeout: float = 30
-    keepalive_timeout: float = 5
-    max_connections: int = 4096
-    send_timeout: float = 30
+    header_timeout: float = Settings.header_timeout
+    body_timeout: float = Settings.body_timeout
+    keepalive_timeout: float = Settings.keepalive_timeout
+    max_connections: int = Settings.max_connections
+    send_timeout: float = Settings.send_timeout
 
     @classmethod
     def from_settings(cls, settings: Any) -> Limits:  # noqa: ANN401 - tracker.config.Settings
