@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import re
-import sqlite3
 import time
 import traceback
 from collections.abc import Callable, Mapping
@@ -19,7 +18,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -265,36 +263,9 @@ async def about(request: Request) -> Response:
     return TEMPLATES.TemplateResponse(request, "about.html", {})
 
 
-def database_state(eng: Engine, lock_timeout: float) -> str:
-    """The database's state for /healthz: "ok", "busy" (SQLite: the write lock cannot be had within
-    `lock_timeout` seconds, so every write would wait, then fail) or "unreachable". Other databases: "ok" when
-    they answer a query."""
-    if eng.dialect.name != "sqlite":
-        return "ok" if store.ping(eng) else "unreachable"
-    try:
-        raw = eng.raw_connection()
-    except (DBAPIError, sqlite3.Error):  # the pool's first connect is not wrapped
-        return "unreachable"
-    try:
-        cursor = raw.cursor()
-        (previous,) = cursor.execute("PRAGMA busy_timeout").fetchone()
-        cursor.execute(f"PRAGMA busy_timeout = {int(lock_timeout * 1000)}")
-        try:
-            cursor.execute("BEGIN IMMEDIATE")
-            cursor.execute("ROLLBACK")
-        finally:
-            cursor.execute(f"PRAGMA busy_timeout = {int(previous)}")
-        return "ok"
-    except sqlite3.Error as e:
-        busy = getattr(e, "sqlite_errorcode", 0) & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-        return "busy" if busy else "unreachable"
-    finally:
-        raw.close()
-
-
 async def healthz(request: Request) -> Response:
     ctx: Context = request.app.state.ctx
-    state = await run_in_threadpool(database_state, ctx.engine, HEALTH_LOCK_TIMEOUT)
+    state = await run_in_threadpool(store.health, ctx.engine, HEALTH_LOCK_TIMEOUT)
     if state == "ok":
         return JSONResponse({"status": "ok"})
     status = "database busy" if state == "busy" else "database unreachable"

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Engine, Integer, cast, create_engine, event, insert, inspect, select, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tracker.errors import Busy, ConfigError, Conflict, InvalidInput, TrackerError
@@ -171,14 +171,36 @@ def _is_busy(error: BaseException | None) -> bool:
     return (getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)) == _PG_LOCK_NOT_AVAILABLE
 
 
-def ping(eng: Engine) -> bool:
-    """True when the database answers a trivial query."""
+def health(eng: Engine, lock_timeout: float) -> str:
+    """The database's state for /healthz: "ok", "busy" (SQLite: the write lock cannot be had within
+    `lock_timeout` seconds, so every write would wait, then fail) or "unreachable". Other databases: "ok" when
+    they answer a query."""
+    if eng.dialect.name != "sqlite":
+        try:
+            with Session(eng) as session:
+                session.execute(select(1))
+            return "ok"
+        except OperationalError:
+            return "unreachable"
     try:
-        with Session(eng) as session:
-            session.execute(select(1))
-        return True
-    except OperationalError:
-        return False
+        raw = eng.raw_connection()
+    except (DBAPIError, sqlite3.Error):  # the pool's first connect is not wrapped
+        return "unreachable"
+    try:
+        cursor = raw.cursor()
+        (previous,) = cursor.execute("PRAGMA busy_timeout").fetchone()
+        cursor.execute(f"PRAGMA busy_timeout = {int(lock_timeout * 1000)}")
+        try:
+            cursor.execute("BEGIN IMMEDIATE")
+            cursor.execute("ROLLBACK")
+        finally:
+            cursor.execute(f"PRAGMA busy_timeout = {int(previous)}")
+        return "ok"
+    except sqlite3.Error as e:
+        locked = getattr(e, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_LOCKED
+        return "busy" if _is_busy(e) or locked else "unreachable"
+    finally:
+        raw.close()
 
 
 def backup(eng: Engine, path: str | os.PathLike[str], force: bool = False) -> dict[str, Any]:
