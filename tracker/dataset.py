@@ -28,6 +28,7 @@ from tracker.clock import zone
 from tracker.errors import InvalidInput, NotFound
 from tracker.models import (
     Committee,
+    Item,
     Meeting,
     MeetingSeries,
     Meta,
@@ -82,6 +83,13 @@ def _instant(value: str) -> str:
     raise ValueError("a reminder instant is a date-time (2008-09-15T10:00)")
 
 
+def _uid(value: str) -> str:
+    """A calendar UID kept from an import (or a dump of one), by the rules `tracker import` applies."""
+    if not value or len(value) > 255 or not value.isprintable():
+        raise ValueError("at most 255 printable characters")
+    return value
+
+
 def _line(limit: int) -> AfterValidator:
     return AfterValidator(partial(rules.clean_line, limit=limit))
 
@@ -94,6 +102,7 @@ Title = Annotated[str, _line(300), Field(min_length=1)]
 Line = Annotated[str, _line(300)]
 Text = Annotated[str, AfterValidator(rules.clean_text)]
 Slugs = Annotated[list[Slug], AfterValidator(rules.check_unique), Field(max_length=200)]
+Uid = Annotated[str, AfterValidator(_uid)]
 
 
 class Record(BaseModel):
@@ -173,6 +182,7 @@ class CommitteeIn(Record):
 
 class SeriesIn(Record):
     title: Title
+    uid: Uid | None = None
     start: WhenText  # before rrule, whose check needs it
     rrule: Annotated[str, AfterValidator(_rrule)]
     days: Annotated[int, Field(ge=1, le=rules.MAX_MEETING_DAYS)] = 1
@@ -184,6 +194,7 @@ class SeriesIn(Record):
 
 class MeetingIn(Record):
     title: Title
+    uid: Uid | None = None
     series: Slug | None = None
     overrides: WhenText | None = None
     number: Annotated[int, Field(ge=0, le=100_000)] | None = None
@@ -217,6 +228,10 @@ class ItemIn(Record):
     source: Text = ""
     note: Text = ""
     reminders: PolicyIn | None = None
+    uid: Uid | None = None
+    completed_at: WhenText | None = None
+    completed_by: Line | None = None
+    completed_how: Annotated[str, _line(100)] | None = None
 
 
 MODELS: dict[str, type[Record]] = {
@@ -568,8 +583,9 @@ def _write_series(session: Session, entry: Entry, now: datetime) -> str:
     when = parse_when(r.start, zone(r.tz))
     if not when.all_day:
         raise entry.error("start", "a series starts on a date (2010-10-01) or a month (2010-10)")
+    uid = _free_uid(session, entry, MeetingSeries, r.uid or f"series-{r.slug}@tracker")
     values = {
-        "uid": f"series-{r.slug}@tracker",
+        "uid": uid,
         "title": r.title,
         "rrule": r.rrule,
         "tz": r.tz,
@@ -614,8 +630,11 @@ def _write_meeting(session: Session, entry: Entry, now: datetime) -> str:
                                                            Meeting.recurrence_id == recurrence_id)).first()  # fmt: skip
         if other is not None:
             raise entry.error("overrides", f"meeting {other!r} already overrides this occurrence of {series.slug}")
+        if r.uid is not None:
+            raise entry.error("uid", "a meeting that overrides an occurrence has its series' uid")
+    uid = series.uid if recurrence_id else _free_uid(session, entry, Meeting, r.uid or f"meeting-{r.slug}@tracker")
     values = {
-        "uid": series.uid if recurrence_id else f"meeting-{r.slug}@tracker",
+        "uid": uid,
         "title": r.title,
         "number": r.number,
         "series": series,
@@ -671,8 +690,40 @@ def _write_item(session: Session, entry: Entry, now: datetime) -> str:
         "source_quote": r.source,
         "note": r.note,
         "reminder_policy": r.reminders.stored() if r.reminders else {},
+        **_completion(entry, tz),
     }
-    return items_module.merge_loaded(session, r.slug, values, _recorded(entry, tz, now), now)
+    uid = r.uid or f"item-{r.slug}@tracker"
+    if session.scalars(select(Item.id).where(Item.slug == r.slug)).first() is None:
+        _free_uid(session, entry, Item, uid)  # the uid of an existing item never changes
+    return items_module.merge_loaded(session, r.slug, values, _recorded(entry, tz, now), now, uid=uid)
+
+
+def _completion(entry: Entry, tz: str) -> dict[str, Any]:
+    """completed_at/by/how of a done item; left out, the load that marks it done stamps them."""
+    r: ItemIn = entry.record
+    if r.completed_at is None:
+        for name in ("completed_by", "completed_how"):
+            if getattr(r, name) is not None:
+                raise entry.error(name, "needs completed_at")
+    elif r.status != Status.done:
+        raise entry.error("completed_at", "only a done item has a completion")
+    at = parse_when(r.completed_at, zone(tz)).at if r.completed_at else None
+    return {
+        "completed_at": at.isoformat() if at else None,
+        "completed_by": (r.completed_by or "yaml") if at else None,
+        "completed_how": (r.completed_how or "yaml") if at else None,
+    }
+
+
+def _free_uid(session: Session, entry: Entry, model: type, uid: str) -> str:
+    """`uid`, unless another record (another override-free meeting, for meetings) already has it."""
+    query = select(model.slug).where(model.uid == uid, model.slug != entry.record.slug)
+    if model is Meeting:
+        query = query.where(Meeting.recurrence_id.is_(None))
+    other = session.scalars(query).first()
+    if other is not None:
+        raise entry.error("uid", f"{rules.shown(uid)} is already the uid of {other!r}")
+    return uid
 
 
 def _serves_target(session: Session, slug: str) -> bool:

@@ -45,11 +45,15 @@ _GETTERS: dict[str, Callable[[Item], Any]] = {
     "meeting": lambda i: _slug_of(i.meeting),
     "serves": lambda i: _slug_of(i.serves_meeting or i.serves_series),
     "committee": lambda i: _slug_of(i.committee),
+    "completed_at": lambda i: i.completed_at.isoformat() if i.completed_at else None,
 }
 FIELDS = (
     "title", "description", "owners", "due", "due_all_day", "tz", "due_note", "status", "priority",
     "category", "meeting", "serves", "committee", "source_quote", "note", "reminder_policy",
 )  # fmt: skip
+# When, by whom and how an item was done: set by the change that marks it done, unless the source (a YAML dump)
+# says so itself; they belong to a done item only.
+COMPLETION = ("completed_at", "completed_by", "completed_how")
 
 
 def current(item: Item, name: str) -> Any:
@@ -69,8 +73,8 @@ def lookup(session: Session, model: type, slug: str) -> Any:
 
 
 def _set(session: Session, item: Item, name: str, value: Any) -> None:
-    if name == "due":
-        item.due = datetime.fromisoformat(value) if value else None
+    if name in ("due", "completed_at"):
+        setattr(item, name, datetime.fromisoformat(value) if value else None)
     elif name == "status":
         item.status = Status(value)
     elif name == "owners":
@@ -101,6 +105,8 @@ def apply_changes(
 ) -> bool:
     """Set `changes` (normalised values) on `item`, recording history; False when nothing differed."""
     changed = {k: v for k, v in changes.items() if current(item, k) != v}
+    if changed.get("status", item.status) != Status.done:
+        changed = {k: v for k, v in changed.items() if k not in COMPLETION}
     for name, value in changed.items():
         item.history.append(
             ItemChange(
@@ -114,7 +120,7 @@ def apply_changes(
             )
         )
         _set(session, item, name, value)
-    if "status" in changed:
+    if "status" in changed and not changed.keys() & set(COMPLETION):
         _record_completion(item, now, by, how)
     if changed:
         item.sequence += 1
@@ -141,7 +147,8 @@ def merge_loaded(
         item = Item(slug=slug, uid=uid, created_at=recorded, updated_at=recorded, loaded={how: values})
         for name, value in values.items():
             _set(session, item, name, value)
-        _record_completion(item, recorded, how, how)
+        if item.completed_at is None:
+            _record_completion(item, recorded, how, how)
         session.add(item)
         return "created"
     baseline = item.loaded.get(how, {})
