@@ -24,6 +24,7 @@ from tracker import (
     clock,
     dataset,
     delivery,
+    dumping,
     ics,
     ics_import,
     items,
@@ -391,6 +392,33 @@ def export(app: AppContext, out: str, as_json: bool) -> None:
         render_json("export", app.now, written)
     else:
         render_table("calendars", ["path", "bytes", "changed"], written)
+
+
+@cli.command()
+@click.argument("directory", type=click.Path())
+@json_option
+@pass_app
+def dump(app: AppContext, directory: str, as_json: bool) -> None:
+    """Write the database back as data/-style YAML that `tracker load` reads: people.yaml, committees.yaml,
+    meetings.yaml, items.yaml (items with their current status), sorted by slug: the same database gives the
+    same bytes.
+
+    DIRECTORY is created if missing; those four files in it are replaced (each atomically), anything else is
+    left alone, but any other *.yaml/*.yml file there is refused (load would read it beside the dump). Not
+    written: history, subscriptions, reminders and deliveries, comments.
+
+    \b
+    Example:
+        tracker dump data/ && git -C data diff
+    """
+    with store.transaction(app.engine) as session:
+        written = dumping.dump(session, directory)
+    if as_json:
+        render_json("dump", app.now, written)
+        return
+    for row in written:
+        row["records"] = ", ".join(f"{n} {kind}" for kind, n in row["records"].items())
+    render_table(f"dumped into {directory}", ["path", "records", "bytes", "changed"], written)
 
 
 @cli.command()
