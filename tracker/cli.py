@@ -400,8 +400,8 @@ def export(app: AppContext, out: str, as_json: bool) -> None:
 @pass_app
 def dump(app: AppContext, directory: str, as_json: bool) -> None:
     """Write the database back as data/-style YAML that `tracker load` reads: people.yaml, committees.yaml,
-    meetings.yaml, items.yaml (items with their current status), sorted by slug: the same database gives the
-    same bytes.
+    meetings.yaml, items.yaml (items with their current status), in the order they were created: the same
+    database gives the same bytes.
 
     DIRECTORY is created if missing; those four files in it are replaced (each atomically), anything else is
     left alone, but any other *.yaml/*.yml file there is refused (load would read it beside the dump). Not

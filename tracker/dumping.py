@@ -1,10 +1,12 @@
 """The database back as `data/`-style YAML (`tracker dump DIR`), in the format `tracker load` reads.
 
 Four files, as in `data/`: people.yaml (people and the file-wide reminder_policy), committees.yaml,
-meetings.yaml (series, then meetings) and items.yaml. Records are sorted by slug and carry only the fields that
-differ from the loader's defaults, so the same database always gives the same bytes, and load → dump → load
-gives the same register. Not written: item history, subscriptions, planned reminders and their deliveries,
-snoozes, a person's e-mail opt-out (their own setting, made on their settings page), and comments.
+meetings.yaml (series, then meetings) and items.yaml. Records come in the order they were created (the order
+of the files they were loaded from, which a fresh database loading the dump repeats, ids included) and carry
+only the fields that differ from the loader's defaults, so the same database always gives the same bytes, and
+load → dump → load gives the same register. Not written: item history, subscriptions, planned reminders and
+their deliveries, snoozes, a person's e-mail opt-out (their own setting, made on their settings page), and
+comments.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ FILES = {
 }
 HEADER = (
     '# Written by `tracker dump` from the database: `tracker load` reads it back (README "The data format").\n'
-    "# Records are sorted by slug; fields at their default are left out; comments are not kept.\n"
+    "# Records in the order they were created; fields at their default are left out; comments are not kept.\n"
 )
 
 
@@ -97,7 +99,7 @@ def documents_of(session: Session) -> dict[str, dict[str, Any]]:
 
 
 def _records(session: Session, model: type, record: Callable[[Any], dict[str, Any]]) -> list[dict[str, Any]]:
-    return [record(row) for row in session.scalars(select(model).order_by(model.slug))]
+    return [record(row) for row in session.scalars(select(model).order_by(model.id))]
 
 
 def _trimmed(model: type[BaseModel], fields: dict[str, Any]) -> dict[str, Any]:
