@@ -35,6 +35,7 @@ def status_in(db_file: Path, slug: str = ITEM) -> str:
         return conn.execute("SELECT status FROM items WHERE slug = ?", (slug,)).fetchone()[0]
 
 
+@pytest.mark.sqlite_only
 def test_backup_copies_committed_rows_while_a_write_transaction_is_open(invoke, loaded, env, db_path, tmp_path):
     engine = store.engine(env["TRACKER_DB"])  # kept open: its commit stays in the -wal file, not yet in tracker.db
     with store.transaction(engine, write=True) as session:
@@ -64,6 +65,7 @@ def test_backup_copies_committed_rows_while_a_write_transaction_is_open(invoke, 
     assert json.loads(shown)["results"]["status"] == "done"
 
 
+@pytest.mark.sqlite_only
 def test_backup_refuses_an_existing_file_unless_forced(invoke, loaded, tmp_path, db_path):
     target = tmp_path / "old.db"
     target.write_bytes(b"keep me")
@@ -84,6 +86,7 @@ def test_backup_of_a_non_sqlite_database_is_a_clear_error():
         store.backup(engine, "/nonexistent/backup.db")
 
 
+@pytest.mark.sqlite_only
 def test_after_a_command_the_db_file_alone_holds_the_commits(invoke, loaded, db_path, tmp_path):
     invoke("done", ITEM)  # in this process: the engine is disposed when the command ends
     assert not wal(db_path).exists() or wal(db_path).stat().st_size == 0
@@ -92,6 +95,7 @@ def test_after_a_command_the_db_file_alone_holds_the_commits(invoke, loaded, db_
     assert status_in(alone) == "done"
 
 
+@pytest.mark.sqlite_only
 def test_after_a_process_exits_no_wal_with_data_remains(loaded, env, db_path, tmp_path):
     out = subprocess.run([sys.executable, "-m", "tracker", "done", ITEM], env={**os.environ, **env},
                          capture_output=True, text=True, timeout=60)  # fmt: skip

@@ -1,4 +1,4 @@
-"""Engine, schema, units of work and backups. Any SQLAlchemy URL works; SQLite gets WAL and foreign keys.
+"""Engine, schema, units of work and backups, on SQLite (WAL, foreign keys) and PostgreSQL (psycopg 3).
 
 Concurrency rule: a unit of work that writes takes the write lock up front (`transaction(write=True)`), so it
 waits for another writer instead of failing to upgrade a read; a wait longer than the busy timeout becomes
@@ -16,15 +16,15 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Integer, cast, create_engine, event, insert, inspect, select, update
+from sqlalchemy import Engine, Integer, cast, create_engine, event, insert, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from tracker import migrations
 from tracker.errors import Busy, ConfigError, Conflict, InvalidInput, TrackerError
-from tracker.models import Base, Meta
+from tracker.models import Meta
 
-SCHEMA_VERSION = 1
 LINK_SECRET = "link_secret"  # signs the links in reminders (tracker.signing); made once, here
 # Seconds a writer waits for another process's write lock before giving up with Busy. A SQLite URL's own
 # `?timeout=` (the sqlite3 driver's parameter) overrides it: sqlite:///tracker.db?timeout=30
@@ -46,23 +46,29 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DBAPI 
 
 
 def engine(url: str) -> Engine:
-    """An engine for `url`; a SQLite file's folder is created on first use. SQLite waits BUSY_TIMEOUT seconds
-    for a lock unless the URL says otherwise (`?timeout=30`)."""
+    """An engine for `url`; a SQLite file's folder is created on first use. A writer waits BUSY_TIMEOUT seconds
+    for another's lock unless the URL says otherwise (SQLite `?timeout=30`; PostgreSQL `?options=-c lock_timeout=…`)."""
     try:
         parsed = make_url(url)
     except ArgumentError:
         raise ConfigError(f"--db: not a database URL: {url!r} (e.g. sqlite:///path/to/tracker.db)") from None
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+    backend = parsed.get_backend_name()
+    if backend == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    sqlite = parsed.get_backend_name() == "sqlite"
-    connect_args = {"timeout": BUSY_TIMEOUT} if sqlite and "timeout" not in parsed.query else {}
+    connect_args: dict[str, Any] = {}
+    if backend == "sqlite" and "timeout" not in parsed.query:
+        connect_args["timeout"] = BUSY_TIMEOUT
+    if backend == "postgresql" and "options" not in parsed.query:
+        connect_args["options"] = f"-c lock_timeout={int(BUSY_TIMEOUT * 1000)} -c timezone=UTC"
     try:
-        eng = create_engine(parsed, connect_args=connect_args)
+        eng = create_engine(parsed, connect_args=connect_args, pool_pre_ping=backend == "postgresql")
     except Exception as e:  # a missing driver or bad option is a configuration problem, not a bug
         raise ConfigError(f"--db {parsed.render_as_string()}: {e}") from None
-    if sqlite:
+    if backend == "sqlite":
         event.listen(eng, "connect", _sqlite_pragmas)
         event.listen(eng, "begin", _sqlite_begin)
+    elif backend == "postgresql":
+        event.listen(eng, "begin", _postgresql_begin)
     return eng
 
 
@@ -70,44 +76,36 @@ def _sqlite_begin(conn) -> None:  # noqa: ANN001 - SQLAlchemy Connection
     conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("write") else "BEGIN")
 
 
-def init(eng: Engine) -> None:
-    """Create missing tables and record the schema version; refuse a database from a newer tracker.
+# PostgreSQL: one transaction-scoped advisory lock plays the part of SQLite's write lock, so that writers run
+# one after another on both databases (the data version, the plan and check-then-insert rely on it). Reads and
+# the delivery ledger's row-level claims (FOR UPDATE SKIP LOCKED) do not take it.
+_WRITE_LOCK = 0x7472_6B72  # "trkr"
 
-    It only reads when everything is there (every command calls it), and takes the write lock only to create.
+
+def _postgresql_begin(conn) -> None:  # noqa: ANN001 - SQLAlchemy Connection
+    if conn.get_execution_options().get("write"):
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_WRITE_LOCK})")
+
+
+def init(eng: Engine) -> None:
+    """Bring the schema up to date (migrations.upgrade) and make the link secret; refuse a newer database.
+
+    Every command calls it: when the schema is current it only reads; otherwise it migrates under the write lock,
+    so two first runs, or two upgrades, do not race.
     :raises ConfigError: the database cannot be opened, or is newer than this tracker.
-    :raises Busy: it had to create something while another process held the write lock too long.
+    :raises Busy: it had to migrate while another process held the write lock too long.
     """
     try:
         with transaction(eng) as session:
-            if _ready(session):
+            if migrations.is_current(session.connection()) and session.get(Meta, LINK_SECRET) is not None:
                 return
         with transaction(eng, write=True) as session:
-            Base.metadata.create_all(session.connection())  # under the write lock: two first runs do not race
-            if session.get(Meta, LINK_SECRET) is None:
-                session.execute(insert(Meta).values(key=LINK_SECRET, value=secrets.token_hex(32)))
-            if _schema_version(session) is None:
-                session.execute(insert(Meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
-                session.execute(insert(Meta).values(key=DATA_VERSION, value="0"))
+            migrations.upgrade(session.connection())
+            for key, value in ((LINK_SECRET, secrets.token_hex(32)), (DATA_VERSION, "0")):
+                if session.get(Meta, key) is None:  # Core inserts: making them is not a change of the data
+                    session.execute(insert(Meta).values(key=key, value=value))
     except DatabaseError as e:  # OperationalError among them; also "file is not a database"
         raise ConfigError(f"cannot open the database {eng.url.render_as_string()}: {e.orig}") from None
-
-
-def _ready(session: Session) -> bool:
-    """True when every table, the schema version and the link secret exist (Core inserts above, so that
-    creating them does not count as a change of the data)."""
-    if set(Base.metadata.tables) - set(inspect(session.connection()).get_table_names()):
-        return False
-    return _schema_version(session) is not None and session.get(Meta, LINK_SECRET) is not None
-
-
-def _schema_version(session: Session) -> int | None:
-    """The recorded schema version, if any; a newer one than this tracker's is refused."""
-    row = session.get(Meta, "schema_version")
-    if row is not None and int(row.value) > SCHEMA_VERSION:
-        raise ConfigError(
-            f"the database has schema version {row.value}, newer than this tracker ({SCHEMA_VERSION}); upgrade tracker"
-        )
-    return None if row is None else int(row.value)
 
 
 DATA_VERSION = "data_version"
