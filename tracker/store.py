@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Integer, cast, create_engine, event, insert, inspect, select, update
+from sqlalchemy import Engine, Integer, cast, create_engine, event, insert, inspect, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -55,6 +55,8 @@ def engine(url: str) -> Engine:
     except ArgumentError:
         raise ConfigError(f"--db: not a database URL: {url!r} (e.g. sqlite:///path/to/tracker.db)") from None
     backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise ConfigError(f"--db: tracker works with SQLite and PostgreSQL URLs, not {backend} ({parsed!r})")
     if backend == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     connect_args: dict[str, Any] = {}
@@ -172,16 +174,10 @@ def _is_busy(error: BaseException | None) -> bool:
 
 
 def health(eng: Engine, lock_timeout: float) -> str:
-    """The database's state for /healthz: "ok", "busy" (SQLite: the write lock cannot be had within
-    `lock_timeout` seconds, so every write would wait, then fail) or "unreachable". Other databases: "ok" when
-    they answer a query."""
-    if eng.dialect.name != "sqlite":
-        try:
-            with Session(eng) as session:
-                session.execute(select(1))
-            return "ok"
-        except OperationalError:
-            return "unreachable"
+    """The database's state for /healthz: "ok", "busy" (the write lock cannot be had within `lock_timeout` seconds,
+    so every write would wait, then fail) or "unreachable"."""
+    if eng.dialect.name == "postgresql":
+        return _postgresql_health(eng, lock_timeout)
     try:
         raw = eng.raw_connection()
     except (DBAPIError, sqlite3.Error):  # the pool's first connect is not wrapped
@@ -201,6 +197,16 @@ def health(eng: Engine, lock_timeout: float) -> str:
         return "busy" if _is_busy(e) or locked else "unreachable"
     finally:
         raw.close()
+
+
+def _postgresql_health(eng: Engine, lock_timeout: float) -> str:
+    try:
+        with eng.connect() as conn, conn.begin():
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = {int(lock_timeout * 1000)}")
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_WRITE_LOCK})")
+        return "ok"
+    except OperationalError as e:
+        return "busy" if _is_busy(e.orig) else "unreachable"
 
 
 def backup(eng: Engine, path: str | os.PathLike[str], force: bool = False) -> dict[str, Any]:
