@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
 from tests.conftest import DATA
 from tracker import dataset, dumping, items, rules, store
@@ -63,11 +65,21 @@ END:VCALENDAR
 
 
 @pytest.fixture
-def second_env(env: dict[str, str], tmp_path: Path) -> dict[str, str]:
-    """The environment of a second, empty database of the same kind as `env`'s."""
-    if not env["TRACKER_DB"].startswith("sqlite:"):
-        pytest.skip("a second database is only made for SQLite here")
-    return {**env, "TRACKER_DB": f"sqlite:///{tmp_path / 'second.db'}"}
+def second_env(env: dict[str, str], request: pytest.FixtureRequest, tmp_path: Path):
+    """The environment of a second, empty database of the same kind as `env`'s (as conftest's db_url makes)."""
+    if env["TRACKER_DB"].startswith("sqlite:"):
+        yield {**env, "TRACKER_DB": f"sqlite:///{tmp_path / 'second.db'}"}
+        return
+    import psycopg
+
+    admin = request.getfixturevalue("pg_server")
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(admin).set(drivername="postgresql+psycopg", database=name)
+    yield {**env, "TRACKER_DB": url.render_as_string(hide_password=False)}
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 def run(environ: dict[str, str], *args: str, code: int = 0):
@@ -223,11 +235,12 @@ def test_an_empty_database_dumps_empty_sections_that_load(invoke, tmp_path):
 def test_dir_that_is_a_file_is_one_error_and_nothing_written(invoke, loaded, tmp_path):
     target = tmp_path / "data.yaml"
     target.write_text("keep me\n")
+    before = sorted(tmp_path.iterdir())
     result = invoke("dump", str(target), code=1)
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: dump: ")
     assert "not a folder" in result.stderr
     assert target.read_text() == "keep me\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "data.yaml", "tracker.db"]
+    assert sorted(tmp_path.iterdir()) == before
 
 
 def test_other_yaml_in_dir_is_refused_other_files_are_kept(invoke, loaded, tmp_path):
