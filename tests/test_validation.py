@@ -372,3 +372,40 @@ def test_reminders_with_links_go_out_with_the_clock_before_1970(invoke, invoke_j
     result = json.loads(invoke("--now", "1900-01-09T10:00+08:00", "remind", "send-due", "--json").stdout)["results"]
     assert result["sent"] >= 1 and result["failed"] == 0
     assert not [r for r in invoke_json("remind", "history") if r["status"] in ("failed", "dead")]
+
+
+def test_the_longest_values_the_rules_accept_fit_the_database(invoke, invoke_json, tmp_path, db_url):
+    """PostgreSQL enforces each column's length; the input rules must stop a value before the database does."""
+    name, line, title, slug = "名" * 200, "地" * 300, "題" * 500, "s" * 100
+    rrule = (f"FREQ=YEARLY;BYMONTHDAY={','.join(map(str, range(1, 29)))};BYMONTH={','.join(map(str, range(1, 13)))};"
+             f"BYDAY=MO,TU,WE,TH,FR,SA,SU;BYSETPOS={','.join(map(str, range(1, 45)))}")  # fmt: skip
+    assert 280 < len(rrule) <= 300
+    folder = tmp_path / "longest"
+    folder.mkdir()
+    write(
+        folder / "all.yaml",
+        f"""recorded: 2008-08-29
+people:
+  - {{slug: {slug}, name: {name}, role: {name}, email: {"e" * 242}@example.org, tz: America/Argentina/ComodRivadavia}}
+committees:
+  - {{slug: {slug}, name: {line}, role: lead}}
+series:
+  - {{slug: series-{"s" * 93}, title: {line}, start: 2010-10-01, rrule: "{rrule}"}}
+meetings:
+  - {{slug: m-{"s" * 98}, title: {line}, start: 2009-03-01, tz: Asia/Taipei, place: {line}, host: {line},
+      subthemes: [{line}]}}
+items:
+  - {{slug: {slug}, title: {title}, owners: [{slug}], due: 2009-03-01, meeting: m-{"s" * 98}}}
+""",
+    )
+    invoke("load", str(folder))
+    assert invoke_json("show", slug)["title"] == title
+    invoke("add", title, "--owner", slug)
+    invoke("subscribe", "add", "--name", name)
+    long_rrule = "FREQ=YEARLY;BYYEARDAY=" + ",".join(str(d) for d in range(1, 120))
+    text = (folder / "all.yaml").read_text(encoding="utf-8")
+    write(folder / "all.yaml", text.replace(text[text.index('rrule: "') + 8 : text.index('"}', text.index("rrule"))],
+                                            long_rrule))  # fmt: skip
+    assert "an RRULE has at most 300 characters" in one_error_line(invoke("load", str(folder), code=1))
+    write(folder / "all.yaml", text.replace(f"name: {name},", f"name: {name}名,"))  # one more than the column holds
+    assert "name: at most 200 characters" in one_error_line(invoke("load", str(folder), code=1))
