@@ -25,7 +25,7 @@ from sqlalchemy.exc import ArgumentError, DatabaseError, DataError, DBAPIError, 
 from sqlalchemy.orm import Session, sessionmaker
 
 from tracker import migrations, rules
-from tracker.errors import Busy, ConfigError, Conflict, InvalidInput, TrackerError
+from tracker.errors import Busy, ConfigError, Conflict, InvalidInput, TrackerError, Unavailable
 from tracker.models import Meta
 
 LINK_SECRET = "link_secret"  # signs the links in reminders (tracker.signing); made once, here
@@ -161,7 +161,7 @@ def transaction(eng: Engine, write: bool = False) -> Iterator[Session]:
             raise Busy(BUSY_MESSAGE) from e
         if "readonly" in str(e.orig):
             raise ConfigError(f"the database {eng.url.render_as_string()} is read-only: {e.orig}") from None
-        raise
+        raise Unavailable(f"the database cannot be used now: {rules.one_line(str(e.orig))[:300]}") from e
     except DataError as e:  # PostgreSQL checks lengths and ranges that the input rules should have checked first
         log.error("a value the input rules let through does not fit the database", exc_info=e)
         raise InvalidInput(f"a value does not fit the database: {rules.one_line(str(e.orig))[:200]}") from None
