@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import dump
+from tests.conftest import dump, free_port
 
 # Each read path of a loaded database; every one must answer (quickly) whatever was accepted.
 READ_PATHS = [
@@ -409,3 +409,18 @@ items:
     assert "an RRULE has at most 300 characters" in one_error_line(invoke("load", str(folder), code=1))
     write(folder / "all.yaml", text.replace(f"name: {name},", f"name: {name}名,"))  # one more than the column holds
     assert "name: at most 200 characters" in one_error_line(invoke("load", str(folder), code=1))
+
+
+@pytest.mark.postgresql_only
+def test_a_postgresql_server_tracker_cannot_use_is_one_line_without_the_password(invoke, db_url):
+    from sqlalchemy.engine import make_url
+
+    url = make_url(db_url)
+    missing = url.set(database=f"{url.database}_missing", password="s3cret-pw").render_as_string(hide_password=False)
+    error = one_error_line(invoke("--db", missing, "items", code=2))
+    assert (
+        error.startswith("Error: cannot open the database postgresql+psycopg://postgres:***@") and "s3cret" not in error
+    )
+    assert error.endswith(f'database "{url.database}_missing" does not exist')
+    closed = url.set(port=free_port()).render_as_string(hide_password=False)
+    assert "Connection refused" in one_error_line(invoke("--db", closed, "items", code=2))

@@ -110,8 +110,10 @@ def init(eng: Engine) -> None:
             for key, value in ((LINK_SECRET, secrets.token_hex(32)), (DATA_VERSION, "0")):
                 if session.get(Meta, key) is None:  # Core inserts: making them is not a change of the data
                     session.execute(insert(Meta).values(key=key, value=value))
-    except DatabaseError as e:  # OperationalError among them; also "file is not a database"
-        raise ConfigError(f"cannot open the database {eng.url.render_as_string()}: {e.orig}") from None
+    except (DatabaseError, Unavailable) as e:  # "file is not a database", no server, no such database …
+        cause = e if isinstance(e, DatabaseError) else e.__cause__
+        reason = rules.one_line(str(cause.orig))
+        raise ConfigError(f"cannot open the database {eng.url.render_as_string()}: {reason}") from None
 
 
 DATA_VERSION = "data_version"
