@@ -32,6 +32,7 @@ from tracker import (
     reminders,
     store,
     subscriptions,
+    transfer,
 )
 from tracker.config import Settings, load_settings, refresh_interval
 from tracker.errors import InvalidInput, TrackerError
@@ -414,6 +415,31 @@ def backup(app: AppContext, path: str, force: bool, as_json: bool) -> None:
     else:
         message(f"backed up {result['rows']} rows in {result['tables']} tables to {result['path']} "
                 f"({result['bytes']} bytes)")  # fmt: skip
+
+
+@cli.command("copy-to")
+@click.argument("url")
+@json_option
+@pass_app
+def copy_to(app: AppContext, url: str, as_json: bool) -> None:
+    """Copy the whole database (history, subscriptions, reminders and links included) into an empty one.
+
+    For moving a desk from SQLite to PostgreSQL, or back. Stop `serve` and `remind run` first: what they write
+    after the copy has begun stays behind. Then point TRACKER_DB at URL.
+
+    \b
+    Example:
+        tracker copy-to 'postgresql+psycopg://tracker@db.example.org/tracker'
+    """
+    target = store.engine(url)
+    try:
+        result = transfer.copy_to(app.engine, target)
+    finally:
+        target.dispose()
+    if as_json:
+        render_json("copy-to", app.now, result)
+    else:
+        message(f"copied {sum(result['rows'].values())} rows in {result['tables']} tables to {result['target']}")
 
 
 @cli.command("import")
