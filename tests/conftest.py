@@ -2,13 +2,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
-import sqlite3
+import subprocess
+import tempfile
+import uuid
 from pathlib import Path
 
 import httpx
 import pytest
 from click.testing import CliRunner
+from sqlalchemy.engine import make_url
 
 from tracker.cli import cli
 
@@ -16,14 +20,96 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
 
 
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "tracker.db"
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that uses the database runs on SQLite and on PostgreSQL, except those marked sqlite_only or
+    postgresql_only (they test one database's own files, locks or tools)."""
+    if "db_url" in metafunc.fixturenames:
+        only = [b for b in BACKENDS if metafunc.definition.get_closest_marker(f"{b}_only")]
+        metafunc.parametrize("db_url", only or BACKENDS, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory):
+    """A PostgreSQL server for the tests: TRACKER_TEST_PG_URL (a libpq URL of a maintenance database, e.g.
+    postgresql://postgres@127.0.0.1:5432/postgres), or else a throwaway cluster started here (Debian's
+    postgresql package; as root it runs as the postgres user). TRACKER_TEST_PG=skip skips the PostgreSQL runs."""
+    if os.environ.get("TRACKER_TEST_PG") == "skip":
+        pytest.skip("TRACKER_TEST_PG=skip")
+    if os.environ.get("TRACKER_TEST_PG_URL"):
+        yield os.environ["TRACKER_TEST_PG_URL"]
+        return
+    cluster = ThrowawayPostgres()
+    try:
+        yield cluster.url
+    finally:
+        cluster.stop()
+
+
+class ThrowawayPostgres:
+    """initdb + pg_ctl in a temporary folder, listening on 127.0.0.1 and a free port, with fsync off."""
+
+    def __init__(self) -> None:
+        versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+        if not versions:
+            pytest.fail("PostgreSQL is not installed (apt-get install postgresql), and TRACKER_TEST_PG_URL is unset; "
+                        "TRACKER_TEST_PG=skip runs the SQLite half only")  # fmt: skip
+        self.bin = versions[-1].parent
+        self.folder = Path(tempfile.mkdtemp(prefix="tracker-pg-"))
+        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if self.as_user:
+            shutil.chown(self.folder, "postgres", "postgres")
+        port = free_port()
+        self._run("initdb", "-D", f"{self.folder}/data", "-U", "postgres", "-A", "trust", "-E", "UTF8",
+                  "--locale=C.UTF-8", "--no-sync")  # fmt: skip
+        options = (f"-c listen_addresses=127.0.0.1 -p {port} -k {self.folder} -c fsync=off -c synchronous_commit=off "
+                   "-c full_page_writes=off -c max_connections=400")  # fmt: skip
+        self._run("pg_ctl", "-D", f"{self.folder}/data", "-l", f"{self.folder}/server.log", "-w", "-t", "60",
+                  "-o", options, "start")  # fmt: skip
+        self.url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+
+    def _run(self, program: str, *args: str) -> None:
+        subprocess.run([*self.as_user, str(self.bin / program), *args], check=True, capture_output=True)
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", f"{self.folder}/data", "-m", "immediate", "-w", "stop")
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 @pytest.fixture
-def env(db_path: Path) -> dict[str, str]:
-    return {"TRACKER_DB": f"sqlite:///{db_path}", "TRACKER_TZ": "Asia/Taipei", "TRACKER_USER": "tester"}
+def db_url(request: pytest.FixtureRequest, tmp_path: Path):
+    """The test's own empty database: a SQLite file, or a fresh PostgreSQL database dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'tracker.db'}"
+        return
+    import psycopg
+
+    admin = request.getfixturevalue("pg_server")
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield make_url(admin).set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def pg_tool(name: str) -> str:
+    """A PostgreSQL client program (pg_restore, psql) of the newest installed version."""
+    return str(sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), key=lambda p: int(p.parts[-3]))[-1])
+
+
+@pytest.fixture
+def db_path(db_url: str) -> Path:
+    """The SQLite file behind db_url (tests of SQLite's own files mark themselves sqlite_only)."""
+    assert db_url.startswith("sqlite:///"), "a test that uses db_path must be marked sqlite_only"
+    return Path(db_url.removeprefix("sqlite:///"))
+
+
+@pytest.fixture
+def env(db_url: str) -> dict[str, str]:
+    return {"TRACKER_DB": db_url, "TRACKER_TZ": "Asia/Taipei", "TRACKER_USER": "tester"}
 
 
 @pytest.fixture
@@ -61,10 +147,19 @@ def loaded(invoke, data_copy: Path) -> Path:
     return data_copy
 
 
-def dump(db_path: Path) -> list[str]:
-    """Every row of every table, as SQL: equal dumps mean an unchanged database."""
-    with sqlite3.connect(db_path) as conn:
-        return list(conn.iterdump())
+def dump(db: str | Path) -> list[str]:
+    """Every row of every table, sorted: equal dumps mean an unchanged database (a URL, or a SQLite file)."""
+    from sqlalchemy import MetaData, create_engine, select
+
+    engine = create_engine(db if isinstance(db, str) else f"sqlite:///{db}")
+    try:
+        tables = MetaData()
+        tables.reflect(engine)
+        with engine.connect() as conn:
+            return [f"{name}: {row}" for name, table in sorted(tables.tables.items())
+                    for row in sorted(repr(tuple(r)) for r in conn.execute(select(table)))]  # fmt: skip
+    finally:
+        engine.dispose()
 
 
 class Clock:

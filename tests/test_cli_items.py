@@ -53,14 +53,14 @@ def test_overdue_is_computed_from_now_in_the_items_zone(invoke_json, loaded):
     assert today[0]["days_overdue"] > 6000
 
 
-def test_done_reopen_and_history(invoke, invoke_json, loaded, db_path):
+def test_done_reopen_and_history(invoke, invoke_json, loaded, db_url):
     done = invoke_json("--now", "2008-09-25T10:00", "done", "kpi-committee-volunteer", "--note", "letter sent")
     assert done["status"] == "done" and done["completed_how"] == "cli" and done["sequence"] == 1
     assert "kpi-committee-volunteer" not in slugs(invoke_json("items"))
-    before = dump(db_path)
+    before = dump(db_url)
     again = invoke_json("--now", "2008-09-26", "done", "1")
     assert again["completed_at"] == done["completed_at"] and again["sequence"] == 1
-    assert dump(db_path) == before  # a repeated done changes nothing
+    assert dump(db_url) == before  # a repeated done changes nothing
     invoke("--now", "2008-09-27", "reopen", "1")
     shown = invoke_json("show", "1")
     assert shown["status"] == "open" and shown["completed_at"] is None and shown["sequence"] == 2
@@ -94,8 +94,8 @@ def test_add_and_edit(invoke_json, loaded):
     assert edited["sequence"] == 1
 
 
-def test_user_mistakes_are_one_line_errors(invoke, loaded, db_path):
-    before = dump(db_path)
+def test_user_mistakes_are_one_line_errors(invoke, loaded, db_url):
+    before = dump(db_url)
     cases = [
         (("show", "999"), "Error: no item with id or slug '999'"),
         (("--now", "yesterday", "items"), "Error: --now (TRACKER_NOW): not an ISO-8601 date or date-time: 'yesterday'"),
@@ -109,7 +109,7 @@ def test_user_mistakes_are_one_line_errors(invoke, loaded, db_path):
         result = invoke(*args, code=1)
         assert result.stderr.startswith(expected), (args, result.stderr)
         assert len(result.stderr.strip().splitlines()) == 1
-    assert dump(db_path) == before
+    assert dump(db_url) == before
 
 
 def test_bad_database_url_is_a_usage_error(invoke):

@@ -12,6 +12,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.test_exactly_once import NOW, many_items
 
 # Due in 2011: no reminder of its own is missed at NOW (toggling an item with missed ones makes the sweep insert a
@@ -111,6 +113,7 @@ def test_done_and_reopen_beside_remind_run_and_big_loads(invoke, loaded, env, tm
     assert "Traceback" not in remind_log and "locked" not in remind_log, remind_log[-3000:]
 
 
+@pytest.mark.sqlite_only
 def test_a_held_write_lock_gives_one_busy_line_and_reads_still_work(invoke, loaded, env, db_path):
     holder = sqlite3.connect(db_path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
@@ -130,6 +133,7 @@ def test_a_held_write_lock_gives_one_busy_line_and_reads_still_work(invoke, load
     assert tracker(process_env(env), "done", ITEM).returncode == 0
 
 
+@pytest.mark.sqlite_only
 def test_a_feed_build_survives_a_commit_by_another_process_while_it_reads(loaded, env, db_path, monkeypatch):
     """The build reads in one transaction and stores the new Last-Modified in a write transaction of its own:
     a commit by another process in between must not make that write fail (it did when it upgraded the read)."""

@@ -37,11 +37,11 @@ def test_shipped_dataset_loads_with_every_kind(invoke_json, data_copy):
     assert rows["items"]["created"] == 23
 
 
-def test_loading_twice_changes_nothing(invoke_json, loaded, db_path):
-    before = dump(db_path)
+def test_loading_twice_changes_nothing(invoke_json, loaded, db_url):
+    before = dump(db_url)
     rows = invoke_json("load", str(loaded))
     assert all(r["created"] == 0 and r["updated"] == 0 for r in rows)
-    assert dump(db_path) == before
+    assert dump(db_url) == before
 
 
 def test_reload_keeps_status_changes_and_applies_yaml_edits(invoke, invoke_json, loaded):
@@ -105,9 +105,9 @@ BAD = [
     BAD,
     ids=["bad-date", "unknown-field", "unknown-tz", "duplicate-slug", "unknown-owner", "bad-priority", "yaml-syntax"],
 )
-def test_bad_input_gives_one_line_and_leaves_the_database_as_it_was(invoke, loaded, db_path, old, new, expected):
+def test_bad_input_gives_one_line_and_leaves_the_database_as_it_was(invoke, loaded, db_url, old, new, expected):
     invoke("--now", "2008-09-20", "done", "1")
-    before = dump(db_path)
+    before = dump(db_url)
     for path in loaded.glob("*.yaml"):
         text = path.read_text(encoding="utf-8")
         if old in text:
@@ -125,7 +125,7 @@ def test_bad_input_gives_one_line_and_leaves_the_database_as_it_was(invoke, load
     assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
     assert re.search(expected, lines[0]), lines[0]
     assert "Traceback" not in result.output
-    assert dump(db_path) == before
+    assert dump(db_url) == before
 
 
 def test_error_line_numbers_point_at_the_field(invoke, data_copy):

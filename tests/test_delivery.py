@@ -126,7 +126,8 @@ def test_a_failing_webhook_is_recorded_and_retried(invoke, invoke_json, loaded, 
     assert {h["status"] for h in invoke_json("remind", "history")} == {"sent"}
 
 
-def test_mark_done_from_the_reminder(invoke, invoke_json, loaded, smtpd, mail_config, make_server, db_path, clock):
+def test_mark_done_from_the_reminder(invoke, invoke_json, loaded, smtpd, mail_config, make_server, db_url, clock,
+                                     tmp_path):  # fmt: skip
     clock.set("2008-09-24T11:00:00+08:00")  # the server's clock: an hour after the reminder went out
     server = make_server()
     mail_env = {**mail_config, "TRACKER_BASE_URL": server.url}
@@ -136,13 +137,13 @@ def test_mark_done_from_the_reminder(invoke, invoke_json, loaded, smtpd, mail_co
     snooze_url = re.search(r"Remind me in 7 days: (\S+)", text)[1]
     assert done_url.startswith(f"{server.url}/done/")
 
-    before = dump(db_path)
+    before = dump(db_url)
     for _ in range(2):  # a mail scanner opening the link, then the person: nothing changes
         page = httpx.get(done_url)
         assert page.status_code == 200 and "Mark this item done?" in page.text and '<form method="post"' in page.text
         assert "會中並鼓勵各會員體自願在9月底前參加各項KPIs制訂小組" in page.text
     assert httpx.head(done_url).status_code == 200
-    assert dump(db_path) == before
+    assert dump(db_url) == before
 
     posted = httpx.post(done_url)
     assert posted.status_code == 200 and "Marked done" in posted.text
@@ -150,15 +151,15 @@ def test_mark_done_from_the_reminder(invoke, invoke_json, loaded, smtpd, mail_co
     assert (item["status"], item["completed_by"], item["completed_how"]) == ("done", "apec-officer", "email link")
     assert item["sequence"] == 1
     assert "kpi-committee-volunteer" not in [i["slug"] for i in invoke_json("items")]
-    invoke("export", "--out", str(db_path.parent / "cal"))
-    todo = next(t for t in Calendar.from_ical((db_path.parent / "cal" / "action-items.ics").read_bytes()).todos
+    invoke("export", "--out", str(tmp_path / "cal"))
+    todo = next(t for t in Calendar.from_ical((tmp_path / "cal" / "action-items.ics").read_bytes()).todos
                 if str(t["UID"]) == "item-kpi-committee-volunteer@tracker")  # fmt: skip
     assert str(todo["STATUS"]) == "COMPLETED" and todo["SEQUENCE"] == 1
 
-    after_done = dump(db_path)
+    after_done = dump(db_url)
     again = httpx.post(done_url)
     assert again.status_code == 200 and "Already done by apec-officer" in again.text
-    assert dump(db_path) == after_done
+    assert dump(db_url) == after_done
     assert not [r for r in invoke_json("--now", "2008-09-24T10:00+08:00", "remind", "plan", "--days", "60")
                 if r["item_id"] == item["id"]]  # fmt: skip
     count = len(kpi_mails(smtpd))
@@ -170,7 +171,7 @@ def test_mark_done_from_the_reminder(invoke, invoke_json, loaded, smtpd, mail_co
 
 
 def test_bad_links_get_a_clear_4xx_and_change_nothing(invoke, invoke_json, loaded, smtpd, mail_config, make_server,
-                                                      clock, db_path, env):  # fmt: skip
+                                                      clock, db_url, env):  # fmt: skip
     from tracker import signing, store
 
     clock.set("2008-09-24T11:00:00+08:00")
@@ -182,7 +183,7 @@ def test_bad_links_get_a_clear_4xx_and_change_nothing(invoke, invoke_json, loade
         kpi = invoke_json("show", "kpi-committee-volunteer")["id"]
         someone_else = signing.make(key, "done", clock(), i=kpi, p=4)  # the bilateral officer: not an owner
         wrong_action = signing.make(key, "snooze", clock(), i=kpi, p=2)
-    before = dump(db_path)
+    before = dump(db_url)
     forged = done_url[:-3] + ("abc" if not done_url.endswith("abc") else "xyz")
     cases = [
         (forged, 400, "not valid"),
@@ -197,7 +198,7 @@ def test_bad_links_get_a_clear_4xx_and_change_nothing(invoke, invoke_json, loade
     clock.set("2008-10-25T10:00:00+08:00")  # 31 days later
     expired = httpx.post(done_url)
     assert expired.status_code == 410 and "expired" in expired.text
-    assert dump(db_path) == before
+    assert dump(db_url) == before
 
 
 def test_snooze_moves_the_next_reminder_by_seven_days(invoke, invoke_json, loaded, smtpd, mail_config, make_server,

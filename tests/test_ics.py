@@ -215,13 +215,13 @@ END:VCALENDAR
 """
 
 
-def test_import_upserts_by_uid_and_is_idempotent(invoke, invoke_json, loaded, tmp_path, db_path):
+def test_import_upserts_by_uid_and_is_idempotent(invoke, invoke_json, loaded, tmp_path, db_url):
     path = tmp_path / "schedule.ics"
     path.write_text(SCHEDULE.replace("\n", "\r\n"))
     assert invoke_json("import", str(path)) == {"created": 4, "updated": 0, "unchanged": 0}
-    before = dump(db_path)
+    before = dump(db_url)
     assert invoke_json("import", str(path)) == {"created": 0, "updated": 0, "unchanged": 4}
-    assert dump(db_path) == before
+    assert dump(db_url) == before
     rows = invoke_json("meetings", "--from", "2009-09-30", "--to", "2011-12-31")
     titles = [(r["date"], r["title"]) for r in rows]
     assert ("2009-10-01 09:00 Asia/Singapore", "29th SMEWG meeting") in titles
@@ -232,8 +232,8 @@ def test_import_upserts_by_uid_and_is_idempotent(invoke, invoke_json, loaded, tm
     assert invoke_json("import", str(path)) == {"created": 0, "updated": 1, "unchanged": 3}
 
 
-def test_malformed_ics_is_one_line_and_changes_nothing(invoke, loaded, tmp_path, db_path):
-    before = dump(db_path)
+def test_malformed_ics_is_one_line_and_changes_nothing(invoke, loaded, tmp_path, db_url):
+    before = dump(db_url)
     cases = {
         "garbage.ics": ("this is not a calendar", "not a valid iCalendar file"),
         "no-uid.ics": (SCHEDULE.replace("UID:paper-29@apec.example\n", ""), "VTODO #1: UID: missing"),
@@ -250,14 +250,14 @@ def test_malformed_ics_is_one_line_and_changes_nothing(invoke, loaded, tmp_path,
         result = invoke("import", str(tmp_path / name), code=1)
         assert result.stderr.startswith(f"Error: {tmp_path / name}") and expected in result.stderr, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
-    assert dump(db_path) == before
+    assert dump(db_url) == before
 
 
-def test_reimporting_our_export_brings_back_only_completion(invoke, invoke_json, loaded, tmp_path, db_path):
+def test_reimporting_our_export_brings_back_only_completion(invoke, invoke_json, loaded, tmp_path, db_url):
     data = export(invoke, tmp_path / "cal")["action-items.ics"]
-    before = dump(db_path)
+    before = dump(db_url)
     assert invoke_json("import", str(tmp_path / "cal" / "all.ics"))["updated"] == 0
-    assert dump(db_path) == before
+    assert dump(db_url) == before
     done = data.replace(b"STATUS:NEEDS-ACTION\r\nSUMMARY:Volunteer", b"STATUS:COMPLETED\r\nSUMMARY:Volunteer")
     (tmp_path / "done.ics").write_bytes(done)
     assert invoke_json("--now", "2008-09-29", "import", str(tmp_path / "done.ics"))["updated"] == 1

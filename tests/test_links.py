@@ -77,7 +77,7 @@ def link(message: Message, action: str) -> str:
     return message.data["links"][action]
 
 
-def test_a_second_snooze_press_and_an_older_link_move_nothing(desk, db_path):
+def test_a_second_snooze_press_and_an_older_link_move_nothing(desk, db_url):
     older = desk.send("2008-08-31T10:00+08:00")[0]  # the 30-day reminder (fired 31 Aug 09:00)
     newer = desk.send("2008-09-24T10:00+08:00")[0]  # the 7-day one (fired 23 Sep 09:00)
     desk.clock.set("2008-09-24T11:00:00+08:00")
@@ -88,7 +88,7 @@ def test_a_second_snooze_press_and_an_older_link_move_nothing(desk, db_path):
     assert first.status_code == 200 and "will come on 2008-10-06 09:00" in first.text  # 29 Sep 09:00 + 7 days
     assert desk.snooze_until() == datetime.fromisoformat("2008-10-06T09:00+08:00")
 
-    after_first = dump(db_path)
+    after_first = dump(db_url)
     desk.clock.set("2008-09-25T11:00:00+08:00")  # pressed again the next day: still the same target
     for _ in range(2):
         again = desk.press(link(newer, "snooze"))
@@ -97,7 +97,7 @@ def test_a_second_snooze_press_and_an_older_link_move_nothing(desk, db_path):
     old = desk.press(link(older, "snooze"))
     assert old.status_code == 200 and "later than this (older) link would hold them: it changes nothing" in old.text
     assert "2008-10-06 09:00" in old.text
-    assert dump(db_path) == after_first
+    assert dump(db_url) == after_first
 
 
 def test_an_older_snooze_link_pressed_first_and_then_the_newer_one(desk):
@@ -110,29 +110,29 @@ def test_an_older_snooze_link_pressed_first_and_then_the_newer_one(desk):
     assert desk.snooze_until() == datetime.fromisoformat("2008-10-06T09:00+08:00")
 
 
-def test_a_done_link_acts_once_and_not_after_a_reopen(desk, db_path):
+def test_a_done_link_acts_once_and_not_after_a_reopen(desk, db_url):
     sent = desk.send("2008-09-24T10:00+08:00")[0]
     desk.clock.set("2008-09-24T11:00:00+08:00")
     done = desk.press(link(sent, "done"))
     assert done.status_code == 200 and "Marked done" in done.text
     assert (desk.item()["status"], desk.item()["sequence"]) == ("done", 1)
 
-    after_done = dump(db_path)
+    after_done = dump(db_url)
     again = desk.press(link(sent, "done"))
     assert again.status_code == 200 and "Already done by apec-officer on 2008-09-24 11:00" in again.text
-    assert dump(db_path) == after_done
+    assert dump(db_url) == after_done
 
     desk.clock.set("2008-09-25T09:00:00+08:00")
     with store.transaction(desk.engine, write=True) as session:
         items.reopen(session, KPI, desk.clock(), by="desk-lead")
-    reopened = dump(db_path)
+    reopened = dump(db_url)
     for action in ("done", "snooze"):
         for method in ("GET", "POST"):
             page = desk.press(link(sent, action), method)
             assert page.status_code == 409, (action, method, page.text)
             assert "This item was reopened since this reminder was sent; use the newest reminder" in page.text
             assert '<form method="post"' not in page.text
-    assert dump(db_path) == reopened and desk.item()["status"] == "open"
+    assert dump(db_url) == reopened and desk.item()["status"] == "open"
 
     # The next reminder carries links for the item as it is now, and they work.
     fresh = desk.send("2008-09-29T10:00+08:00")[0]
@@ -144,17 +144,17 @@ def test_a_done_link_acts_once_and_not_after_a_reopen(desk, db_path):
     assert "Already done" in desk.press(link(sent, "done")).text
 
 
-def test_a_status_change_other_than_a_reopen_also_outdates_the_links(desk, db_path):
+def test_a_status_change_other_than_a_reopen_also_outdates_the_links(desk, db_url):
     sent = desk.send("2008-09-24T10:00+08:00")[0]
     desk.clock.set("2008-09-24T11:00:00+08:00")
     with store.transaction(desk.engine, write=True) as session:
         items.set_status(session, KPI, items.Status.in_progress, desk.clock(), by="desk-lead", how="cli")
-    before = dump(db_path)
+    before = dump(db_url)
     page = desk.press(link(sent, "done"))
     assert page.status_code == 409 and "status has changed since this reminder was sent (it is now in progress)" in (
         page.text
     )
-    assert dump(db_path) == before
+    assert dump(db_url) == before
 
 
 def subscriptions_of(desk: Desk) -> list[Subscription]:
@@ -162,7 +162,7 @@ def subscriptions_of(desk: Desk) -> list[Subscription]:
         return list(session.scalars(select(Subscription).order_by(Subscription.id)))
 
 
-def test_subscribe_from_the_settings_page_makes_one_subscription(desk, db_path):
+def test_subscribe_from_the_settings_page_makes_one_subscription(desk, db_url):
     sent = desk.send("2008-09-24T10:00+08:00")[0]
     settings_url = sent.unsubscribe
     desk.clock.set("2008-09-24T11:00:00+08:00")
@@ -177,23 +177,23 @@ def test_subscribe_from_the_settings_page_makes_one_subscription(desk, db_path):
     assert subscriptions.TOKEN_PATTERN.fullmatch(token) and subscriptions.hash_token(token) == sub.token_hash
     assert desk.client.get(f"/feeds/{token}.ics").status_code == 200
 
-    after_first = dump(db_path)
+    after_first = dump(db_url)
     again = desk.press(settings_url, action="subscribe")
     assert again.status_code == 200 and "here are its links again" in again.text and https in again.text
-    assert dump(db_path) == after_first and len(subscriptions_of(desk)) == 1
+    assert dump(db_url) == after_first and len(subscriptions_of(desk)) == 1
 
     with store.transaction(desk.engine, write=True) as session:
         subscriptions.revoke(session, str(sub.id), desk.clock())
-    revoked = dump(db_path)
+    revoked = dump(db_url)
     page = desk.press(settings_url, action="subscribe")
     assert page.status_code == 200 and "was revoked on 2008-09-24 11:00 Asia/Taipei; ask your desk" in page.text
     assert "/feeds/" not in page.text
-    assert dump(db_path) == revoked
+    assert dump(db_url) == revoked
     with store.transaction(desk.engine) as session:
         assert session.scalar(select(func.count()).select_from(Subscription)) == 1
 
 
-def test_links_made_before_the_binding_say_so_and_change_nothing(desk, db_path):
+def test_links_made_before_the_binding_say_so_and_change_nothing(desk, db_url):
     from tracker import signing
 
     desk.clock.set("2008-09-24T11:00:00+08:00")
@@ -201,8 +201,8 @@ def test_links_made_before_the_binding_say_so_and_change_nothing(desk, db_path):
         key, kpi = signing.secret(session), items.get(session, KPI)
         legacy_done = signing.make(key, "done", desk.clock(), i=kpi.id, p=kpi.owners[0].id)
         legacy_snooze = signing.make(key, "snooze", desk.clock(), i=kpi.id, p=kpi.owners[0].id)
-    before = dump(db_path)
+    before = dump(db_url)
     for path in (f"/done/{legacy_done}", f"/snooze/{legacy_snooze}"):
         page = desk.client.post(path)
         assert page.status_code == 410 and "older reminder" in page.text
-    assert dump(db_path) == before
+    assert dump(db_url) == before

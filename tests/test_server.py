@@ -146,6 +146,7 @@ def test_page_and_about(served, subscribe):
     assert download.content.startswith(b"BEGIN:VCALENDAR")
 
 
+@pytest.mark.sqlite_only
 def test_healthz(loaded, make_server, env, tmp_path):
     import shutil
 

@@ -434,6 +434,7 @@ def test_limits_come_from_settings():
 # 3. Busy database ---------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only
 def test_healthz_reports_a_held_write_lock(loaded, serve, db_path):
     served = serve()
     assert httpx.get(served.url + "/healthz").json() == {"status": "ok"}

@@ -36,11 +36,11 @@ def one_error_line(result) -> str:
     return lines[0]
 
 
-def refused(invoke, db_path: Path, args: list[str], expected: str) -> str:
-    before = dump(db_path)
+def refused(invoke, db_url: str, args: list[str], expected: str) -> str:
+    before = dump(db_url)
     line = one_error_line(invoke(*args, code=1))
     assert expected in line, line
-    assert dump(db_path) == before
+    assert dump(db_url) == before
     return line
 
 
@@ -98,25 +98,25 @@ BAD_YAML = [
 
 
 @pytest.mark.parametrize(("text", "expected"), BAD_YAML)
-def test_hostile_yaml_is_one_line_and_changes_nothing(invoke, loaded, db_path, tmp_path, text, expected):
+def test_hostile_yaml_is_one_line_and_changes_nothing(invoke, loaded, db_url, tmp_path, text, expected):
     invoke("--now", "2008-09-20", "done", "1")
-    refused(invoke, db_path, ["load", str(loaded), str(write(tmp_path / "bad.yaml", text))], expected)
+    refused(invoke, db_url, ["load", str(loaded), str(write(tmp_path / "bad.yaml", text))], expected)
 
 
-def test_alias_bomb_is_refused_quickly_with_a_short_message(invoke, loaded, db_path, tmp_path):
+def test_alias_bomb_is_refused_quickly_with_a_short_message(invoke, loaded, db_url, tmp_path):
     lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
     for n, name in enumerate("bcdefghi"):
         previous = "abcdefghi"[n]
         lines.append(f"{name}: &{name} [" + ",".join([f"*{previous}"] * 9) + "]")
     bomb = write(tmp_path / "bomb.yaml", "\n".join(lines) + "\nitems: *i\n")
     started = time.monotonic()
-    line = refused(invoke, db_path, ["load", str(bomb)], "aliases expand to more than")
+    line = refused(invoke, db_url, ["load", str(bomb)], "aliases expand to more than")
     assert time.monotonic() - started < 5 and len(line) < 300
 
 
-def test_long_values_are_cut_in_errors(invoke, db_path, tmp_path):
+def test_long_values_are_cut_in_errors(invoke, db_url, tmp_path):
     invoke("init")
-    line = refused(invoke, db_path, ["load", str(write(tmp_path / "x.yaml", f"? {'q' * 100_000}\n: 1\n"))],
+    line = refused(invoke, db_url, ["load", str(write(tmp_path / "x.yaml", f"? {'q' * 100_000}\n: 1\n"))],
                    "unknown section")  # fmt: skip
     assert len(line) < 300 and "(100000 characters)" in line
 
@@ -160,8 +160,8 @@ def test_line_breaks_in_titles_fold_to_one_line_everywhere(invoke, invoke_json, 
         (["subscribe", "add", "--name", "x" * 300], "--name: at most 200 characters"),
     ],
 )
-def test_hostile_options_are_one_line_and_change_nothing(invoke, loaded, db_path, args, expected):
-    refused(invoke, db_path, args, expected)
+def test_hostile_options_are_one_line_and_change_nothing(invoke, loaded, db_url, args, expected):
+    refused(invoke, db_url, args, expected)
 
 
 def ics(*lines: str) -> str:
@@ -206,16 +206,16 @@ BAD_ICS = [
 
 
 @pytest.mark.parametrize(("text", "expected"), BAD_ICS)
-def test_hostile_ics_is_one_line_and_changes_nothing(invoke, loaded, db_path, tmp_path, text, expected):
-    refused(invoke, db_path, ["import", str(write(tmp_path / "bad.ics", text))], expected)
+def test_hostile_ics_is_one_line_and_changes_nothing(invoke, loaded, db_url, tmp_path, text, expected):
+    refused(invoke, db_url, ["import", str(write(tmp_path / "bad.ics", text))], expected)
 
 
-def test_ics_in_another_encoding_is_refused(invoke, loaded, db_path, tmp_path):
+def test_ics_in_another_encoding_is_refused(invoke, loaded, db_url, tmp_path):
     path = tmp_path / "latin1.ics"
     path.write_bytes(ics(*todo("UID:t", "SUMMARY:caf\xe9")).encode("latin-1"))
-    refused(invoke, db_path, ["import", str(path)], "not UTF-8 text")
+    refused(invoke, db_url, ["import", str(path)], "not UTF-8 text")
     path.write_bytes(ics(*todo("UID:t", "SUMMARY:caf\xe9")).encode("utf-16"))
-    refused(invoke, db_path, ["import", str(path)], "not UTF-8 text")
+    refused(invoke, db_url, ["import", str(path)], "not UTF-8 text")
 
 
 def test_ics_text_is_cleaned_like_yaml(invoke, invoke_json, loaded, tmp_path):
@@ -245,11 +245,11 @@ def test_bad_settings_are_one_line(invoke, tmp_path, setting, expected):
 
 
 def test_ics_times_without_a_known_zone_are_refused_or_read_in_the_calendars_zone(invoke, invoke_json, loaded,
-                                                                                   db_path, tmp_path):  # fmt: skip
+                                                                                   db_url, tmp_path):  # fmt: skip
     """A misspelt TZID is refused (icalendar leaves it zoneless; UTC would move a Taipei meeting by 8 hours);
     floating times are read in X-WR-TIMEZONE, else in --tz."""
     misspelt = ics(*event("UID:m@x", "SUMMARY:M", "DTSTART;TZID=Asia/Taipie:20090306T100000"))
-    refused(invoke, db_path, ["import", str(write(tmp_path / "m.ics", misspelt))], "unknown time zone 'Asia/Taipie'")
+    refused(invoke, db_url, ["import", str(write(tmp_path / "m.ics", misspelt))], "unknown time zone 'Asia/Taipie'")
     apple = ics("X-WR-TIMEZONE:Asia/Taipei", *event("UID:f@x", "SUMMARY:Floating", "DTSTART:20090306T100000"),
                 *todo("UID:t@x", "SUMMARY:All day", "DUE;VALUE=DATE:20090310"))  # fmt: skip
     invoke("import", str(write(tmp_path / "apple.ics", apple)))
@@ -262,10 +262,10 @@ def test_ics_times_without_a_known_zone_are_refused_or_read_in_the_calendars_zon
     assert (item["tz"], item["due"], item["due_utc"]) == ("Asia/Taipei", "2009-03-10", "2009-03-09T16:00:00+00:00")
 
 
-def test_empty_or_cut_ics_says_what_is_missing(invoke, loaded, db_path, tmp_path):
+def test_empty_or_cut_ics_says_what_is_missing(invoke, loaded, db_url, tmp_path):
     expected = "not an iCalendar file (no complete BEGIN:VCALENDAR … END:VCALENDAR)"
-    refused(invoke, db_path, ["import", str(write(tmp_path / "empty.ics", ""))], expected)
-    refused(invoke, db_path, ["import", str(write(tmp_path / "cut.ics", ics(*todo("UID:t"))[:60]))], expected)
+    refused(invoke, db_url, ["import", str(write(tmp_path / "empty.ics", ""))], expected)
+    refused(invoke, db_url, ["import", str(write(tmp_path / "cut.ics", ics(*todo("UID:t"))[:60]))], expected)
 
 
 @pytest.mark.parametrize(
@@ -278,10 +278,10 @@ def test_empty_or_cut_ics_says_what_is_missing(invoke, loaded, db_path, tmp_path
         (["meetings", "--to", "2230-12-31"], "Error: --to: dates must lie in the years 1900–2200", 1),
     ],
 )
-def test_click_and_filter_mistakes_are_one_line(invoke, loaded, db_path, args, expected, code):
-    before = dump(db_path)
+def test_click_and_filter_mistakes_are_one_line(invoke, loaded, db_url, args, expected, code):
+    before = dump(db_url)
     assert one_error_line(invoke(*args, code=code)).startswith(expected)
-    assert dump(db_path) == before
+    assert dump(db_url) == before
 
 
 # --- found by an adversarial review --------------------------------------------------------------------------
@@ -305,10 +305,10 @@ CENTURIES_APART = "FREQ=MONTHLY;INTERVAL=100;BYMONTH=2;BYMONTHDAY=29"  # meets i
         (["backup", "/dev/null", "--force"], "Error: backup: /dev/null is not a regular file", 1),
     ],
 )
-def test_reviewed_options_are_one_line(invoke, loaded, db_path, args, expected, code):
-    before = dump(db_path)
+def test_reviewed_options_are_one_line(invoke, loaded, db_url, args, expected, code):
+    before = dump(db_url)
     assert one_error_line(invoke(*args, code=code)).startswith(expected)
-    assert dump(db_path) == before
+    assert dump(db_url) == before
 
 
 @pytest.mark.parametrize(
@@ -348,12 +348,12 @@ def test_a_file_that_is_not_a_database_is_one_line(invoke, tmp_path):
         ),
     ],
 )
-def test_reviewed_ics_is_one_line(invoke, loaded, db_path, tmp_path, text, expected):
-    refused(invoke, db_path, ["import", str(write(tmp_path / "r.ics", text))], expected)
+def test_reviewed_ics_is_one_line(invoke, loaded, db_url, tmp_path, text, expected):
+    refused(invoke, db_url, ["import", str(write(tmp_path / "r.ics", text))], expected)
 
 
-def test_import_reads_only_regular_files(invoke, loaded, db_path):
-    refused(invoke, db_path, ["import", "/dev/zero"], "no such file")
+def test_import_reads_only_regular_files(invoke, loaded, db_url):
+    refused(invoke, db_url, ["import", "/dev/zero"], "no such file")
 
 
 def test_meeting_listings_are_bounded_however_many_daily_series(invoke, invoke_json, loaded, tmp_path):

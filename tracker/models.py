@@ -6,7 +6,7 @@ import enum
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import JSON, DateTime, Enum, ForeignKey, Integer, String, Text, TypeDecorator, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -81,7 +81,7 @@ class Committee(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(100), unique=True)
     name: Mapped[str] = mapped_column(String(300))
-    role: Mapped[Role]
+    role: Mapped[Role] = mapped_column(Enum(Role, name="committee_role"))
     category: Mapped[str | None] = mapped_column(String(64))
     description: Mapped[str] = mapped_column(Text, default="")
     source_quote: Mapped[str] = mapped_column(Text, default="")
@@ -99,7 +99,7 @@ class MeetingSeries(Base):
     tz: Mapped[str] = mapped_column(String(64))
     start: Mapped[datetime]
     days: Mapped[int] = mapped_column(Integer, default=1)
-    precision: Mapped[Precision] = mapped_column(default=Precision.day)
+    precision: Mapped[Precision] = mapped_column(Enum(Precision, name="date_precision"), default=Precision.day)
     description: Mapped[str] = mapped_column(Text, default="")
     source_quote: Mapped[str] = mapped_column(Text, default="")
     attendees: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -125,7 +125,7 @@ class Meeting(Base):
     end: Mapped[datetime]
     all_day: Mapped[bool] = mapped_column(default=True)
     tz: Mapped[str] = mapped_column(String(64))
-    precision: Mapped[Precision] = mapped_column(default=Precision.day)
+    precision: Mapped[Precision] = mapped_column(Enum(Precision, name="date_precision"), default=Precision.day)
     place: Mapped[str] = mapped_column(String(300), default="")
     host: Mapped[str] = mapped_column(String(300), default="")
     theme: Mapped[str] = mapped_column(Text, default="")
@@ -161,7 +161,7 @@ class Item(Base):
     due_all_day: Mapped[bool] = mapped_column(default=True)
     tz: Mapped[str] = mapped_column(String(64))
     due_note: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[Status] = mapped_column(default=Status.open, index=True)
+    status: Mapped[Status] = mapped_column(Enum(Status, name="item_status"), default=Status.open, index=True)
     priority: Mapped[str] = mapped_column(String(16), default="medium")
     category: Mapped[str | None] = mapped_column(String(64))
     meeting_id: Mapped[int | None] = mapped_column(ForeignKey("meetings.id"))

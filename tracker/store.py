@@ -1,4 +1,4 @@
-"""Engine, schema, units of work and backups. Any SQLAlchemy URL works; SQLite gets WAL and foreign keys.
+"""Engine, schema, units of work and backups, on SQLite (WAL, foreign keys) and PostgreSQL (psycopg 3).
 
 Concurrency rule: a unit of work that writes takes the write lock up front (`transaction(write=True)`), so it
 waits for another writer instead of failing to upgrade a read; a wait longer than the busy timeout becomes
@@ -10,9 +10,11 @@ from __future__ import annotations
 import functools
 import os
 import secrets
+import shutil
 import sqlite3
+import subprocess
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +23,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from tracker import migrations, rules
 from tracker.errors import Busy, ConfigError, Conflict, InvalidInput, TrackerError
-from tracker.models import Base, Meta
+from tracker.models import Meta
 
-SCHEMA_VERSION = 1
 LINK_SECRET = "link_secret"  # signs the links in reminders (tracker.signing); made once, here
 # Seconds a writer waits for another process's write lock before giving up with Busy. A SQLite URL's own
 # `?timeout=` (the sqlite3 driver's parameter) overrides it: sqlite:///tracker.db?timeout=30
@@ -46,23 +48,29 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DBAPI 
 
 
 def engine(url: str) -> Engine:
-    """An engine for `url`; a SQLite file's folder is created on first use. SQLite waits BUSY_TIMEOUT seconds
-    for a lock unless the URL says otherwise (`?timeout=30`)."""
+    """An engine for `url`; a SQLite file's folder is created on first use. A writer waits BUSY_TIMEOUT seconds
+    for another's lock unless the URL says otherwise (SQLite `?timeout=30`; PostgreSQL `?options=-c lock_timeout=…`)."""
     try:
         parsed = make_url(url)
     except ArgumentError:
         raise ConfigError(f"--db: not a database URL: {url!r} (e.g. sqlite:///path/to/tracker.db)") from None
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+    backend = parsed.get_backend_name()
+    if backend == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    sqlite = parsed.get_backend_name() == "sqlite"
-    connect_args = {"timeout": BUSY_TIMEOUT} if sqlite and "timeout" not in parsed.query else {}
+    connect_args: dict[str, Any] = {}
+    if backend == "sqlite" and "timeout" not in parsed.query:
+        connect_args["timeout"] = BUSY_TIMEOUT
+    if backend == "postgresql" and "options" not in parsed.query:
+        connect_args["options"] = f"-c lock_timeout={int(BUSY_TIMEOUT * 1000)} -c timezone=UTC"
     try:
-        eng = create_engine(parsed, connect_args=connect_args)
+        eng = create_engine(parsed, connect_args=connect_args, pool_pre_ping=backend == "postgresql")
     except Exception as e:  # a missing driver or bad option is a configuration problem, not a bug
         raise ConfigError(f"--db {parsed.render_as_string()}: {e}") from None
-    if sqlite:
+    if backend == "sqlite":
         event.listen(eng, "connect", _sqlite_pragmas)
         event.listen(eng, "begin", _sqlite_begin)
+    elif backend == "postgresql":
+        event.listen(eng, "begin", _postgresql_begin)
     return eng
 
 
@@ -70,44 +78,36 @@ def _sqlite_begin(conn) -> None:  # noqa: ANN001 - SQLAlchemy Connection
     conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("write") else "BEGIN")
 
 
-def init(eng: Engine) -> None:
-    """Create missing tables and record the schema version; refuse a database from a newer tracker.
+# PostgreSQL: one transaction-scoped advisory lock plays the part of SQLite's write lock, so that writers run
+# one after another on both databases (the data version, the plan and check-then-insert rely on it). Reads and
+# the delivery ledger's row-level claims (FOR UPDATE SKIP LOCKED) do not take it.
+_WRITE_LOCK = 0x7472_6B72  # "trkr"
 
-    It only reads when everything is there (every command calls it), and takes the write lock only to create.
+
+def _postgresql_begin(conn) -> None:  # noqa: ANN001 - SQLAlchemy Connection
+    if conn.get_execution_options().get("write"):
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_WRITE_LOCK})")
+
+
+def init(eng: Engine) -> None:
+    """Bring the schema up to date (migrations.upgrade) and make the link secret; refuse a newer database.
+
+    Every command calls it: when the schema is current it only reads; otherwise it migrates under the write lock,
+    so two first runs, or two upgrades, do not race.
     :raises ConfigError: the database cannot be opened, or is newer than this tracker.
-    :raises Busy: it had to create something while another process held the write lock too long.
+    :raises Busy: it had to migrate while another process held the write lock too long.
     """
     try:
         with transaction(eng) as session:
-            if _ready(session):
+            if migrations.is_current(session.connection()) and session.get(Meta, LINK_SECRET) is not None:
                 return
         with transaction(eng, write=True) as session:
-            Base.metadata.create_all(session.connection())  # under the write lock: two first runs do not race
-            if session.get(Meta, LINK_SECRET) is None:
-                session.execute(insert(Meta).values(key=LINK_SECRET, value=secrets.token_hex(32)))
-            if _schema_version(session) is None:
-                session.execute(insert(Meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
-                session.execute(insert(Meta).values(key=DATA_VERSION, value="0"))
+            migrations.upgrade(session.connection())
+            for key, value in ((LINK_SECRET, secrets.token_hex(32)), (DATA_VERSION, "0")):
+                if session.get(Meta, key) is None:  # Core inserts: making them is not a change of the data
+                    session.execute(insert(Meta).values(key=key, value=value))
     except DatabaseError as e:  # OperationalError among them; also "file is not a database"
         raise ConfigError(f"cannot open the database {eng.url.render_as_string()}: {e.orig}") from None
-
-
-def _ready(session: Session) -> bool:
-    """True when every table, the schema version and the link secret exist (Core inserts above, so that
-    creating them does not count as a change of the data)."""
-    if set(Base.metadata.tables) - set(inspect(session.connection()).get_table_names()):
-        return False
-    return _schema_version(session) is not None and session.get(Meta, LINK_SECRET) is not None
-
-
-def _schema_version(session: Session) -> int | None:
-    """The recorded schema version, if any; a newer one than this tracker's is refused."""
-    row = session.get(Meta, "schema_version")
-    if row is not None and int(row.value) > SCHEMA_VERSION:
-        raise ConfigError(
-            f"the database has schema version {row.value}, newer than this tracker ({SCHEMA_VERSION}); upgrade tracker"
-        )
-    return None if row is None else int(row.value)
 
 
 DATA_VERSION = "data_version"
@@ -204,34 +204,23 @@ def health(eng: Engine, lock_timeout: float) -> str:
 
 
 def backup(eng: Engine, path: str | os.PathLike[str], force: bool = False) -> dict[str, Any]:
-    """Copy the database's committed state to the SQLite file `path`, with SQLite's online backup API: safe
-    while other processes read and write (an open write transaction's changes are not included). The copy is
-    one self-contained file (rollback journal, no -wal beside it), written beside `path` and renamed into place.
+    """Copy the database's committed state to the file `path`, safely while other processes read and write:
+    SQLite with its online backup API (one self-contained SQLite file), PostgreSQL with `pg_dump --format=custom`
+    from one snapshot (restore with `pg_restore`; README "Backups"). The copy is written beside `path` and renamed
+    into place, so `path` never holds half a backup.
 
     :returns: {"path", "bytes", "tables", "rows"} of the copy.
-    :raises InvalidInput: the database is not SQLite, or `path` is a folder or the database itself.
+    :raises InvalidInput: `path` is a folder or the database itself, or cannot be written; pg_dump is missing.
     :raises Conflict: `path` exists and `force` is false.
     :raises Busy: the database stayed locked longer than the busy timeout.
     """
-    if eng.dialect.name != "sqlite":
-        raise InvalidInput(
-            f"backup: tracker backs up only SQLite databases, not {eng.dialect.name}; use the database's own "
-            "tools (e.g. pg_dump)"
-        )
-    target = Path(path).expanduser().absolute()
-    source = eng.url.database
-    if target.is_dir():
-        raise InvalidInput(f"backup: {target} is a folder; give a file name, e.g. {target / 'tracker-backup.db'}")
-    if source not in (None, "", ":memory:") and target.exists() and target.samefile(source):
-        raise InvalidInput(f"backup: {target} is the database itself; give another file name")
-    if target.exists() and not target.is_file():
-        raise InvalidInput(f"backup: {target} is not a regular file; give a file name")
-    if target.exists() and not force:
-        raise Conflict(f"backup: {target} already exists; pass --force to replace it")
+    if eng.dialect.name not in ("sqlite", "postgresql"):
+        raise InvalidInput(f"backup: tracker backs up SQLite and PostgreSQL databases, not {eng.dialect.name}")
+    target = _backup_target(eng, path, force)
     tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        _copy(eng, tmp)
+        tables, rows = (_sqlite_copy if eng.dialect.name == "sqlite" else _pg_dump)(eng, tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, target)
@@ -241,13 +230,24 @@ def backup(eng: Engine, path: str | os.PathLike[str], force: bool = False) -> di
         raise InvalidInput(f"backup: cannot write {target}: {e}") from None
     finally:
         tmp.unlink(missing_ok=True)
-    with closing(sqlite3.connect(target)) as copy:
-        tables = [r[0] for r in copy.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        rows = sum(copy.execute(f'SELECT COUNT(*) FROM "{name}"').fetchone()[0] for name in tables)
-    return {"path": str(target), "bytes": target.stat().st_size, "tables": len(tables), "rows": rows}
+    return {"path": str(target), "bytes": target.stat().st_size, "tables": tables, "rows": rows}
 
 
-def _copy(eng: Engine, tmp: Path) -> None:
+def _backup_target(eng: Engine, path: str | os.PathLike[str], force: bool) -> Path:
+    target = Path(path).expanduser().absolute()
+    source = eng.url.database if eng.dialect.name == "sqlite" else None
+    if target.is_dir():
+        raise InvalidInput(f"backup: {target} is a folder; give a file name, e.g. {target / 'tracker-backup.db'}")
+    if source not in (None, "", ":memory:") and target.exists() and target.samefile(source):
+        raise InvalidInput(f"backup: {target} is the database itself; give another file name")
+    if target.exists() and not target.is_file():
+        raise InvalidInput(f"backup: {target} is not a regular file; give a file name")
+    if target.exists() and not force:
+        raise Conflict(f"backup: {target} already exists; pass --force to replace it")
+    return target
+
+
+def _sqlite_copy(eng: Engine, tmp: Path) -> tuple[int, int]:
     raw = eng.raw_connection()
     copy = sqlite3.connect(tmp, isolation_level=None)
     try:
@@ -256,6 +256,8 @@ def _copy(eng: Engine, tmp: Path) -> None:
         (check,) = copy.execute("PRAGMA quick_check").fetchone()
         if check != "ok":
             raise TrackerError(f"backup: the copy failed SQLite's quick_check ({check}); the database may be damaged")
+        tables = [r[0] for r in copy.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return len(tables), sum(copy.execute(f'SELECT COUNT(*) FROM "{name}"').fetchone()[0] for name in tables)
     except sqlite3.OperationalError as e:
         if _is_busy(e):
             raise Busy(BUSY_MESSAGE) from e
@@ -263,3 +265,29 @@ def _copy(eng: Engine, tmp: Path) -> None:
     finally:
         copy.close()
         raw.close()
+
+
+def _pg_dump(eng: Engine, tmp: Path) -> tuple[int, int]:
+    """pg_dump from a snapshot this connection exports, so the rows counted here are exactly the rows dumped.
+    The password travels in PGPASSWORD, never on a command line."""
+    program = shutil.which("pg_dump") or next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_dump"))), None)
+    if program is None:
+        raise InvalidInput("backup: pg_dump not found; install PostgreSQL's client programs (postgresql-client)")
+    url = eng.url.set(drivername="postgresql", password=None).render_as_string(hide_password=False)
+    env = {**os.environ, **({"PGPASSWORD": eng.url.password} if eng.url.password else {})}
+    with eng.connect().execution_options(isolation_level="REPEATABLE READ") as conn, conn.begin():
+        snapshot = conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar()
+        tables = inspect(conn).get_table_names()
+        rows = sum(conn.exec_driver_sql(f'SELECT COUNT(*) FROM "{name}"').scalar() for name in tables)
+        args = [
+            str(program),
+            "--format=custom",
+            "--no-owner",
+            f"--snapshot={snapshot}",
+            f"--file={tmp}",
+            f"--dbname={url}",
+        ]
+        done = subprocess.run(args, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise TrackerError(f"backup: pg_dump failed: {rules.one_line(done.stderr)[:300]}")
+    return len(tables), rows

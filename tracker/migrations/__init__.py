@@ -1,0 +1,94 @@
+"""The schema's history, as Alembic revisions in `versions/`; `tracker.store.init` applies them.
+
+Every command brings an older database up to date itself (a desk has no one to run a separate upgrade step, and a
+revision runs in one transaction under the write lock, so a failed one changes nothing), and refuses a database
+that a newer tracker has migrated further. A change to the schema is a new revision:
+`.venv/bin/python -m tracker.migrations "what changed"` writes one from the difference between `tracker.models` and
+a database at head; read it, then test it with `tests/test_migrations.py`.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, inspect, text
+
+from tracker.errors import ConfigError
+
+# tracker 0.1 created this schema without Alembic and recorded meta.schema_version = 1; such a database is
+# stamped with the first revision, then upgraded like any other.
+LEGACY_REVISION = "0001"
+
+
+def _config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", "tracker:migrations")
+    config.attributes["connection"] = connection
+    return config
+
+
+@functools.cache
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(_config())
+
+
+def head() -> str:
+    return _scripts().get_current_head()
+
+
+def schema_version() -> int:
+    """The head revision as a number, also kept in meta.schema_version: tracker 0.1 refuses a database whose
+    number is above its own 1."""
+    return int(head())
+
+
+def recorded(connection: Connection) -> str | None:
+    """The database's revision: None for an empty database, LEGACY_REVISION for one tracker 0.1 made.
+
+    :raises ConfigError: a revision this tracker does not know, i.e. a newer tracker migrated it.
+    """
+    heads = MigrationContext.configure(connection).get_current_heads()
+    if not heads:
+        return LEGACY_REVISION if _made_by_tracker_0_1(connection) else None
+    known = {script.revision for script in _scripts().walk_revisions()}
+    unknown = [rev for rev in heads if rev not in known]
+    if unknown or len(heads) > 1:
+        raise ConfigError(
+            f"the database's schema is at revision {', '.join(heads)}, newer than this tracker knows "
+            f"(its newest is {head()}); upgrade tracker to use this database"
+        )
+    return heads[0]
+
+
+def _made_by_tracker_0_1(connection: Connection) -> bool:
+    if not inspect(connection).has_table("meta"):
+        return False
+    version = connection.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).scalar()
+    if version is not None and int(version) > 1:
+        raise ConfigError(f"the database has schema version {version} but no migration record: not tracker's")
+    return version is not None
+
+
+def is_current(connection: Connection) -> bool:
+    """Whether the database records the head revision (a tracker 0.1 database is not: it must be stamped).
+
+    :raises ConfigError: as `recorded`."""
+    if MigrationContext.configure(connection).get_current_heads() == (head(),):
+        return True
+    recorded(connection)
+    return False
+
+
+def upgrade(connection: Connection) -> None:
+    """Apply every revision the database lacks, in the caller's transaction (which holds the write lock)."""
+    config = _config(connection)
+    if not MigrationContext.configure(connection).get_current_heads() and recorded(connection) == LEGACY_REVISION:
+        command.stamp(config, LEGACY_REVISION)
+    command.upgrade(config, "head")
+    version = {"v": str(schema_version())}
+    if connection.execute(text("UPDATE meta SET value = :v WHERE key = 'schema_version'"), version).rowcount == 0:
+        connection.execute(text("INSERT INTO meta (key, value) VALUES ('schema_version', :v)"), version)
