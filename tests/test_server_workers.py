@@ -117,24 +117,37 @@ def assert_dated(headers: dict[str, str]) -> None:
     assert parsedate_to_datetime(headers["last-modified"]) <= parsedate_to_datetime(headers["date"]), headers
 
 
+def accepted_by(conn: http.client.HTTPConnection, pids: set[int]) -> int:
+    """worker_of, once a worker has accepted `conn` (polled, for at most ten seconds)."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            return worker_of(conn, pids)
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
+
+
 def spread(served: Served, path: str) -> tuple[list[http.client.HTTPConnection], dict[int, int]]:
     """CONNECTIONS kept-alive connections, each having fetched `path` once, and how many each worker holds.
     Idle workers race for each new connection and one may win them all, so each worker in turn is paused
-    (SIGSTOP, for a few milliseconds; the supervisor's health check allows seconds) while the others accept."""
+    (SIGSTOP, only until the others have accepted; the supervisor's health check allows seconds)."""
     conns: list[http.client.HTTPConnection] = []
     workers = sorted(served.children())
+    holders: dict[int, int] = {}
     for paused in workers:
         os.kill(paused, signal.SIGSTOP)
         try:
-            for _ in range(CONNECTIONS // len(workers)):
-                conns.append(served.connect())
-                assert get(conns[-1], path)[0] == 200
+            batch = [served.connect() for _ in range(CONNECTIONS // len(workers))]
+            for conn in batch:
+                pid = accepted_by(conn, set(workers))
+                holders[pid] = holders.get(pid, 0) + 1
         finally:
             os.kill(paused, signal.SIGCONT)
-    holders: dict[int, int] = {}
+        conns += batch
     for conn in conns:
-        pid = worker_of(conn, set(workers))
-        holders[pid] = holders.get(pid, 0) + 1
+        assert get(conn, path)[0] == 200
     return conns, holders
 
 
