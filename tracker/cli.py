@@ -564,13 +564,15 @@ def subscribe_rotate(app: AppContext, ref: str, as_json: bool) -> None:
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--base-url", help="Public URL of this server, as subscribers reach it [env TRACKER_BASE_URL].")
 @click.option("--with-reminders", is_flag=True, help="Also run the reminder scheduler in this process.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), envvar="TRACKER_WORKERS",
+              help="Worker processes sharing the socket [env TRACKER_WORKERS].")  # fmt: skip
 @pass_app
-def serve(app: AppContext, host: str, port: int, base_url: str | None, with_reminders: bool) -> None:
+def serve(app: AppContext, host: str, port: int, base_url: str | None, with_reminders: bool, workers: int) -> None:
     """Serve the calendar feeds, the subscription pages, the mark-done links and /healthz (uvicorn).
 
     \b
     Example:
-        tracker serve --port 8765 --base-url https://calendars.example.org --with-reminders
+        tracker serve --port 8765 --base-url https://calendars.example.org --with-reminders --workers 2
     """
     from tracker import scheduler, server
 
@@ -580,7 +582,7 @@ def serve(app: AppContext, host: str, port: int, base_url: str | None, with_remi
     if background is not None:
         background.start()
     try:
-        server.serve(settings, app.engine, app.clock, host, port)
+        server.serve(settings, app.engine, clock.clock(settings.zone, settings.now), host, port, workers)
     finally:
         if background is not None:
             background.shutdown(wait=False)
