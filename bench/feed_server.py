@@ -1,7 +1,10 @@
 """Feed server benchmark: `tracker serve` beside nginx serving the same bytes, and one-item rebuilds beside full
 builds, all in one run. Prints ratios (the figures that matter on a noisy machine).
 
-    .venv/bin/python bench/feed_server.py [--items 10000] [--seconds 5] [--repeats 3]
+    .venv/bin/python bench/feed_server.py [--items 10000] [--seconds 5] [--repeats 3] [--workers 1 2]
+
+For each worker count N, `tracker serve --workers N` is measured against nginx with `worker_processes N`,
+interleaved, for full bodies and for 304s; wrk (2 threads, 32 connections) runs on the same machine.
 
 Needs Debian's nginx and wrk (installed by .ci/run). Everything binds 127.0.0.1; every load is bounded.
 """
@@ -96,14 +99,15 @@ def wrk(url: str, seconds: int, header: str | None = None) -> float:
     return float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])
 
 
-def start_nginx(folder: Path, body: bytes) -> tuple[subprocess.Popen, str]:
+def start_nginx(folder: Path, body: bytes, workers: int) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    (folder / "html").mkdir()
+    folder = folder / f"nginx-{workers}"
+    (folder / "html").mkdir(parents=True)
     (folder / "tmp").mkdir()
     (folder / "html" / "feed.ics").write_bytes(body)
     os.chmod(folder, 0o755)
     conf = folder / "nginx.conf"
-    conf.write_text(f"""worker_processes 1;
+    conf.write_text(f"""worker_processes {workers};
 daemon off;
 user root;
 pid {folder}/nginx.pid;
@@ -140,6 +144,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args()
     for tool in ("nginx", "wrk"):
         if not shutil.which(tool):
@@ -155,16 +160,34 @@ def main() -> None:
 
     with store.transaction(engine) as session:
         sub, token = subscriptions.add(session, NOW, "bench", calendar="action-items", alarms=False)
+    try:
+        for workers in args.workers:
+            compare(folder, db, token, workers, args)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+TARGETS = {"full": 0.90, "304": 0.30}
+
+
+def start_tracker(db: str, workers: int) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**os.environ, "TRACKER_DB": db, "TRACKER_NOW": NOW.isoformat()}
-    server = subprocess.Popen([ROOT / ".venv/bin/tracker", "serve", "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    command = [ROOT / ".venv/bin/tracker", "serve", "--port", str(port), "--workers", str(workers)]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(f"http://127.0.0.1:{port}/healthz")
+    return server, f"http://127.0.0.1:{port}"
+
+
+def compare(folder: Path, db: str, token: str, workers: int, args: argparse.Namespace) -> None:
+    """tracker with `workers` processes beside nginx with as many, same bytes, runs interleaved."""
+    server, base = start_tracker(db, workers)
     nginx = None
     try:
-        ours = f"http://127.0.0.1:{port}/feeds/{token}.ics"
-        wait_for(f"http://127.0.0.1:{port}/healthz")
+        ours = f"{base}/feeds/{token}.ics"
         first = httpx.get(ours, timeout=60)
-        nginx, theirs = start_nginx(folder, first.content)
+        wrk(ours, args.seconds)  # unmeasured: every worker builds its own cache on its first requests
+        nginx, theirs = start_nginx(folder, first.content, workers)
         assert httpx.get(theirs).content == first.content
         our_etag, their_etag = first.headers["etag"], httpx.get(theirs).headers["etag"]
         rows = {"full": ([], []), "304": ([], [])}
@@ -173,18 +196,16 @@ def main() -> None:
             rows["full"][1].append(wrk(theirs, args.seconds))
             rows["304"][0].append(wrk(ours, args.seconds, f"If-None-Match: {our_etag}"))
             rows["304"][1].append(wrk(theirs, args.seconds, f"If-None-Match: {their_etag}"))
-        targets = {"full": 0.80, "304": 0.30}
         for name, (mine, nginx_rates) in rows.items():
             a, b = statistics.median(mine), statistics.median(nginx_rates)
-            print(f"{name:>4}: tracker {a:,.0f} req/s, nginx {b:,.0f} req/s: ratio {a / b:.2f} "
-                  f"(target ≥ {targets[name]:.2f}) runs tracker {mine} nginx {nginx_rates}")  # fmt: skip
+            print(f"{workers} worker(s) {name:>4}: tracker {a:,.0f} req/s, nginx ({workers} worker process(es)) "
+                  f"{b:,.0f} req/s: ratio {a / b:.2f} (target ≥ {TARGETS[name]:.2f}) "
+                  f"runs tracker {mine} nginx {nginx_rates}")  # fmt: skip
     finally:
-        server.terminate()
-        server.wait(timeout=10)
-        if nginx is not None:
-            nginx.terminate()
-            nginx.wait(timeout=10)
-        shutil.rmtree(folder, ignore_errors=True)
+        for proc in (server, nginx):
+            if proc is not None:
+                proc.terminate()
+                proc.wait(timeout=30)
 
 
 if __name__ == "__main__":

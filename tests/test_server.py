@@ -64,8 +64,16 @@ def test_conditional_get_and_head(served, subscribe, invoke, clock):
     second = get(served, path, **{"If-None-Match": etag})
     assert second.status_code == 200 and second.headers["etag"] != etag and second.content != first.content
     assert get(served, path, **{"If-Modified-Since": modified}).status_code == 200
-    assert get(served, path, **{"If-Modified-Since": second.headers["last-modified"]}).status_code == 304
     assert b"STATUS:COMPLETED" in second.content
+    # Its Last-Modified is a second past the first one's, ahead of the (stopped) clock: the response shows the
+    # clock's second instead (never later than Date), which is the first one's, so it cannot earn a 304 ...
+    assert second.headers["last-modified"] == modified
+    assert get(served, path, **{"If-Modified-Since": second.headers["last-modified"]}).status_code == 200
+    # ... until the clock reaches it.
+    clock.set("2008-09-01T09:00:01+08:00")
+    third = get(served, path, **{"If-None-Match": second.headers["etag"]})
+    assert third.status_code == 304 and third.headers["last-modified"] == "Mon, 01 Sep 2008 01:00:01 GMT"
+    assert get(served, path, **{"If-Modified-Since": third.headers["last-modified"]}).status_code == 304
 
 
 def test_every_bad_token_gets_the_same_404(served, subscribe, invoke):

@@ -463,6 +463,29 @@ def test_healthz_reports_a_held_write_lock(loaded, serve, db_url):
         holder.close()
 
 
+@pytest.mark.postgresql_only
+def test_a_database_server_that_goes_away_gives_503s_and_comes_back(loaded, serve, subscribe, db_url, pg_server):
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    served = serve()
+    token, _ = subscribe("--name", "desk")
+    assert httpx.get(f"{served.url}/s/{token}/").status_code == 200
+    name = make_url(db_url).database
+    with psycopg.connect(pg_server, autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')  # as a server that is down
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+        try:
+            page = httpx.get(f"{served.url}/s/{token}/")
+            assert page.status_code == 503 and page.headers["retry-after"] == "30"
+            assert page.text.startswith("the database cannot be used now: ") and page.text.count("\n") == 1
+            health = httpx.get(served.url + "/healthz")
+            assert health.status_code == 503 and health.json() == {"status": "database unreachable"}
+        finally:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+    assert httpx.get(f"{served.url}/s/{token}/").status_code == 200  # the pool reconnects on its own
+
+
 def test_busy_errors_carry_retry_after(loaded, serve, subscribe, monkeypatch):
     from tracker import server as server_module
     from tracker.errors import Busy

@@ -29,9 +29,11 @@ from tracker import (
     ics_import,
     items,
     meetings,
+    migrations,
     reminders,
     store,
     subscriptions,
+    transfer,
 )
 from tracker.config import Settings, load_settings, refresh_interval
 from tracker.errors import InvalidInput, TrackerError
@@ -141,13 +143,13 @@ def _items_table(title: str, rows: list[dict[str, Any]], empty: str = "nothing")
 @cli.command()
 @pass_app
 def init(app: AppContext) -> None:
-    """Create the database (every command also does this on first use).
+    """Create the database, or bring an older one's schema up to date (every command also does this first).
 
     \b
     Example:
         tracker --db sqlite:///tracker.db init
     """
-    message(f"database ready: {app.engine.url.render_as_string()}")
+    message(f"database ready: {app.engine.url.render_as_string()} (schema revision {migrations.head()})")
 
 
 @cli.command()
@@ -443,6 +445,31 @@ def backup(app: AppContext, path: str, force: bool, as_json: bool) -> None:
                 f"({result['bytes']} bytes)")  # fmt: skip
 
 
+@cli.command("copy-to")
+@click.argument("url")
+@json_option
+@pass_app
+def copy_to(app: AppContext, url: str, as_json: bool) -> None:
+    """Copy the whole database (history, subscriptions, reminders and links included) into an empty one.
+
+    For moving a desk from SQLite to PostgreSQL, or back. Stop `serve` and `remind run` first: what they write
+    after the copy has begun stays behind. Then point TRACKER_DB at URL.
+
+    \b
+    Example:
+        tracker copy-to 'postgresql+psycopg://tracker@db.example.org/tracker'
+    """
+    target = store.engine(url)
+    try:
+        result = transfer.copy_to(app.engine, target)
+    finally:
+        target.dispose()
+    if as_json:
+        render_json("copy-to", app.now, result)
+    else:
+        message(f"copied {sum(result['rows'].values())} rows in {result['tables']} tables to {result['target']}")
+
+
 @cli.command("import")
 @click.argument("path", type=click.Path())
 @json_option
@@ -565,13 +592,15 @@ def subscribe_rotate(app: AppContext, ref: str, as_json: bool) -> None:
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--base-url", help="Public URL of this server, as subscribers reach it [env TRACKER_BASE_URL].")
 @click.option("--with-reminders", is_flag=True, help="Also run the reminder scheduler in this process.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), envvar="TRACKER_WORKERS",
+              help="Worker processes sharing the socket [env TRACKER_WORKERS].")  # fmt: skip
 @pass_app
-def serve(app: AppContext, host: str, port: int, base_url: str | None, with_reminders: bool) -> None:
+def serve(app: AppContext, host: str, port: int, base_url: str | None, with_reminders: bool, workers: int) -> None:
     """Serve the calendar feeds, the subscription pages, the mark-done links and /healthz (uvicorn).
 
     \b
     Example:
-        tracker serve --port 8765 --base-url https://calendars.example.org --with-reminders
+        tracker serve --port 8765 --base-url https://calendars.example.org --with-reminders --workers 2
     """
     from tracker import scheduler, server
 
@@ -581,7 +610,7 @@ def serve(app: AppContext, host: str, port: int, base_url: str | None, with_remi
     if background is not None:
         background.start()
     try:
-        server.serve(settings, app.engine, app.clock, host, port)
+        server.serve(settings, app.engine, clock.clock(settings.zone, settings.now), host, port, workers)
     finally:
         if background is not None:
             background.shutdown(wait=False)

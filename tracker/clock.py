@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -53,3 +55,21 @@ def now(tz: ZoneInfo, override: str | None = None, environ: dict[str, str] | Non
 def wall() -> datetime:
     """The real time, never overridden: only for operational timeouts (delivery leases), not for the data."""
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Fixed:
+    """A clock stopped at `at` (--now / TRACKER_NOW)."""
+
+    at: datetime
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+def clock(tz: ZoneInfo, override: str | None = None) -> Callable[[], datetime]:
+    """`now` as a function for long-running processes: the override (or TRACKER_NOW), parsed once, else the
+    real time at each call. Picklable, so it reaches the server's worker processes."""
+    if override or os.environ.get("TRACKER_NOW"):
+        return Fixed(now(tz, override))
+    return wall

@@ -10,11 +10,15 @@ the path. uvicorn's access log is off.
 from __future__ import annotations
 
 import logging
+import math
 import re
+import sys
 import time
 import traceback
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.utils import formatdate
 from typing import Any
 
 from sqlalchemy import Engine
@@ -92,6 +96,7 @@ class Context:
         self.engine = engine
         self.now = now
         self.feeds = FeedCache(engine, refresh_interval(settings), now)
+        self._date: tuple[int, str] = (0, "")
         self._subs: tuple[int, dict[str, tuple[str, bool]]] = (-1, {})
 
     def subscription(self, token: str, version: int) -> tuple[str, bool]:
@@ -108,14 +113,26 @@ class Context:
             known[token] = (sub.calendar, sub.alarms)
         return known[token]
 
+    def date(self) -> tuple[int, str]:
+        """The current second (POSIX) and its HTTP-date, formatted once a second: every response's Date."""
+        second = math.floor(self.now().timestamp())
+        if self._date[0] != second or not self._date[1]:
+            self._date = (second, formatdate(second, usegmt=True))
+        return self._date
+
     def spec(self, calendar: str) -> ics.CalendarSpec:
         with Session(self.engine) as session:
             return subscriptions.spec_for(session, calendar)
 
 
-def conditional(feed: Feed, request_headers: Mapping[str, str], gzip_enabled: bool) -> tuple[int, dict, bytes]:
-    """Status, headers and body for a feed request: 304 only when the client holds exactly these bytes."""
-    headers = {"etag": feed.etag, "last-modified": feed.last_modified_http, "cache-control": "private, no-cache"}
+def conditional(
+    feed: Feed, request_headers: Mapping[str, str], gzip_enabled: bool, date: tuple[int, str]
+) -> tuple[int, dict, bytes]:
+    """Status, headers and body for a feed request: 304 only when the client holds exactly these bytes.
+    `date` is the response's Date (Context.date): a Last-Modified ahead of it (two changes within one second)
+    is shown as the Date, as RFC 9110 §8.8.2.1 asks; If-Modified-Since is still compared with the stored one."""
+    modified = feed.last_modified_http if feed.modified_second <= date[0] else date[1]
+    headers = {"etag": feed.etag, "last-modified": modified, "cache-control": "private, no-cache"}
     if gzip_enabled:
         headers["vary"] = "Accept-Encoding"
     if feed.not_modified(request_headers.get("if-none-match"), request_headers.get("if-modified-since")):
@@ -141,11 +158,13 @@ class Front:
     """The outermost ASGI app. GET/HEAD /feeds/<token>.ics is served here, ahead of Starlette's routing and
     middleware: calendar clients poll it all day, mostly for 304s, so it does only what a poll needs; everything
     else goes to Starlette. One access line per request (304s at DEBUG, the rest INFO) naming the route, never
-    the path; an unexpected error is logged here, without its message, and answered 500."""
+    the path; an unexpected error is logged here, without its message, and answered 500. With `dates`, every
+    response gets its Date header here, from the clock that stamps Last-Modified (the server sends none)."""
 
-    def __init__(self, app: Starlette, ctx: Context) -> None:
+    def __init__(self, app: Starlette, ctx: Context, dates: bool = False) -> None:
         self.app = app
         self.ctx = ctx
+        self.dates = dates
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -157,6 +176,9 @@ class Front:
         async def record(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
+                if self.dates:  # taken after any Last-Modified was compared with the clock: never earlier
+                    date = (b"date", self.ctx.date()[1].encode("latin-1"))
+                    message = {**message, "headers": [*message.get("headers", ()), date]}
             try:
                 await send(message)
             except OSError:
@@ -196,7 +218,8 @@ class Front:
         request_headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         try:
             feed = await current_feed(self.ctx, path[len("/feeds/") : -len(".ics")])
-            status, headers, body = conditional(feed, request_headers, self.ctx.settings.feed_gzip)
+            date = self.ctx.date()
+            status, headers, body = conditional(feed, request_headers, self.ctx.settings.feed_gzip, date)
         except TrackerError as exc:
             await error_response(exc)(scope, receive, send)
             return
@@ -213,7 +236,7 @@ def _method(scope: Scope) -> str:
 async def download(request: Request) -> Response:
     ctx: Context = request.app.state.ctx
     feed = await current_feed(ctx, request.path_params["token"])
-    status, headers, body = conditional(feed, request.headers, gzip_enabled=False)  # the page's gzip handles it
+    status, headers, body = conditional(feed, request.headers, False, ctx.date())  # the page's gzip handles it
     headers["content-disposition"] = 'attachment; filename="tracker.ics"'
     return Response(body, status_code=status, headers=headers)
 
@@ -288,8 +311,9 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return PlainTextResponse(f"{exc.detail}\n", status_code=exc.status_code, headers=exc.headers)
 
 
-def create_app(settings: Settings, engine: Engine, now: Callable[[], datetime]) -> Front:
-    """The ASGI app. `now` is the clock (tests and demos pass a fixed one)."""
+def create_app(settings: Settings, engine: Engine, now: Callable[[], datetime], dates: bool = False) -> Front:
+    """The ASGI app. `now` is the clock (tests and demos pass a fixed one). `dates`: the app sends each
+    response's Date itself (from `now`), for a server configured to send none (see serve)."""
     store.init(engine)
     handlers = {signing.LinkError: actions.link_error, TrackerError: tracker_error, HTTPException: http_error}
     pages = Starlette(
@@ -309,19 +333,55 @@ def create_app(settings: Settings, engine: Engine, now: Callable[[], datetime]) 
         exception_handlers=handlers,
     )
     app.state.ctx = pages.state.ctx = Context(settings, engine, now)
-    return Front(app, app.state.ctx)
+    return Front(app, app.state.ctx, dates)
 
 
-def serve(settings: Settings, engine: Engine, now: Callable[[], datetime], host: str, port: int) -> None:
-    """Run the app on uvicorn until interrupted, with the deadlines and connection cap of tracker.serving."""
+def _log_to_stderr() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@dataclass(frozen=True)
+class WorkerApp:
+    """The app factory each worker process calls (uvicorn's factory=True): settings and clock travel inside
+    it, pickled by the supervisor, rather than in globals. A worker opens its own engine."""
+
+    settings: Settings
+    now: Callable[[], datetime]
+
+    def __call__(self) -> Front:
+        from uvicorn.config import STARTUP_FAILURE
+
+        _log_to_stderr()
+        try:
+            return create_app(self.settings, store.engine(self.settings.db), self.now, dates=True)
+        except TrackerError as exc:  # the supervisor stops on this exit code instead of restarting the worker
+            log.error("worker cannot start: %s", exc)
+            sys.exit(STARTUP_FAILURE)
+
+
+def serve(
+    settings: Settings, engine: Engine, now: Callable[[], datetime], host: str, port: int, workers: int = 1
+) -> None:
+    """Run the app on uvicorn until interrupted, with the deadlines and connection cap of tracker.serving.
+
+    With `workers` > 1, uvicorn's supervisor binds the socket and runs that many worker processes on it, each
+    with its own engine and feed cache (`now` must pickle: tracker.clock.clock); it replaces a worker that
+    dies, and SIGTERM or Ctrl-C stops them all gracefully. The app, not uvicorn, sends the Date header, so
+    that Last-Modified and Date come from one clock."""
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     from tracker import serving
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _log_to_stderr()
     limits = serving.fit(serving.Limits.from_settings(settings), serving.raise_open_files_limit())
-    log.info("header_timeout %gs, body_timeout %gs, keepalive_timeout %gs, send_timeout %gs, max_connections %d",
-             limits.header_timeout, limits.body_timeout, limits.keepalive_timeout, limits.send_timeout,
-             limits.max_connections)  # fmt: skip
-    app = create_app(settings, engine, now)
-    uvicorn.Server(serving.config(app, limits, host=host, port=port, log_level="info")).run()
+    log.info("header_timeout %gs, body_timeout %gs, keepalive_timeout %gs, send_timeout %gs, max_connections %d "
+             "per worker, %d worker(s)", limits.header_timeout, limits.body_timeout, limits.keepalive_timeout,
+             limits.send_timeout, limits.max_connections, workers)  # fmt: skip
+    options = {"host": host, "port": port, "log_level": "info", "date_header": False}
+    if workers == 1:
+        app = create_app(settings, engine, now, dates=True)
+        uvicorn.Server(serving.config(app, limits, **options)).run()
+        return
+    config = serving.config(WorkerApp(settings, now), limits, factory=True, workers=workers, **options)
+    Multiprocess(config, sockets=[config.bind_socket()]).run()

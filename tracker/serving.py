@@ -251,12 +251,30 @@ def protocol(limits: Limits) -> type[GuardedProtocol]:
     )
 
 
+class ProtocolFactory:
+    """uvicorn's `http` option: connections of protocol(limits), the class made once per process. Unlike that
+    class it pickles, so a config holding it reaches worker processes."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self._class: type[GuardedProtocol] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"limits": self.limits, "_class": None}
+
+    def __call__(self, *args: Any, **kwargs: Any) -> GuardedProtocol:  # noqa: ANN401 - uvicorn's signature
+        if self._class is None:
+            self._class = protocol(self.limits)
+        return self._class(*args, **kwargs)
+
+
 def config(app: Any, limits: Limits, **options: Any) -> uvicorn.Config:  # noqa: ANN401 - any ASGI app
     """uvicorn's Config for tracker: the guarded protocol, no uvicorn access log (it would print tokens), no
-    Server header, no WebSocket upgrades. `options` go to uvicorn.Config (host, port, log_level, ...)."""
+    Server header, no WebSocket upgrades. `options` go to uvicorn.Config (host, port, log_level, workers,
+    factory, date_header, ...). It pickles when `app` does (an app factory), as worker processes need."""
     return uvicorn.Config(
         app,
-        http=protocol(limits),
+        http=ProtocolFactory(limits),  # type: ignore[arg-type] - a callable making protocols is what uvicorn calls
         ws="none",
         timeout_keep_alive=limits.keepalive_timeout,  # type: ignore[arg-type] - a float works (loop.call_later)
         access_log=False,

@@ -8,6 +8,7 @@ waits for another writer instead of failing to upgrade a read; a wait longer tha
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import secrets
 import shutil
@@ -20,11 +21,11 @@ from typing import Any
 
 from sqlalchemy import Engine, Integer, cast, create_engine, event, insert, inspect, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DatabaseError, DBAPIError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, DataError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tracker import migrations, rules
-from tracker.errors import Busy, ConfigError, Conflict, InvalidInput, TrackerError
+from tracker.errors import Busy, ConfigError, Conflict, InvalidInput, TrackerError, Unavailable
 from tracker.models import Meta
 
 LINK_SECRET = "link_secret"  # signs the links in reminders (tracker.signing); made once, here
@@ -34,6 +35,7 @@ BUSY_TIMEOUT = 10.0
 BUSY_MESSAGE = "the database is busy: another tracker process is writing; try again"
 _SQLITE_BUSY = 5  # the primary result code; extended codes (BUSY_SNAPSHOT, BUSY_RECOVERY) share the low byte
 _PG_LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's answer when lock_timeout runs out
+log = logging.getLogger("tracker.store")
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DBAPI connection
@@ -108,8 +110,10 @@ def init(eng: Engine) -> None:
             for key, value in ((LINK_SECRET, secrets.token_hex(32)), (DATA_VERSION, "0")):
                 if session.get(Meta, key) is None:  # Core inserts: making them is not a change of the data
                     session.execute(insert(Meta).values(key=key, value=value))
-    except DatabaseError as e:  # OperationalError among them; also "file is not a database"
-        raise ConfigError(f"cannot open the database {eng.url.render_as_string()}: {e.orig}") from None
+    except (DatabaseError, Unavailable) as e:  # "file is not a database", no server, no such database …
+        cause = e if isinstance(e, DatabaseError) else e.__cause__
+        reason = rules.one_line(str(cause.orig))
+        raise ConfigError(f"cannot open the database {eng.url.render_as_string()}: {reason}") from None
 
 
 DATA_VERSION = "data_version"
@@ -159,7 +163,10 @@ def transaction(eng: Engine, write: bool = False) -> Iterator[Session]:
             raise Busy(BUSY_MESSAGE) from e
         if "readonly" in str(e.orig):
             raise ConfigError(f"the database {eng.url.render_as_string()} is read-only: {e.orig}") from None
-        raise
+        raise Unavailable(f"the database cannot be used now: {rules.one_line(str(e.orig))[:300]}") from e
+    except DataError as e:  # PostgreSQL checks lengths and ranges that the input rules should have checked first
+        log.error("a value the input rules let through does not fit the database", exc_info=e)
+        raise InvalidInput(f"a value does not fit the database: {rules.one_line(str(e.orig))[:200]}") from None
 
 
 def _is_busy(error: BaseException | None) -> bool:

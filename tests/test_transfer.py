@@ -1,0 +1,80 @@
+"""`tracker copy-to URL`: a desk moves its whole database — history, subscriptions, the ledger and the link secret
+included — from SQLite to PostgreSQL or back, and goes on working there."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
+
+from tests.conftest import dump
+from tests.test_migrations import OLD
+from tracker import store
+from tracker.models import Base
+
+
+@pytest.fixture
+def other_db(db_url: str, tmp_path: Path, request: pytest.FixtureRequest):
+    """An empty database of the other kind: PostgreSQL for a SQLite source, SQLite for a PostgreSQL one."""
+    if db_url.startswith("postgresql"):
+        yield f"sqlite:///{tmp_path / 'moved.db'}"
+        return
+    admin = request.getfixturevalue("pg_server")
+    name = f"moved_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield make_url(admin).set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def rows(url: str) -> dict[str, list]:
+    """Every row of every table, read through the models (aware datetimes, parsed JSON), so that the same data
+    compares equal on SQLite and PostgreSQL."""
+    engine = store.engine(url)
+    try:
+        with engine.connect() as conn:
+            return {t.name: sorted(map(tuple, conn.execute(select(t))), key=repr) for t in Base.metadata.sorted_tables}
+    finally:
+        engine.dispose()
+
+
+def test_a_database_moves_whole_to_the_other_kind_and_works_there(invoke, invoke_json, db_url, other_db, tmp_path):
+    if db_url.startswith("sqlite"):
+        shutil.copyfile(OLD, db_url.removeprefix("sqlite:///"))  # a desk with history, subscriptions and a ledger
+    else:
+        from tests.test_migrations import as_0_1_on_postgresql
+
+        as_0_1_on_postgresql(db_url)
+    invoke("init")
+    before = dump(db_url)
+
+    result = invoke_json("copy-to", other_db)
+
+    assert dump(db_url) == before  # the source is only read
+    moved = rows(other_db)
+    assert moved == rows(db_url)  # every row, the link secret and the ledger included
+    assert result["rows"] == {name: len(table_rows) for name, table_rows in moved.items()}
+    assert result["rows"]["items"] == 24 and result["rows"]["deliveries"] == 28
+    there = ["--db", other_db]
+    assert invoke_json(*there, "show", "send-kpi-draft-to-thailand")["history"][1]["field"] == "due"
+    invoke(*there, "add", "A new item after the move", "--owner", "apec-officer")  # new ids follow the copied ones
+    invoke(*there, "done", "send-kpi-draft-to-thailand")
+    assert invoke_json(*there, "show", "send-kpi-draft-to-thailand")["status"] == "done"
+    refused = invoke("copy-to", other_db, code=1).stderr
+    assert (
+        refused.startswith("Error: copy-to: ") and "already holds data (committees); give an empty database" in refused
+    )
+
+
+def test_copying_a_database_onto_itself_is_refused(invoke, loaded, db_url):
+    before = dump(db_url)
+    assert invoke("copy-to", db_url, code=1).stderr == (
+        "Error: copy-to: the target is the database itself; give another database URL\n"
+    )
+    assert dump(db_url) == before
