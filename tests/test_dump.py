@@ -260,27 +260,12 @@ def test_other_yaml_in_dir_is_refused_other_files_are_kept(invoke, loaded, tmp_p
     assert len(dataset.read([out]).entries["items"]) == len(dataset.read([DATA]).entries["items"])
 
 
-def test_unwritable_dir_is_one_error(invoke, loaded, tmp_path):
-    out = tmp_path / "out"
-    out.mkdir()
-    out.chmod(0o500)
-    try:
-        if (out / "probe").exists() or _writable(out):
-            pytest.skip("running as a user who can write anywhere")
-        result = invoke("dump", str(out), code=1)
-        assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: dump: cannot write ")
-        assert list(out.iterdir()) == []
-    finally:
-        out.chmod(0o700)
-
-
-def _writable(folder: Path) -> bool:
-    try:
-        (folder / "probe").touch()
-    except OSError:
-        return False
-    (folder / "probe").unlink()
-    return True
+def test_unwritable_dir_is_one_error(invoke, loaded):
+    """/sys refuses new files even to root (the tests may run as root, whom a chmod does not stop)."""
+    out = Path("/sys/kernel/tracker-dump")
+    result = invoke("dump", str(out), code=1)
+    assert result.stderr == f"Error: dump: cannot write {out}/people.yaml: Operation not permitted\n"
+    assert not out.exists()
 
 
 # --- the format's additions: uid and completion ---------------------------------------------------------
