@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
+from sqlalchemy.engine import make_url
 
 from tracker.cli import cli
 
@@ -23,11 +24,11 @@ BACKENDS = ("sqlite", "postgresql")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Every test that uses the database runs on SQLite and on PostgreSQL, except those marked sqlite_only
-    (they test SQLite's own files and locks)."""
+    """Every test that uses the database runs on SQLite and on PostgreSQL, except those marked sqlite_only or
+    postgresql_only (they test one database's own files, locks or tools)."""
     if "db_url" in metafunc.fixturenames:
-        sqlite_only = metafunc.definition.get_closest_marker("sqlite_only") is not None
-        metafunc.parametrize("db_url", BACKENDS[:1] if sqlite_only else BACKENDS, indirect=True)
+        only = [b for b in BACKENDS if metafunc.definition.get_closest_marker(f"{b}_only")]
+        metafunc.parametrize("db_url", only or BACKENDS, indirect=True)
 
 
 @pytest.fixture(scope="session")
@@ -89,9 +90,14 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path):
     name = f"test_{uuid.uuid4().hex[:16]}"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    yield "postgresql+psycopg://" + admin.split("://", 1)[1].rsplit("/", 1)[0] + f"/{name}"
+    yield make_url(admin).set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def pg_tool(name: str) -> str:
+    """A PostgreSQL client program (pg_restore, psql) of the newest installed version."""
+    return str(sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), key=lambda p: int(p.parts[-3]))[-1])
 
 
 @pytest.fixture
@@ -141,11 +147,11 @@ def loaded(invoke, data_copy: Path) -> Path:
     return data_copy
 
 
-def dump(db_url: str) -> list[str]:
-    """Every row of every table, sorted: equal dumps mean an unchanged database (SQLite or PostgreSQL)."""
+def dump(db: str | Path) -> list[str]:
+    """Every row of every table, sorted: equal dumps mean an unchanged database (a URL, or a SQLite file)."""
     from sqlalchemy import MetaData, create_engine, select
 
-    engine = create_engine(db_url)
+    engine = create_engine(db if isinstance(db, str) else f"sqlite:///{db}")
     try:
         tables = MetaData()
         tables.reflect(engine)

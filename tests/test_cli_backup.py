@@ -17,8 +17,9 @@ import click
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_mock_engine
+from sqlalchemy.engine import make_url
 
-from tests.conftest import dump
+from tests.conftest import dump, pg_tool
 from tracker import items, store
 from tracker.cli import TrackerGroup
 from tracker.errors import InvalidInput, TrackerError
@@ -59,8 +60,8 @@ def test_backup_copies_committed_rows_while_a_write_transaction_is_open(invoke, 
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("delete",)
     assert dump(target) == dump(db_path)  # the same rows: the committed "done", not the open transaction
     assert status_in(target) == "done"
-    assert result["rows"] == sum(1 for line in dump(db_path) if line.startswith("INSERT INTO"))
-    assert "UNCOMMITTED" not in "\n".join(dump(target))
+    assert result["rows"] == len(dump(db_path))
+    assert "uncommitted" not in "\n".join(dump(target))
     shown = invoke("--db", f"sqlite:///{target}", "show", ITEM, "--json").stdout  # tracker opens the copy
     assert json.loads(shown)["results"]["status"] == "done"
 
@@ -80,10 +81,36 @@ def test_backup_refuses_an_existing_file_unless_forced(invoke, loaded, tmp_path,
     )
 
 
-def test_backup_of_a_non_sqlite_database_is_a_clear_error():
-    engine = create_mock_engine("postgresql://tracker@db.example.org/tracker", lambda *a, **k: None)
-    with pytest.raises(InvalidInput, match=r"^backup: tracker backs up only SQLite databases, not postgresql; "):
+def test_backup_of_another_kind_of_database_is_a_clear_error():
+    engine = create_mock_engine("mysql://tracker@db.example.org/tracker", lambda *a, **k: None)
+    with pytest.raises(InvalidInput, match=r"^backup: tracker backs up SQLite and PostgreSQL databases, not mysql$"):
         store.backup(engine, "/nonexistent/backup.db")
+
+
+@pytest.mark.postgresql_only
+def test_postgresql_backup_is_a_pg_dump_that_pg_restore_brings_back(invoke, invoke_json, loaded, db_url, tmp_path):
+    invoke("done", ITEM, "--note", "sent 已寄出")
+    target = tmp_path / "tracker.pgdump"
+    result = invoke_json("backup", str(target))
+    assert target.read_bytes().startswith(b"PGDMP") and result["bytes"] == target.stat().st_size
+    assert result["rows"] == len(dump(db_url))
+    url = make_url(db_url)
+    restored = url.set(database=f"{url.database}_restored")
+    libpq = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    subprocess.run([pg_tool("psql"), libpq, "-qc", f'CREATE DATABASE "{restored.database}"'], check=True)
+    try:
+        subprocess.run([pg_tool("pg_restore"), "--no-owner", "--exit-on-error", target,
+                        f"--dbname={restored.set(drivername='postgresql').render_as_string(hide_password=False)}"],
+                       check=True)  # fmt: skip
+        restored_url = restored.render_as_string(hide_password=False)
+        assert dump(restored_url) == dump(db_url)
+        shown = [
+            json.loads(invoke(*db, "show", ITEM, "--json").stdout)["results"] for db in (["--db", restored_url], [])
+        ]
+        assert shown[0] == shown[1] and shown[0]["status"] == "done"
+    finally:
+        subprocess.run([pg_tool("psql"), libpq, "-qc", f'DROP DATABASE "{restored.database}" WITH (FORCE)'])
+    assert invoke("backup", str(target), code=1).stderr.startswith(f"Error: backup: {target} already exists;")
 
 
 @pytest.mark.sqlite_only

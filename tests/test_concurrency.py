@@ -1,5 +1,6 @@
-"""Several tracker processes on one SQLite file: writers take the write lock up front, so a command either
-succeeds or, after the busy timeout, prints one `Error: … busy …` line; never a traceback, never a lost update."""
+"""Several tracker processes on one database (a SQLite file, or PostgreSQL): writers take the write lock up front,
+so a command either succeeds or, after the busy timeout, prints one `Error: … busy …` line; never a traceback,
+never a lost update."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from tests.test_exactly_once import NOW, many_items
 
@@ -26,6 +28,15 @@ BUSY = "Error: the database is busy: another tracker process is writing; try aga
 def tracker(env: dict, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "tracker", *args], env=env, capture_output=True, text=True,
                           timeout=timeout)  # fmt: skip
+
+
+def lock_wait(url: str, seconds: float) -> str:
+    """`url` with its own wait for another writer's lock (SQLite's `timeout`, PostgreSQL's `lock_timeout`)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return f"{url}?timeout={seconds}"
+    wait = {"options": f"-c lock_timeout={int(seconds * 1000)}"}
+    return parsed.update_query_dict(wait).render_as_string(hide_password=False)
 
 
 def process_env(env: dict, **extra: str) -> dict:
@@ -69,7 +80,7 @@ def test_done_and_reopen_beside_remind_run_and_big_loads(invoke, loaded, env, tm
     penv = process_env(env)
     # The scheduler waits longer than the commands: a sweep that gets Busy is logged with a traceback today
     # (tracker/scheduler.py catches it as an unexpected error), and that is not what this test is about.
-    patient = process_env(env, TRACKER_DB=env["TRACKER_DB"] + "?timeout=120")
+    patient = process_env(env, TRACKER_DB=lock_wait(env["TRACKER_DB"], 120))
     log = (tmp_path / "remind.log").open("w")
     runner = subprocess.Popen([sys.executable, "-m", "tracker", "remind", "run", "--interval", "1"], env=patient,
                               stdout=subprocess.DEVNULL, stderr=log)  # fmt: skip
@@ -92,6 +103,7 @@ def test_done_and_reopen_beside_remind_run_and_big_loads(invoke, loaded, env, tm
     finally:
         stop.set()
         loader.join(timeout=300)
+        still_running = runner.poll() is None
         runner.terminate()
         runner.wait(timeout=60)
         log.close()
@@ -110,6 +122,7 @@ def test_done_and_reopen_beside_remind_run_and_big_loads(invoke, loaded, env, tm
     assert len(commands) >= 20 and len(loads) >= 2 and succeeded
     assert changes == expected and final == state  # no lost update, no phantom one
     remind_log = (tmp_path / "remind.log").read_text()
+    assert still_running, remind_log[-3000:]
     assert "Traceback" not in remind_log and "locked" not in remind_log, remind_log[-3000:]
 
 
@@ -124,6 +137,29 @@ def test_a_held_write_lock_gives_one_busy_line_and_reads_still_work(invoke, load
         result = tracker(quick, "done", ITEM)
         assert result.returncode == 1 and result.stderr.splitlines() == [BUSY], result.stderr
         assert time.monotonic() - started < 10  # the URL's timeout, not a fixed one
+        listing = tracker(quick, "items", "--json")  # readers never wait for a writer
+        assert listing.returncode == 0, listing.stderr
+        assert ITEM in {row["slug"] for row in json.loads(listing.stdout)["results"]}
+    finally:
+        holder.rollback()
+        holder.close()
+    assert tracker(process_env(env), "done", ITEM).returncode == 0
+
+
+@pytest.mark.postgresql_only
+def test_a_held_write_lock_on_postgresql_gives_one_busy_line_and_reads_still_work(invoke, loaded, env, db_url):
+    from sqlalchemy import create_engine, text
+
+    from tracker.store import _WRITE_LOCK
+
+    holder = create_engine(db_url).connect()
+    holder.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _WRITE_LOCK})  # another writer, mid-way
+    try:
+        quick = process_env(env, TRACKER_DB=lock_wait(db_url, 0.3))
+        started = time.monotonic()
+        result = tracker(quick, "done", ITEM)
+        assert result.returncode == 1 and result.stderr.splitlines() == [BUSY], result.stderr
+        assert time.monotonic() - started < 10  # the URL's lock_timeout, not the default
         listing = tracker(quick, "items", "--json")  # readers never wait for a writer
         assert listing.returncode == 0, listing.stderr
         assert ITEM in {row["slug"] for row in json.loads(listing.stdout)["results"]}

@@ -10,6 +10,8 @@ import os
 import shutil
 import signal
 import tempfile
+import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -19,8 +21,9 @@ import yaml
 from click.testing import CliRunner
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from sqlalchemy.engine import make_url
 
-from tests.conftest import DATA, ROOT, AsgiClient, dump
+from tests.conftest import BACKENDS, DATA, ROOT, AsgiClient, dump
 from tracker import store, subscriptions
 from tracker.cli import cli
 
@@ -37,23 +40,58 @@ READ_PATHS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory) -> tuple[Path, str]:
-    """A database holding the shipped data, one item done, and a subscription to every calendar."""
-    folder = tmp_path_factory.mktemp("template")
-    db = folder / "tracker.db"
-    runner = CliRunner(env=_env(db))
+class Template:
+    """A database holding the shipped data, one item done, and a subscription to every calendar; each example
+    works on a fresh copy of it (a file copy on SQLite, CREATE DATABASE … TEMPLATE on PostgreSQL)."""
+
+    def __init__(self, url: str, token: str, admin: str | None) -> None:
+        self.url, self.token, self.admin = url, token, admin
+
+    @contextmanager
+    def copy(self, work: Path) -> Iterator[str]:
+        if self.admin is None:
+            shutil.copy(self.url.removeprefix("sqlite:///"), work / "tracker.db")
+            yield f"sqlite:///{work / 'tracker.db'}"
+            return
+        import psycopg
+
+        name = f"fuzz_{uuid.uuid4().hex[:16]}"
+        with psycopg.connect(self.admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{make_url(self.url).database}"')
+        try:
+            yield make_url(self.url).set(database=name).render_as_string(hide_password=False)
+        finally:
+            with psycopg.connect(self.admin, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def template(request, tmp_path_factory) -> Iterator[Template]:
+    if request.param == "sqlite":
+        url, admin = f"sqlite:///{tmp_path_factory.mktemp('template') / 'tracker.db'}", None
+    else:
+        import psycopg
+
+        admin = request.getfixturevalue("pg_server")
+        name = f"fuzz_template_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        url = make_url(admin).set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
+    runner = CliRunner(env=_env(url))
     for args in (["load", str(DATA)], ["done", "1"]):
         assert runner.invoke(cli, args, catch_exceptions=False).exit_code == 0
-    engine = store.engine(f"sqlite:///{db}")
+    engine = store.engine(url)
     with store.transaction(engine) as session:
         _, token = subscriptions.add(session, datetime.fromisoformat(NOW), "fuzz", calendar="all", alarms=True)
-    engine.dispose()
-    return db, token
+    engine.dispose()  # a PostgreSQL template must have no connections when it is copied
+    yield Template(url, token, admin)
+    if admin is not None:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{make_url(url).database}" WITH (FORCE)')
 
 
-def _env(db: Path) -> dict[str, str]:
-    return {"TRACKER_DB": f"sqlite:///{db}", "TRACKER_TZ": "Asia/Taipei", "TRACKER_NOW": NOW, "TRACKER_USER": "fuzz"}
+def _env(url: str) -> dict[str, str]:
+    return {"TRACKER_DB": url, "TRACKER_TZ": "Asia/Taipei", "TRACKER_NOW": NOW, "TRACKER_USER": "fuzz"}
 
 
 @contextmanager
@@ -70,12 +108,10 @@ def time_limit(seconds: int):
         signal.signal(signal.SIGALRM, previous)
 
 
-def check(template: tuple[Path, str], command: str, name: str, content: str | bytes) -> None:
+def check(template: Template, command: str, name: str, content: str | bytes) -> None:
     """The invariant, on a fresh copy of the template database."""
-    with tempfile.TemporaryDirectory() as work:
+    with tempfile.TemporaryDirectory() as work, template.copy(Path(work)) as db:
         work = Path(work)
-        db = work / "tracker.db"
-        shutil.copy(template[0], db)
         path = work / name
         path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8", "surrogatepass"))
         runner = CliRunner(env=_env(db))
@@ -92,10 +128,10 @@ def check(template: tuple[Path, str], command: str, name: str, content: str | by
                 answer = runner.invoke(cli, args, catch_exceptions=False)
                 assert answer.exit_code == 0, (args, answer.stderr)
             assert runner.invoke(cli, ["export", "--out", str(work / "out")], catch_exceptions=False).exit_code == 0
-            _feed_and_page(db, template[1])
+            _feed_and_page(db, template.token)
 
 
-def _feed_and_page(db: Path, token: str) -> None:
+def _feed_and_page(db: str, token: str) -> None:
     from tracker.config import load_settings
     from tracker.server import create_app
 

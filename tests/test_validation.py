@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import dump
+from tests.conftest import dump, free_port
 
 # Each read path of a loaded database; every one must answer (quickly) whatever was accepted.
 READ_PATHS = [
@@ -372,3 +372,55 @@ def test_reminders_with_links_go_out_with_the_clock_before_1970(invoke, invoke_j
     result = json.loads(invoke("--now", "1900-01-09T10:00+08:00", "remind", "send-due", "--json").stdout)["results"]
     assert result["sent"] >= 1 and result["failed"] == 0
     assert not [r for r in invoke_json("remind", "history") if r["status"] in ("failed", "dead")]
+
+
+def test_the_longest_values_the_rules_accept_fit_the_database(invoke, invoke_json, tmp_path, db_url):
+    """PostgreSQL enforces each column's length; the input rules must stop a value before the database does."""
+    name, line, title, slug = "名" * 200, "地" * 300, "題" * 500, "s" * 100
+    rrule = (f"FREQ=YEARLY;BYMONTHDAY={','.join(map(str, range(1, 29)))};BYMONTH={','.join(map(str, range(1, 13)))};"
+             f"BYDAY=MO,TU,WE,TH,FR,SA,SU;BYSETPOS={','.join(map(str, range(1, 45)))}")  # fmt: skip
+    assert 280 < len(rrule) <= 300
+    folder = tmp_path / "longest"
+    folder.mkdir()
+    write(
+        folder / "all.yaml",
+        f"""recorded: 2008-08-29
+people:
+  - {{slug: {slug}, name: {name}, role: {name}, email: {"e" * 242}@example.org, tz: America/Argentina/ComodRivadavia}}
+committees:
+  - {{slug: {slug}, name: {line}, role: lead}}
+series:
+  - {{slug: series-{"s" * 93}, title: {line}, start: 2010-10-01, rrule: "{rrule}"}}
+meetings:
+  - {{slug: m-{"s" * 98}, title: {line}, start: 2009-03-01, tz: Asia/Taipei, place: {line}, host: {line},
+      subthemes: [{line}]}}
+items:
+  - {{slug: {slug}, title: {title}, owners: [{slug}], due: 2009-03-01, meeting: m-{"s" * 98}}}
+""",
+    )
+    invoke("load", str(folder))
+    assert invoke_json("show", slug)["title"] == title
+    invoke("add", title, "--owner", slug)
+    invoke("subscribe", "add", "--name", name)
+    long_rrule = "FREQ=YEARLY;BYYEARDAY=" + ",".join(str(d) for d in range(1, 120))
+    text = (folder / "all.yaml").read_text(encoding="utf-8")
+    write(folder / "all.yaml", text.replace(text[text.index('rrule: "') + 8 : text.index('"}', text.index("rrule"))],
+                                            long_rrule))  # fmt: skip
+    assert "an RRULE has at most 300 characters" in one_error_line(invoke("load", str(folder), code=1))
+    write(folder / "all.yaml", text.replace(f"name: {name},", f"name: {name}名,"))  # one more than the column holds
+    assert "name: at most 200 characters" in one_error_line(invoke("load", str(folder), code=1))
+
+
+@pytest.mark.postgresql_only
+def test_a_postgresql_server_tracker_cannot_use_is_one_line_without_the_password(invoke, db_url):
+    from sqlalchemy.engine import make_url
+
+    url = make_url(db_url)
+    missing = url.set(database=f"{url.database}_missing", password="s3cret-pw").render_as_string(hide_password=False)
+    error = one_error_line(invoke("--db", missing, "items", code=2))
+    assert (
+        error.startswith("Error: cannot open the database postgresql+psycopg://postgres:***@") and "s3cret" not in error
+    )
+    assert error.endswith(f'database "{url.database}_missing" does not exist')
+    closed = url.set(port=free_port()).render_as_string(hide_password=False)
+    assert "Connection refused" in one_error_line(invoke("--db", closed, "items", code=2))

@@ -28,6 +28,7 @@ from tracker import (
     ics_import,
     items,
     meetings,
+    migrations,
     reminders,
     store,
     subscriptions,
@@ -140,13 +141,13 @@ def _items_table(title: str, rows: list[dict[str, Any]], empty: str = "nothing")
 @cli.command()
 @pass_app
 def init(app: AppContext) -> None:
-    """Create the database (every command also does this on first use).
+    """Create the database, or bring an older one's schema up to date (every command also does this first).
 
     \b
     Example:
         tracker --db sqlite:///tracker.db init
     """
-    message(f"database ready: {app.engine.url.render_as_string()}")
+    message(f"database ready: {app.engine.url.render_as_string()} (schema revision {migrations.head()})")
 
 
 @cli.command()

@@ -154,10 +154,10 @@ class PolicyFileIn(BaseModel):
 
 
 class PersonIn(Record):
-    name: Title
+    name: Annotated[str, _line(200), Field(min_length=1)]
     email: Annotated[str, _line(254)] | None = None
     tz: Zone
-    role: Line | None = None
+    role: Annotated[str, _line(200)] | None = None
     escalation: Slug | None = None
     quiet_hours: Annotated[str, AfterValidator(_quiet)] = "20:00-08:00"
     reminders: PolicyIn | None = None

@@ -31,3 +31,10 @@ class Busy(TrackerError):
 
     http_status = 503
     retry_after = 5  # seconds, for the Retry-After header
+
+
+class Unavailable(TrackerError):
+    """The database cannot be used right now (the server went away, the disk is full): not the user's input."""
+
+    http_status = 503
+    retry_after = 30

@@ -18,7 +18,8 @@ _BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 EARLIEST_YEAR, LATEST_YEAR = 1900, 2200  # every date tracker stores lies in these years (README "What is accepted")
 SHOWN = 60  # at most this many characters of a value are echoed in an error
-TITLE_MAX = 500  # an item's title; names, places and meeting titles have 300
+TITLE_MAX = 500  # an item's title; places, meeting and committee titles have 300, people's names and roles 200
+RRULE_MAX = 300  # as stored
 MAX_MEETING_DAYS = 31  # the longest meeting (or occurrence of a series), in days
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,99}")
 
@@ -115,6 +116,8 @@ _CYCLE = 400  # the Gregorian calendar, weekdays included, repeats every 400 yea
 def check_rrule(text: str, start: date) -> str:
     """An RFC 5545 RRULE for a meeting series that starts on `start`: at most daily, every part once and in its
     range, and meeting again within MAX_GAP_YEARS — so that expanding it can never hang. Returns it unchanged."""
+    if len(text) > RRULE_MAX:
+        raise ValueError(f"an RRULE has at most {RRULE_MAX} characters (this one has {len(text)})")
     parts = [p.partition("=") for p in text.strip().upper().split(";") if p]
     names = [name for name, _, _ in parts]
     for name, eq, _ in parts:

@@ -8,21 +8,24 @@ waits for another writer instead of failing to upgrade a read; a wait longer tha
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import secrets
+import shutil
 import sqlite3
+import subprocess
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Integer, cast, create_engine, event, insert, select, text, update
+from sqlalchemy import Engine, Integer, cast, create_engine, event, insert, inspect, text, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DatabaseError, DBAPIError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, DataError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from tracker import migrations
-from tracker.errors import Busy, ConfigError, Conflict, InvalidInput, TrackerError
+from tracker import migrations, rules
+from tracker.errors import Busy, ConfigError, Conflict, InvalidInput, TrackerError, Unavailable
 from tracker.models import Meta
 
 LINK_SECRET = "link_secret"  # signs the links in reminders (tracker.signing); made once, here
@@ -32,6 +35,7 @@ BUSY_TIMEOUT = 10.0
 BUSY_MESSAGE = "the database is busy: another tracker process is writing; try again"
 _SQLITE_BUSY = 5  # the primary result code; extended codes (BUSY_SNAPSHOT, BUSY_RECOVERY) share the low byte
 _PG_LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's answer when lock_timeout runs out
+log = logging.getLogger("tracker.store")
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DBAPI connection
@@ -53,6 +57,8 @@ def engine(url: str) -> Engine:
     except ArgumentError:
         raise ConfigError(f"--db: not a database URL: {url!r} (e.g. sqlite:///path/to/tracker.db)") from None
     backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise ConfigError(f"--db: tracker works with SQLite and PostgreSQL URLs, not {backend} ({parsed!r})")
     if backend == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     connect_args: dict[str, Any] = {}
@@ -114,8 +120,10 @@ def init(eng: Engine) -> None:
             for key, value in ((LINK_SECRET, secrets.token_hex(32)), (DATA_VERSION, "0")):
                 if session.get(Meta, key) is None:  # Core inserts: making them is not a change of the data
                     session.execute(insert(Meta).values(key=key, value=value))
-    except DatabaseError as e:  # OperationalError among them; also "file is not a database"
-        raise ConfigError(f"cannot open the database {eng.url.render_as_string()}: {e.orig}") from None
+    except (DatabaseError, Unavailable) as e:  # "file is not a database", no server, no such database …
+        cause = e if isinstance(e, DatabaseError) else e.__cause__
+        reason = rules.one_line(str(cause.orig))
+        raise ConfigError(f"cannot open the database {eng.url.render_as_string()}: {reason}") from None
 
 
 DATA_VERSION = "data_version"
@@ -167,7 +175,10 @@ def transaction(eng: Engine, write: bool = False, lock: bool = True) -> Iterator
             raise Busy(BUSY_MESSAGE) from e
         if "readonly" in str(e.orig):
             raise ConfigError(f"the database {eng.url.render_as_string()} is read-only: {e.orig}") from None
-        raise
+        raise Unavailable(f"the database cannot be used now: {rules.one_line(str(e.orig))[:300]}") from e
+    except DataError as e:  # PostgreSQL checks lengths and ranges that the input rules should have checked first
+        log.error("a value the input rules let through does not fit the database", exc_info=e)
+        raise InvalidInput(f"a value does not fit the database: {rules.one_line(str(e.orig))[:200]}") from None
 
 
 def _is_busy(error: BaseException | None) -> bool:
@@ -182,16 +193,10 @@ def _is_busy(error: BaseException | None) -> bool:
 
 
 def health(eng: Engine, lock_timeout: float) -> str:
-    """The database's state for /healthz: "ok", "busy" (SQLite: the write lock cannot be had within
-    `lock_timeout` seconds, so every write would wait, then fail) or "unreachable". Other databases: "ok" when
-    they answer a query."""
-    if eng.dialect.name != "sqlite":
-        try:
-            with Session(eng) as session:
-                session.execute(select(1))
-            return "ok"
-        except OperationalError:
-            return "unreachable"
+    """The database's state for /healthz: "ok", "busy" (the write lock cannot be had within `lock_timeout` seconds,
+    so every write would wait, then fail) or "unreachable"."""
+    if eng.dialect.name == "postgresql":
+        return _postgresql_health(eng, lock_timeout)
     try:
         raw = eng.raw_connection()
     except (DBAPIError, sqlite3.Error):  # the pool's first connect is not wrapped
@@ -213,35 +218,34 @@ def health(eng: Engine, lock_timeout: float) -> str:
         raw.close()
 
 
+def _postgresql_health(eng: Engine, lock_timeout: float) -> str:
+    try:
+        with eng.connect() as conn, conn.begin():
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = {int(lock_timeout * 1000)}")
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_WRITE_LOCK})")
+        return "ok"
+    except OperationalError as e:
+        return "busy" if _is_busy(e.orig) else "unreachable"
+
+
 def backup(eng: Engine, path: str | os.PathLike[str], force: bool = False) -> dict[str, Any]:
-    """Copy the database's committed state to the SQLite file `path`, with SQLite's online backup API: safe
-    while other processes read and write (an open write transaction's changes are not included). The copy is
-    one self-contained file (rollback journal, no -wal beside it), written beside `path` and renamed into place.
+    """Copy the database's committed state to the file `path`, safely while other processes read and write:
+    SQLite with its online backup API (one self-contained SQLite file), PostgreSQL with `pg_dump --format=custom`
+    from one snapshot (restore with `pg_restore`; README "Backups"). The copy is written beside `path` and renamed
+    into place, so `path` never holds half a backup.
 
     :returns: {"path", "bytes", "tables", "rows"} of the copy.
-    :raises InvalidInput: the database is not SQLite, or `path` is a folder or the database itself.
+    :raises InvalidInput: `path` is a folder or the database itself, or cannot be written; pg_dump is missing.
     :raises Conflict: `path` exists and `force` is false.
     :raises Busy: the database stayed locked longer than the busy timeout.
     """
-    if eng.dialect.name != "sqlite":
-        raise InvalidInput(
-            f"backup: tracker backs up only SQLite databases, not {eng.dialect.name}; use the database's own "
-            "tools (e.g. pg_dump)"
-        )
-    target = Path(path).expanduser().absolute()
-    source = eng.url.database
-    if target.is_dir():
-        raise InvalidInput(f"backup: {target} is a folder; give a file name, e.g. {target / 'tracker-backup.db'}")
-    if source not in (None, "", ":memory:") and target.exists() and target.samefile(source):
-        raise InvalidInput(f"backup: {target} is the database itself; give another file name")
-    if target.exists() and not target.is_file():
-        raise InvalidInput(f"backup: {target} is not a regular file; give a file name")
-    if target.exists() and not force:
-        raise Conflict(f"backup: {target} already exists; pass --force to replace it")
+    if eng.dialect.name not in ("sqlite", "postgresql"):
+        raise InvalidInput(f"backup: tracker backs up SQLite and PostgreSQL databases, not {eng.dialect.name}")
+    target = _backup_target(eng, path, force)
     tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        _copy(eng, tmp)
+        tables, rows = (_sqlite_copy if eng.dialect.name == "sqlite" else _pg_dump)(eng, tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, target)
@@ -251,13 +255,24 @@ def backup(eng: Engine, path: str | os.PathLike[str], force: bool = False) -> di
         raise InvalidInput(f"backup: cannot write {target}: {e}") from None
     finally:
         tmp.unlink(missing_ok=True)
-    with closing(sqlite3.connect(target)) as copy:
-        tables = [r[0] for r in copy.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        rows = sum(copy.execute(f'SELECT COUNT(*) FROM "{name}"').fetchone()[0] for name in tables)
-    return {"path": str(target), "bytes": target.stat().st_size, "tables": len(tables), "rows": rows}
+    return {"path": str(target), "bytes": target.stat().st_size, "tables": tables, "rows": rows}
 
 
-def _copy(eng: Engine, tmp: Path) -> None:
+def _backup_target(eng: Engine, path: str | os.PathLike[str], force: bool) -> Path:
+    target = Path(path).expanduser().absolute()
+    source = eng.url.database if eng.dialect.name == "sqlite" else None
+    if target.is_dir():
+        raise InvalidInput(f"backup: {target} is a folder; give a file name, e.g. {target / 'tracker-backup.db'}")
+    if source not in (None, "", ":memory:") and target.exists() and target.samefile(source):
+        raise InvalidInput(f"backup: {target} is the database itself; give another file name")
+    if target.exists() and not target.is_file():
+        raise InvalidInput(f"backup: {target} is not a regular file; give a file name")
+    if target.exists() and not force:
+        raise Conflict(f"backup: {target} already exists; pass --force to replace it")
+    return target
+
+
+def _sqlite_copy(eng: Engine, tmp: Path) -> tuple[int, int]:
     raw = eng.raw_connection()
     copy = sqlite3.connect(tmp, isolation_level=None)
     try:
@@ -266,6 +281,8 @@ def _copy(eng: Engine, tmp: Path) -> None:
         (check,) = copy.execute("PRAGMA quick_check").fetchone()
         if check != "ok":
             raise TrackerError(f"backup: the copy failed SQLite's quick_check ({check}); the database may be damaged")
+        tables = [r[0] for r in copy.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return len(tables), sum(copy.execute(f'SELECT COUNT(*) FROM "{name}"').fetchone()[0] for name in tables)
     except sqlite3.OperationalError as e:
         if _is_busy(e):
             raise Busy(BUSY_MESSAGE) from e
@@ -273,3 +290,29 @@ def _copy(eng: Engine, tmp: Path) -> None:
     finally:
         copy.close()
         raw.close()
+
+
+def _pg_dump(eng: Engine, tmp: Path) -> tuple[int, int]:
+    """pg_dump from a snapshot this connection exports, so the rows counted here are exactly the rows dumped.
+    The password travels in PGPASSWORD, never on a command line."""
+    program = shutil.which("pg_dump") or next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_dump"))), None)
+    if program is None:
+        raise InvalidInput("backup: pg_dump not found; install PostgreSQL's client programs (postgresql-client)")
+    url = eng.url.set(drivername="postgresql", password=None).render_as_string(hide_password=False)
+    env = {**os.environ, **({"PGPASSWORD": eng.url.password} if eng.url.password else {})}
+    with eng.connect().execution_options(isolation_level="REPEATABLE READ") as conn, conn.begin():
+        snapshot = conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar()
+        tables = inspect(conn).get_table_names()
+        rows = sum(conn.exec_driver_sql(f'SELECT COUNT(*) FROM "{name}"').scalar() for name in tables)
+        args = [
+            str(program),
+            "--format=custom",
+            "--no-owner",
+            f"--snapshot={snapshot}",
+            f"--file={tmp}",
+            f"--dbname={url}",
+        ]
+        done = subprocess.run(args, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise TrackerError(f"backup: pg_dump failed: {rules.one_line(done.stderr)[:300]}")
+    return len(tables), rows
