@@ -1,13 +1,16 @@
 """Reminder delivery benchmark, all in one run:
 
 - 10,000 reminders due at the same instant, and 10,000 spread over one minute, delivered by `tracker remind run`
-  to a local SMTP sink (aiosmtpd): lost, duplicated, p50/p99 lateness, messages/s;
+  to a local SMTP sink (aiosmtpd): lost, duplicated, p50/p99 lateness, messages/s; on SQLite (one worker) and on
+  PostgreSQL with 1 and 4 workers (`--workers 1,4`);
 - beside a bare `smtplib` loop sending the same number of messages of the same size over one connection;
 - the start-up of `tracker remind run` over a database with 100,000 planned reminders.
 
-    .venv/bin/python bench/reminders.py [--count 10000] [--planned 100000]
+    .venv/bin/python bench/reminders.py [--count 10000] [--planned 100000] [--workers 1,4] [--connections 1]
 
-Binds 127.0.0.1 only; every wait is bounded.
+PostgreSQL: TRACKER_BENCH_PG_URL (or TRACKER_TEST_PG_URL), a maintenance database's URL on a server where the
+bench may create and drop databases; otherwise a throwaway cluster like the tests'. Binds 127.0.0.1 only;
+every wait is bounded.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from sqlalchemy import insert, select
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.conftest import ThrowawayPostgres  # noqa: E402
 from tracker import delivery, store  # noqa: E402
 from tracker.config import load_settings  # noqa: E402
 from tracker.messages import message_id  # noqa: E402
@@ -75,27 +79,56 @@ def seed(db: str, instants: list[datetime]) -> None:
         session.execute(insert(ItemOwner), [{"item_id": i, "person_id": person.id, "position": 0} for i in ids])
 
 
-def run_delivery(label: str, instants: list[datetime], folder: Path, timeout: float) -> dict:
-    db = f"sqlite:///{folder / f'{label}.db'}"
+class Databases:
+    """Fresh databases for each run: SQLite files in `folder`, PostgreSQL databases on `pg_url` (dropped at the end)."""
+
+    def __init__(self, folder: Path, pg_url: str | None) -> None:
+        self.folder, self.pg_url, self.made = folder, pg_url, []
+
+    def new(self, label: str) -> str:
+        if not label.startswith("pg"):
+            return f"sqlite:///{self.folder / f'{label}.db'}"
+        import psycopg
+
+        with psycopg.connect(self.pg_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "bench_{label}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "bench_{label}"')
+        self.made.append(f"bench_{label}")
+        return "postgresql+psycopg://" + self.pg_url.split("://", 1)[1].rsplit("/", 1)[0] + f"/bench_{label}"
+
+    def drop(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.pg_url, autocommit=True) as conn:
+            for name in self.made:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def run_delivery(label: str, instants: list[datetime], dbs: Databases, timeout: float, workers: int = 1,
+                 connections: int = 1) -> dict:  # fmt: skip
+    db = dbs.new(label)
     seed(db, instants)
     sink = Sink()
     controller = Controller(sink, hostname="127.0.0.1", port=free_port())
     controller.start()
-    config = folder / f"{label}.toml"
+    config = dbs.folder / f"{label}.toml"
     config.write_text(f'[channels.email]\nhost = "127.0.0.1"\nport = {controller.port}\nsecurity = "plain"\n'
-                      f'from = "bench@example.org"\n')  # fmt: skip
+                      f'from = "bench@example.org"\nconnections = {connections}\n')  # fmt: skip
     env = {**os.environ, "TRACKER_DB": db, "TRACKER_CONFIG": str(config)}
     env.pop("TRACKER_NOW", None)
-    proc = subprocess.Popen([ROOT / ".venv/bin/tracker", "remind", "run", "--interval", "5"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    command = [ROOT / ".venv/bin/tracker", "remind", "run", "--interval", "5"]
+    procs = [subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for _ in range(workers)]  # fmt: skip
     deadline = time.monotonic() + timeout
     try:
         while len(sink.arrivals) < len(instants) and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(1)  # let stragglers (duplicates) arrive before counting
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=30)
         controller.stop()
     engine = store.engine(db)
     with store.transaction(engine) as session:
@@ -106,7 +139,7 @@ def run_delivery(label: str, instants: list[datetime], folder: Path, timeout: fl
     lateness = sorted(max(0.0, t - scheduled[mid]) for mid, t in sink.arrivals if mid in scheduled)
     first, last = min(t for _, t in sink.arrivals), max(t for _, t in sink.arrivals)
     return {
-        "label": label,
+        "label": f"{label} ({workers} worker{'s' * (workers > 1)}, {connections} conn.)",
         "planned": len(instants),
         "queued": len(expected),
         "lost": len(instants) - len(set(got) & expected),
@@ -174,22 +207,45 @@ def startup(folder: Path, planned: int) -> tuple[float, float]:
         proc.wait(timeout=30)
 
 
+def deliveries(dbs: Databases, count: int, timeout: float, workers: list[int], connections: int) -> list[dict]:
+    lead = timedelta(seconds=20)  # enough for the schedulers to start and plan before the first is due
+    rows = []
+    for label, n in [("burst", 1), *((f"pg-burst-{n}", n) for n in workers if dbs.pg_url)]:
+        at = datetime.now(UTC) + lead
+        rows.append(run_delivery(label, [at] * count, dbs, timeout, n, connections))
+    for label, n in [("spread", 1), *((f"pg-spread-{n}", n) for n in workers[-1:] if dbs.pg_url)]:
+        at = datetime.now(UTC) + lead
+        spread = [at + timedelta(seconds=60 * k / count) for k in range(count)]
+        rows.append(run_delivery(label, spread, dbs, timeout, n, connections))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--planned", type=int, default=100_000)
     parser.add_argument("--timeout", type=float, default=300)
+    parser.add_argument("--workers", default="1,4", help="numbers of `remind run` processes on PostgreSQL")
+    parser.add_argument("--connections", type=int, default=1, help="[channels.email] connections per worker")
+    parser.add_argument("--no-pg", action="store_true", help="SQLite only")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="tracker-remind-bench-"))
-    lead = timedelta(seconds=20)  # enough for the scheduler to start and plan before the first is due
-    at = datetime.now(UTC) + lead
-    burst = run_delivery("burst", [at] * args.count, folder, args.timeout)
-    at = datetime.now(UTC) + lead
-    spread = run_delivery("spread", [at + timedelta(seconds=60 * n / args.count) for n in range(args.count)],
-                          folder, args.timeout)  # fmt: skip
-    baseline = bare_smtplib(args.count)
-    for row in (burst, spread):
-        print(f"{row['label']:>6}: {row['planned']} reminders, lost {row['lost']}, duplicated {row['duplicated']}, "
+    cluster = None
+    pg_url = os.environ.get("TRACKER_BENCH_PG_URL") or os.environ.get("TRACKER_TEST_PG_URL")
+    if not pg_url and not args.no_pg:
+        cluster = ThrowawayPostgres()
+        pg_url = cluster.url
+    dbs = Databases(folder, None if args.no_pg else pg_url)
+    try:
+        rows = deliveries(dbs, args.count, args.timeout, [int(n) for n in args.workers.split(",")], args.connections)
+        baseline = bare_smtplib(args.count)
+    finally:
+        if dbs.pg_url:
+            dbs.drop()
+        if cluster is not None:
+            cluster.stop()
+    for row in rows:
+        print(f"{row['label']:>32}: {row['planned']} reminders, lost {row['lost']}, duplicated {row['duplicated']}, "
               f"lateness p50 {row['p50']:.2f} s p99 {row['p99']:.2f} s, {row['rate']:.0f} msg/s "
               f"= {row['rate'] / baseline:.2f} of bare smtplib ({baseline:.0f} msg/s)")  # fmt: skip
     if not args.planned:

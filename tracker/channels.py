@@ -15,6 +15,8 @@ import smtplib
 import ssl
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -102,35 +104,55 @@ class DesktopChannel:
 
 
 class EmailChannel:
-    """SMTP (plain, STARTTLS or SSL; login when configured). One connection is reused for a batch."""
+    """SMTP (plain, STARTTLS or SSL; login when configured) over a pool of up to `connections` connections,
+    kept open across deliveries and, in `remind run`, across sweeps. A connection idle for IDLE_CHECK seconds
+    is checked with NOOP before it carries a message, and replaced when the server has dropped it. `send` is
+    safe from as many threads as there are connections."""
 
     name = "email"
+    IDLE_CHECK = 5.0  # seconds; well under the idle timeouts of SMTP servers (Postfix: 300 s)
 
     def __init__(self, host: str, port: int, sender: str, security: str = "starttls", username: str | None = None,
-                 password: str | None = None, timeout: float = 30) -> None:  # fmt: skip
+                 password: str | None = None, timeout: float = 30, connections: int = 1) -> None:  # fmt: skip
         if security not in ("plain", "starttls", "ssl"):
             raise ConfigError(f"[channels.email] security: plain, starttls or ssl, not {security!r}")
+        if not 1 <= connections <= MAX_CONNECTIONS:
+            raise ConfigError(f"[channels.email] connections: from 1 to {MAX_CONNECTIONS}, not {connections!r}")
         self.host, self.port, self.sender, self.security = host, port, sender, security
         self.username, self.password, self.timeout = username, password, timeout
-        self._smtp: smtplib.SMTP | None = None
+        self.connections = connections
+        self._idle: list[tuple[smtplib.SMTP, float]] = []  # (connection, when it was last used), newest last
+        self._lock = threading.Lock()
 
     def reaches(self, person: Person) -> bool:
         return bool(person.email) and not person.email_muted
 
-    def _connect(self) -> smtplib.SMTP:
-        if self._smtp is None:
-            if self.security == "ssl":
-                smtp = smtplib.SMTP_SSL(
-                    self.host, self.port, timeout=self.timeout, context=ssl.create_default_context()
-                )
-            else:
-                smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-                if self.security == "starttls":
-                    smtp.starttls(context=ssl.create_default_context())
-            if self.username:
-                smtp.login(self.username, self.password or "")
-            self._smtp = smtp
-        return self._smtp
+    def _open(self) -> smtplib.SMTP:
+        if self.security == "ssl":
+            smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=ssl.create_default_context())
+        else:
+            smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            if self.security == "starttls":
+                smtp.starttls(context=ssl.create_default_context())
+        if self.username:
+            smtp.login(self.username, self.password or "")
+        return smtp
+
+    def _take(self) -> smtplib.SMTP:
+        """An idle connection that still answers, or a new one."""
+        while True:
+            with self._lock:
+                if not self._idle:
+                    break
+                smtp, used = self._idle.pop()
+            if time.monotonic() - used < self.IDLE_CHECK or _answers(smtp):
+                return smtp
+            _drop(smtp)
+        return self._open()
+
+    def _give_back(self, smtp: smtplib.SMTP) -> None:
+        with self._lock:
+            self._idle.append((smtp, time.monotonic()))
 
     def build(self, message: Message) -> EmailMessage:
         # Lines up to RFC 5322's 998: the stdlib's folding at 78 breaks a header right after its colon when
@@ -156,26 +178,51 @@ class EmailChannel:
 
     def send(self, message: Message) -> None:
         mail = self.build(message)  # a message the e-mail library refuses fails before the connection is touched
+        smtp = None
         try:
-            self._connect().send_message(mail)
+            smtp = self._take()
+            smtp.send_message(mail)
         except (smtplib.SMTPException, OSError) as e:
-            self.close()
+            if smtp is not None:
+                _quit(smtp)
             raise ChannelError(f"smtp {self.host}:{self.port}: {e}") from e
         except Exception:
             # Possibly half-way through a transaction: drop the connection without a QUIT (which the server
-            # could read as message text); the next send reconnects.
-            if self._smtp is not None:
-                self._smtp.close()
-                self._smtp = None
+            # could read as message text); the next send connects anew.
+            if smtp is not None:
+                _drop(smtp)
             raise
+        self._give_back(smtp)
 
     def close(self) -> None:
-        if self._smtp is not None:
-            try:
-                self._smtp.quit()
-            except (smtplib.SMTPException, OSError):
-                pass
-            self._smtp = None
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for smtp, _ in idle:
+            _quit(smtp)
+
+
+MAX_CONNECTIONS = 8
+
+
+def _answers(smtp: smtplib.SMTP) -> bool:
+    try:
+        return smtp.noop()[0] == 250
+    except (smtplib.SMTPException, OSError):
+        return False
+
+
+def _quit(smtp: smtplib.SMTP) -> None:
+    try:
+        smtp.quit()
+    except (smtplib.SMTPException, OSError):
+        smtp.close()
+
+
+def _drop(smtp: smtplib.SMTP) -> None:
+    try:
+        smtp.close()
+    except OSError:
+        pass
 
 
 class WebhookChannel:
@@ -247,4 +294,5 @@ def _build(name: str, conf: Mapping[str, Any], environ: Mapping[str, str]) -> Ch
         host=conf["host"], port=int(conf.get("port", 587)), sender=conf["from"],
         security=conf.get("security", "starttls"), username=conf.get("username"),
         password=_secret(conf, "password", environ, name), timeout=float(conf.get("timeout", 30)),
+        connections=int(conf.get("connections", 1)),
     )  # fmt: skip

@@ -42,6 +42,7 @@ class Settings:
     keepalive_timeout: int = 5
     max_connections: int = 4096
     send_timeout: int = 30
+    worker_lease: int = 30  # seconds a sender stays "alive" without renewing (README "Several workers")
     channels: dict = field(default_factory=dict, hash=False, compare=False)
 
     @property
@@ -79,6 +80,7 @@ RANGES = {
     "keepalive_timeout": (1, 3600),
     "max_connections": (16, 1_000_000),
     "send_timeout": (1, 3600),
+    "worker_lease": (2, 3600),
 }
 
 

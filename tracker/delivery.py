@@ -4,24 +4,32 @@
 1. re-plan (reminders.sync_plan);
 2. summarise reminders older than the grace window into one catch-up message per person;
 3. queue a delivery row per reminder x recipient x channel (unique: the ledger);
-4. claim a batch of rows in one write transaction (status pending → sending, claimed_by = this worker),
-   so a second sender can never take the same row, then send each and mark it sent in its own transaction.
+4. claim a batch of rows (status pending → sending, claimed_by = this worker) so a second sender can never
+   take the same row, then send each and mark it sent in its own transaction.
+
+Several workers, on several hosts, share the work. On PostgreSQL a claim locks only the rows it takes (SELECT …
+FOR UPDATE SKIP LOCKED, without the global write lock), so workers claim side by side; steps 1–3 take the global
+lock only when something is to be planned or queued, and a worker finding another re-planning goes on sending.
+SQLite has one writer at a time: there, claims and records queue for its write lock, briefly.
 
 Crash semantics: a worker that dies leaves its claimed rows "sending". They are taken over once the worker
-is known dead (same host, its pid gone) or its lease expired (10 minutes, any host). The row being sent at the
-moment of the crash may already have reached the recipient: it is sent again, with the same Message-ID and
-idempotency key. So delivery is at-least-once, with at most one duplicate per crashed worker per channel.
+is known dead: on its host by its pid, on any host by its worker lease (tracker.workers: `worker_lease`
+seconds, renewed by a heartbeat while it lives); a row's own 10-minute lease frees rows a live worker lost
+(a sweep that failed half-way). The row being sent at the moment of the crash may already have reached the
+recipient: it is sent again, with the same Message-ID and idempotency key. So delivery is at-least-once, with
+at most one duplicate per crashed worker per sending connection (one unless [channels.email] connections > 1).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
-import os
-import socket
-import uuid
+import threading
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,23 +39,19 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
 
-from tracker import clock, messages, reminders, rules, store
+from tracker import clock, messages, reminders, rules, store, workers
 from tracker.channels import Channel, ChannelError
 from tracker.config import Settings
 from tracker.models import OPEN_STATUSES, Delivery, Item, ItemOwner, Meta, Person, Reminder
 from tracker.timing import describe
+from tracker.workers import worker_id
 
 BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=15), timedelta(hours=1),
            timedelta(hours=3), timedelta(hours=12))  # fmt: skip
 MAX_ATTEMPTS = 8
-LEASE = timedelta(minutes=10)
-HOST = socket.gethostname()
+LEASE = timedelta(minutes=10)  # of a claimed row, whatever its worker's lease says
 ERROR_CHARS = 2000  # of an error kept in the ledger
 log = logging.getLogger("tracker.delivery")
-
-
-def worker_id() -> str:
-    return f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,12 @@ class SendResult:
     cancelled: int = 0
     summarised: int = 0
     planned: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def count(self, outcome: str) -> None:
+        """One more delivery `outcome` (sent, failed, skipped, cancelled); sending threads share the result."""
+        with self._lock:
+            setattr(self, outcome, getattr(self, outcome) + 1)
 
     def as_dict(self) -> dict[str, Any]:
         return {"sent": self.sent, "failed": self.failed, "skipped": self.skipped, "cancelled": self.cancelled,
@@ -130,52 +140,42 @@ def _queue(session: Session, now: datetime, channels: Sequence[Channel]) -> None
     _insert_ignore(session, rows)
 
 
-def _alive(worker: str | None) -> bool:
-    host, _, rest = (worker or "").partition(":")
-    if host != HOST:
-        return True  # another host: only its lease can tell
-    try:
-        os.kill(int(rest.split(":")[0]), 0)
-    except (ValueError, ProcessLookupError):
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _claim(engine: Engine, worker: str, now: datetime, batch: int) -> list[int]:
-    """Take up to `batch` deliveries that are pending, due for a retry, or orphaned by a dead worker. Each
-    UPDATE re-checks the state it saw, so a row another sender took in between is left to it."""
-    wall = clock.wall()
-    claim = {"status": "sending", "claimed_by": worker, "claimed_at": now, "lease_until": wall + LEASE}
-    with store.transaction(engine, write=True) as session:
+    """Take up to `batch` deliveries that are pending, due for a retry, or orphaned by a dead worker. The rows
+    are locked as they are read (PostgreSQL: FOR UPDATE SKIP LOCKED, so a row another worker is claiming is
+    passed over, not waited for; SQLite: the write lock), so no two workers take the same row."""
+    claim = {"status": "sending", "claimed_by": worker, "claimed_at": now, "lease_until": clock.wall() + LEASE}
+    with store.transaction(engine, write=True, lock=False) as session:
         ready = or_(Delivery.status == "pending", and_(Delivery.status == "failed", Delivery.next_attempt_at <= now))
-        ids = list(session.scalars(select(Delivery.id).where(ready).order_by(Delivery.id).limit(batch)))
-        if ids:
-            session.execute(update(Delivery).where(Delivery.id.in_(ids), ready).values(**claim))
+        ids = list(session.scalars(select(Delivery.id).where(ready).order_by(Delivery.id).limit(batch)
+                                   .with_for_update(skip_locked=True)))  # fmt: skip
         if len(ids) < batch:
-            # This worker's own rows are among them: `remind run` keeps one worker id, and a sweep that died
-            # mid-batch leaves rows that only the lease can free.
-            orphans = session.execute(select(Delivery.id, Delivery.claimed_by, Delivery.lease_until)
-                                      .where(Delivery.status == "sending"))  # fmt: skip
-            for delivery_id, owner, lease in orphans:
-                if len(ids) < batch and (lease < wall or not _alive(owner)):
-                    session.execute(update(Delivery).where(Delivery.id == delivery_id, Delivery.status == "sending",
-                                                           Delivery.claimed_by == owner).values(**claim))  # fmt: skip
-                    ids.append(delivery_id)
-        if not ids:
-            return []
-        return list(
-            session.scalars(
-                select(Delivery.id)
-                .where(Delivery.id.in_(ids), Delivery.claimed_by == worker, Delivery.status == "sending")
-                .order_by(Delivery.id)
-            )
-        )
+            ids += _orphans(session, batch - len(ids))
+        if ids:
+            session.execute(update(Delivery).where(Delivery.id.in_(ids)).values(**claim))
+        return sorted(ids)
+
+
+def _orphans(session: Session, limit: int) -> list[int]:
+    """Up to `limit` rows left "sending" by a dead worker (its lease ran out, or its pid is gone on this host) or
+    whose own lease ran out (this worker's own included: `remind run` keeps one worker id, and a sweep that died
+    mid-batch leaves rows that only that lease can free). Locked, and re-checked, as they are taken."""
+    wall = clock.wall()
+    rows = session.execute(select(Delivery.id, Delivery.claimed_by, Delivery.lease_until)
+                           .where(Delivery.status == "sending").order_by(Delivery.id)).all()  # fmt: skip
+    owners = {owner for _, owner, _ in rows}
+    dead = workers.expired(session, owners) | {owner for owner in owners if workers.pid_gone(owner)}
+    found = {i: owner for i, owner, lease in rows if lease < wall or owner in dead}
+    if not found:
+        return []
+    locked = session.execute(select(Delivery.id, Delivery.claimed_by)
+                             .where(Delivery.id.in_(list(found)[:limit]), Delivery.status == "sending")
+                             .with_for_update(skip_locked=True))  # fmt: skip
+    return [i for i, owner in locked if found[i] == owner]  # not claimed anew since it was seen
 
 
 def _record(engine: Engine, delivery_id: int, worker: str, **values: Any) -> None:
-    with store.transaction(engine, write=True) as session:
+    with store.transaction(engine, write=True, lock=False) as session:  # only its own row
         session.execute(update(Delivery).where(Delivery.id == delivery_id, Delivery.claimed_by == worker)
                         .values(**values))  # fmt: skip
 
@@ -210,13 +210,14 @@ def _compose_one(session: Session, d: Delivery, now: datetime, settings: Setting
 
 
 def _deliver(engine: Engine, worker: str, now: datetime, channels: dict[str, Channel], result: SendResult,
-             delivery_id: int, channel_name: str, message: Any, attempts: int) -> None:  # fmt: skip
+             row: Composed) -> None:  # fmt: skip
+    delivery_id, channel_name, message, attempts = row
     channel = channels.get(channel_name)
     if channel is None and not isinstance(message, Failure):
         message = "skipped"  # the channel is no longer configured
     if isinstance(message, str):
         _record(engine, delivery_id, worker, status=message, attempts=attempts)
-        setattr(result, message, getattr(result, message) + 1)
+        result.count(message)
         return
     if not isinstance(message, Failure):
         try:
@@ -228,18 +229,20 @@ def _deliver(engine: Engine, worker: str, now: datetime, channels: dict[str, Cha
         retry = now + BACKOFF[min(attempts, len(BACKOFF)) - 1]
         _record(engine, delivery_id, worker, status="dead" if dead else "failed", attempts=attempts,
                 error=message.error, next_attempt_at=None if dead else retry)  # fmt: skip
-        result.failed += 1
+        result.count("failed")
         return
     _record(engine, delivery_id, worker, status="sent", attempts=attempts, sent_at=now, error=None)
-    result.sent += 1
+    result.count("sent")
 
 
 def _settle(engine: Engine) -> None:
-    """Reminders whose deliveries are all finished are done."""
+    """Reminders whose deliveries are all finished are done. Left to a later sweep while another worker holds
+    the write lock: nothing waits on it."""
     unfinished = exists().where(Delivery.reminder_id == Reminder.id,
                                 Delivery.status.in_(("pending", "sending", "failed")))  # fmt: skip
-    with store.transaction(engine, write=True) as session:
-        session.execute(update(Reminder).where(Reminder.state == "queued", ~unfinished).values(state="done"))
+    with store.transaction(engine, write=True, lock=False) as session:
+        if store.write_lock(session, wait=False):
+            session.execute(update(Reminder).where(Reminder.state == "queued", ~unfinished).values(state="done"))
 
 
 PLAN_STATE = "plan_state"
@@ -247,7 +250,7 @@ REPLAN_EVERY = timedelta(hours=1)  # repeating reminders (overdue, digests) roll
 
 
 def _plan_is_current(session: Session, now: datetime) -> bool:
-    row = session.get(Meta, PLAN_STATE)
+    row = session.get(Meta, PLAN_STATE, populate_existing=True)  # read again once the lock is held
     if row is None:
         return False
     state = json.loads(row.value)
@@ -263,10 +266,24 @@ def _mark_plan_current(session: Session, now: datetime) -> None:
         session.execute(table.insert().values(key=PLAN_STATE, value=value))
 
 
+def _anything_due(session: Session, now: datetime) -> bool:
+    return session.scalar(select(Reminder.id).where(Reminder.state == "planned", Reminder.fire_at <= now)
+                          .limit(1)) is not None  # fmt: skip
+
+
 def prepare(engine: Engine, now: datetime, settings: Settings, channels: Sequence[Channel]) -> SendResult:
-    """Steps 1–3: re-plan (when the data changed or an hour passed), catch up, queue. Safe in several processes."""
+    """Steps 1–3: re-plan (when the data changed or an hour passed), catch up, queue. Safe in several processes.
+
+    Takes the global write lock only when there is something to do: a current plan with nothing due needs no
+    lock, and a re-plan that another worker is doing (it holds the lock) is left to it while nothing is due.
+    When reminders are due, the lock is waited for: the worker holding it is most likely queuing them."""
     result = SendResult()
-    with store.transaction(engine, write=True) as session:
+    with store.transaction(engine, write=True, lock=False) as session:
+        due = _anything_due(session, now)
+        if not due and _plan_is_current(session, now):
+            return result
+        if not store.write_lock(session, wait=due):
+            return result
         if not _plan_is_current(session, now):
             result.planned = reminders.sync_plan(session, now)
             _mark_plan_current(session, now)
@@ -275,21 +292,43 @@ def prepare(engine: Engine, now: datetime, settings: Settings, channels: Sequenc
     return result
 
 
-def send_due(engine: Engine, now: datetime, settings: Settings, channels: Sequence[Channel],
-             worker: str | None = None, batch: int = 50) -> SendResult:  # fmt: skip
-    """Send everything due at `now`; returns the counts. Failures are recorded and retried later."""
-    worker = worker or worker_id()
+def sweep(engine: Engine, now: datetime, settings: Settings, channels: Sequence[Channel], worker: str,
+          batch: int = 50) -> SendResult:  # fmt: skip
+    """Send everything due at `now` as `worker`, leaving the channels open (a long-running worker keeps its SMTP
+    connections from one sweep to the next). Channels with several connections send on as many threads."""
     result = prepare(engine, now, settings, channels)
     by_name = {c.name: c for c in channels}
-    try:
+    threads = max((getattr(c, "connections", 1) for c in channels), default=1)
+    with ThreadPoolExecutor(threads) if threads > 1 else nullcontext() as pool:
         while ids := _claim(engine, worker, now, batch):
-            for row in _compose_batch(engine, ids, now, settings):
-                _deliver(engine, worker, now, by_name, result, *row)
+            deliver = functools.partial(_deliver, engine, worker, now, by_name, result)
+            rows = _compose_batch(engine, ids, now, settings)
+            for _ in pool.map(deliver, rows) if pool is not None else map(deliver, rows):
+                pass  # each delivery records its own outcome; this only re-raises a bug in the sender itself
+    _settle(engine)
+    return result
+
+
+def send_due(engine: Engine, now: datetime, settings: Settings, channels: Sequence[Channel],
+             worker: str | None = None, batch: int = 50) -> SendResult:  # fmt: skip
+    """Send everything due at `now`; returns the counts. Failures are recorded and retried later. Without a
+    `worker` (one whose liveness its caller keeps), registers one for the call; closes the channels."""
+    try:
+        with _registered(engine, worker, settings) as me:
+            return sweep(engine, now, settings, channels, me, batch)
     finally:
         for channel in channels:
             channel.close()
-    _settle(engine)
-    return result
+
+
+@contextmanager
+def _registered(engine: Engine, worker: str | None, settings: Settings) -> Iterator[str]:
+    if worker is not None:
+        yield worker
+        return
+    me = worker_id()
+    with workers.Heartbeat(engine, me, timedelta(seconds=settings.worker_lease)):
+        yield me
 
 
 def next_due(engine: Engine) -> datetime | None:

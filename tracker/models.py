@@ -277,6 +277,19 @@ class Delivery(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
 
+class Worker(Base):
+    """A running sender (`remind run`, `send-due`, `serve --with-reminders`) and its lease: renewed while it
+    lives, so that the rows it claimed are taken over by any sender on any host once the lease has run out."""
+
+    __tablename__ = "workers"
+    tracks_data_version = False
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)  # delivery.worker_id(): host:pid:random
+    host: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int]
+    started_at: Mapped[datetime]
+    lease_until: Mapped[datetime] = mapped_column(index=True)
+
+
 class Snooze(Base):
     """ "Remind me later" for one item and one person: their reminders for it wait until `until`."""
 

@@ -4,6 +4,9 @@ One job sweeps the reminders table (delivery.send_due) and then moves its own ne
 reminder fires (at most `interval` away). The reminders and deliveries tables are the truth, so APScheduler
 keeps its single job in memory: nothing is pickled, nothing to lose at a restart, and start-up does not
 depend on how many reminders are planned. Misfires never drop work: a late sweep simply sends more.
+
+The worker registers itself and renews its lease from a heartbeat thread for as long as the scheduler runs
+(tracker.workers), and keeps its channels, so SMTP connections carry over from one sweep to the next.
 """
 
 from __future__ import annotations
@@ -14,12 +17,13 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy import Engine
 
-from tracker import channels, clock, delivery
+from tracker import channels, clock, delivery, workers
 from tracker.config import Settings
 from tracker.errors import Busy
 
@@ -27,9 +31,10 @@ log = logging.getLogger("tracker.scheduler")
 
 
 def _sweep(engine: Engine, settings: Settings, now: Callable[[], datetime], scheduler: BaseScheduler,
-           interval: timedelta, worker: str, started: list[float]) -> None:  # fmt: skip
+           interval: timedelta, worker: str, open_channels: list[channels.Channel],
+           started: list[float]) -> None:  # fmt: skip
     try:
-        result = delivery.send_due(engine, now(), settings, channels.load(settings.channels, os.environ), worker)
+        result = delivery.sweep(engine, now(), settings, open_channels, worker)
         if started:  # the first sweep after start-up: say how long getting going took
             log.info("first sweep done %.0f ms after start: %s", (time.perf_counter() - started.pop()) * 1000,
                      result.as_dict())  # fmt: skip
@@ -53,12 +58,24 @@ def _sweep(engine: Engine, settings: Settings, now: Callable[[], datetime], sche
 
 def build(engine: Engine, settings: Settings, now: Callable[[], datetime], background: bool = False,
           interval: timedelta = timedelta(seconds=60)) -> BaseScheduler:  # fmt: skip
-    """A scheduler whose one job sweeps at once, then whenever a reminder falls due."""
+    """A scheduler whose one job sweeps at once, then whenever a reminder falls due. Its worker is registered
+    (and its lease renewed) from now until the scheduler shuts down."""
     kind = BackgroundScheduler if background else BlockingScheduler
     scheduler = kind(timezone=UTC, job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1})
-    worker = delivery.worker_id()
+    worker = workers.worker_id()
+    open_channels = channels.load(settings.channels, os.environ)
+    heartbeat = workers.Heartbeat(engine, worker, timedelta(seconds=settings.worker_lease))
+    heartbeat.start()
+
+    def stopped(_event: object) -> None:
+        heartbeat.stop()
+        for channel in open_channels:
+            channel.close()
+
+    scheduler.add_listener(stopped, EVENT_SCHEDULER_SHUTDOWN)
     scheduler.add_job(_sweep, "interval", seconds=interval.total_seconds(), id="sweep", next_run_time=clock.wall(),
-                      args=(engine, settings, now, scheduler, interval, worker, [time.perf_counter()]))  # fmt: skip
+                      args=(engine, settings, now, scheduler, interval, worker, open_channels,
+                            [time.perf_counter()]))  # fmt: skip
     return scheduler
 
 

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Integer, cast, create_engine, event, insert, inspect, update
+from sqlalchemy import Engine, Integer, cast, create_engine, event, insert, inspect, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, DataError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -84,13 +84,23 @@ def _sqlite_begin(conn) -> None:  # noqa: ANN001 - SQLAlchemy Connection
 
 # PostgreSQL: one transaction-scoped advisory lock plays the part of SQLite's write lock, so that writers run
 # one after another on both databases (the data version, the plan and check-then-insert rely on it). Reads and
-# the delivery ledger's row-level claims (FOR UPDATE SKIP LOCKED) do not take it.
+# the delivery ledger's row-level claims (FOR UPDATE SKIP LOCKED, `transaction(lock=False)`) do not take it.
 _WRITE_LOCK = 0x7472_6B72  # "trkr"
 
 
 def _postgresql_begin(conn) -> None:  # noqa: ANN001 - SQLAlchemy Connection
-    if conn.get_execution_options().get("write"):
+    if conn.get_execution_options().get("write") and conn.get_execution_options().get("lock", True):
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_WRITE_LOCK})")
+
+
+def write_lock(session: Session, wait: bool = True) -> bool:
+    """Take the global write lock inside a `transaction(write=True, lock=False)` (PostgreSQL; SQLite's BEGIN
+    IMMEDIATE already holds it). `wait=False` returns False at once when another transaction holds it.
+    :raises Busy: `wait` and the lock stayed with another process longer than the busy timeout."""
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    take = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
+    return session.execute(text(f"SELECT {take}({_WRITE_LOCK})")).scalar() is not False
 
 
 def init(eng: Engine) -> None:
@@ -140,21 +150,23 @@ def data_version(session: Session) -> int:
 
 
 @functools.cache
-def _sessions(eng: Engine, write: bool) -> sessionmaker:
-    return sessionmaker(eng.execution_options(write=True) if write else eng, expire_on_commit=False)
+def _sessions(eng: Engine, write: bool, lock: bool) -> sessionmaker:
+    return sessionmaker(eng.execution_options(write=True, lock=lock) if write else eng, expire_on_commit=False)
 
 
 @contextmanager
-def transaction(eng: Engine, write: bool = False) -> Iterator[Session]:
+def transaction(eng: Engine, write: bool = False, lock: bool = True) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any error (so bad input changes nothing).
 
     `write=True` takes SQLite's write lock at the start (BEGIN IMMEDIATE): every unit of work that writes
     should, since in WAL mode a read transaction that later writes fails at once if another process committed
-    in between. Reads never wait for writers.
+    in between. Reads never wait for writers. `lock=False` (with write) skips PostgreSQL's global write lock,
+    for units of work that lock only the rows they touch (the delivery ledger's claims); they may take it later
+    with `write_lock`. SQLite has no such mode: BEGIN IMMEDIATE is its only way to write safely.
     :raises Busy: the lock stayed with another process longer than the busy timeout.
     """
     try:
-        with _sessions(eng, write)() as session, session.begin():
+        with _sessions(eng, write, lock)() as session, session.begin():
             yield session
             session.flush()
             _bump_data_version(session)
