@@ -148,3 +148,30 @@ def test_an_error_message_with_line_breaks_is_printed_on_one_line(invoke):
     result = CliRunner().invoke(group, ["fail"])
     assert result.exit_code == 1
     assert result.stderr == "Error: first line second line third line\n"
+
+
+@pytest.mark.postgresql_only
+def test_the_password_never_reaches_pg_dumps_command_line(invoke, loaded, db_url, tmp_path, monkeypatch):
+    """Any local user can read a command line (ps, /proc/*/cmdline): pg_dump gets the password in PGPASSWORD."""
+    import psycopg
+
+    admin = make_url(db_url).set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("CREATE ROLE backup_test LOGIN SUPERUSER PASSWORD 'TopSecret1'")
+    try:
+        spy = tmp_path / "bin" / "pg_dump"  # records its command line and environment, then runs the real one
+        spy.parent.mkdir()
+        spy.write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/argv\necho "$PGPASSWORD" > {tmp_path}/pgpassword\n'
+                       f'exec {pg_tool("pg_dump")} "$@"\n')  # fmt: skip
+        spy.chmod(0o755)
+        monkeypatch.setenv("PATH", f"{spy.parent}:{os.environ['PATH']}")
+        user = make_url(db_url).set(username="backup_test")
+        for url in (user.set(password="TopSecret1"), user.update_query_dict({"password": "TopSecret1"})):
+            target = tmp_path / f"{len(list(tmp_path.glob('*.pgdump')))}.pgdump"
+            invoke("--db", url.render_as_string(hide_password=False), "backup", str(target))
+            assert target.read_bytes().startswith(b"PGDMP")
+            assert "TopSecret1" not in (tmp_path / "argv").read_text()
+            assert (tmp_path / "pgpassword").read_text() == "TopSecret1\n"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute("DROP ROLE backup_test")

@@ -30,7 +30,7 @@ def rows_by_table(url: str, columns: dict[str, list[str]] | None = None) -> dict
         out = {}
         with engine.connect() as conn:
             for name, table in tables.tables.items():
-                if name == "alembic_version" or (columns is not None and name not in columns):
+                if name == migrations.VERSION_TABLE or (columns is not None and name not in columns):
                     continue
                 cols = [table.c[c] for c in (columns[name] if columns else table.c.keys())]
                 rows = conn.execute(select(*cols)).all()
@@ -60,7 +60,7 @@ def as_0_1_on_postgresql(url: str) -> None:
         new.reflect(conn)
         with source.connect() as read:
             for table in new.sorted_tables:
-                if table.name in old.tables and table.name != "alembic_version":
+                if table.name in old.tables and table.name != migrations.VERSION_TABLE:
                     rows = [dict(r._mapping) for r in read.execute(select(old.tables[table.name]))]
                     if rows:
                         conn.execute(table.insert(), rows)
@@ -87,7 +87,7 @@ def test_a_0_1_database_is_upgraded_by_the_first_command_without_losing_a_row(in
     assert rows_by_table(db_url, old_columns) == before  # not a row lost, not a value changed
     engine = store.engine(db_url)
     with engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_heads() == (migrations.head(),)
+        assert migrations._context(conn).get_current_heads() == (migrations.head(),)
         version = conn.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).scalar()
         assert version == str(migrations.schema_version())
     engine.dispose()
@@ -103,13 +103,13 @@ def test_a_0_1_database_is_upgraded_by_the_first_command_without_losing_a_row(in
 def test_a_database_from_a_newer_tracker_is_refused_and_left_alone(invoke, loaded, db_url):
     engine = store.engine(db_url)
     with engine.begin() as conn:
-        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+        conn.execute(text(f"UPDATE {migrations.VERSION_TABLE} SET version_num = '9999'"))
     engine.dispose()
     before = dump(db_url)
     error = invoke("items", code=2).stderr  # a configuration problem, as a wrong --db is
     assert error == (
-        "Error: the database's schema is at revision 9999, newer than this tracker knows "
-        f"(its newest is {migrations.head()}); upgrade tracker to use this database\n"
+        "Error: the database's schema is at revision 9999, which this tracker does not know (its newest is "
+        f"{migrations.head()}): a newer tracker upgraded it, so upgrade tracker to use this database\n"
     )
     assert dump(db_url) == before
 
@@ -123,7 +123,8 @@ def test_the_revisions_build_exactly_the_schema_the_models_describe(invoke, db_u
 
 
 def differences(conn: Connection) -> list:
-    return compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+    opts = {"compare_type": True, "version_table": migrations.VERSION_TABLE}
+    return compare_metadata(MigrationContext.configure(conn, opts=opts), Base.metadata)
 
 
 def test_two_first_runs_at_once_create_the_schema_once(db_url, env):
@@ -136,7 +137,7 @@ def test_two_first_runs_at_once_create_the_schema_once(db_url, env):
     assert [run.returncode for run in runs] == [0, 0, 0], results
     engine = store.engine(db_url)
     with engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_heads() == (migrations.head(),)
+        assert migrations._context(conn).get_current_heads() == (migrations.head(),)
         assert conn.execute(text("SELECT COUNT(*) FROM meta WHERE key = 'link_secret'")).scalar() == 1
     engine.dispose()
 
@@ -145,7 +146,24 @@ def test_the_committed_0_1_database_is_what_the_test_expects():
     """The fixture itself: made by tracker 0.1 (no migration record), schema_version 1."""
     engine = create_engine(f"sqlite:///{OLD}")
     with engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_heads() == ()
+        assert migrations._context(conn).get_current_heads() == ()
         meta = dict(conn.execute(text("SELECT key, value FROM meta")).all())
         assert meta["schema_version"] == "1" and json.loads(meta["plan_state"])["version"] == int(meta["data_version"])
     engine.dispose()
+
+
+def test_a_damaged_0_1_database_is_one_line(invoke, db_url):
+    if db_url.startswith("sqlite"):
+        shutil.copyfile(OLD, db_url.removeprefix("sqlite:///"))
+    else:
+        as_0_1_on_postgresql(db_url)
+    engine = create_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(text(f"DROP TABLE IF EXISTS {migrations.VERSION_TABLE}"))  # as tracker 0.1 left it
+        conn.execute(text("UPDATE meta SET value = 'abc' WHERE key = 'schema_version'"))
+    engine.dispose()
+    before = dump(db_url)
+    assert invoke("items", code=2).stderr == (
+        "Error: the database has schema version abc but no migration record: not tracker's\n"
+    )
+    assert dump(db_url) == before

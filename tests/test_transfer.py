@@ -66,15 +66,23 @@ def test_a_database_moves_whole_to_the_other_kind_and_works_there(invoke, invoke
     invoke(*there, "add", "A new item after the move", "--owner", "apec-officer")  # new ids follow the copied ones
     invoke(*there, "done", "send-kpi-draft-to-thailand")
     assert invoke_json(*there, "show", "send-kpi-draft-to-thailand")["status"] == "done"
-    refused = invoke("copy-to", other_db, code=1).stderr
-    assert (
-        refused.startswith("Error: copy-to: ") and "already holds data (committees); give an empty database" in refused
+    assert invoke("copy-to", other_db, code=1).stderr == (
+        "Error: copy-to: the target is this database, or already a copy of it; give an empty database\n"
     )
 
 
-def test_copying_a_database_onto_itself_is_refused(invoke, loaded, db_url):
+def test_copying_onto_itself_or_onto_data_is_refused(invoke, loaded, db_url, tmp_path):
     before = dump(db_url)
-    assert invoke("copy-to", db_url, code=1).stderr == (
-        "Error: copy-to: the target is the database itself; give another database URL\n"
+    respelt = f"{db_url}?{'timeout=5' if db_url.startswith('sqlite') else 'connect_timeout=5'}"
+    for url in (db_url, respelt):
+        assert invoke("copy-to", url, code=1).stderr == (
+            "Error: copy-to: the target is this database, or already a copy of it; give an empty database\n"
+        )
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    invoke("--db", other, "add", "Someone else's item")
+    other_before = dump(other)
+    assert invoke("copy-to", other, code=1).stderr == (
+        f"Error: copy-to: {other} already holds data (items); give an empty database\n"
     )
-    assert dump(db_url) == before
+    assert dump(db_url) == before and dump(other) == other_before
+    assert invoke("copy-to", "nonsense", code=2).stderr.startswith("Error: copy-to URL: not a database URL: ")

@@ -424,3 +424,26 @@ def test_a_postgresql_server_tracker_cannot_use_is_one_line_without_the_password
     assert error.endswith(f'database "{url.database}_missing" does not exist')
     closed = url.set(port=free_port()).render_as_string(hide_password=False)
     assert "Connection refused" in one_error_line(invoke("--db", closed, "items", code=2))
+
+
+@pytest.mark.postgresql_only
+def test_a_role_that_may_only_read_gets_one_line_when_it_writes(invoke, loaded, db_url):
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(db_url)
+    with psycopg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False), autocommit=True) as c:
+        c.execute("CREATE ROLE reader_test LOGIN")
+        c.execute("GRANT SELECT ON ALL TABLES IN SCHEMA public TO reader_test")
+    try:
+        before = dump(db_url)
+        reader = url.set(username="reader_test").render_as_string(hide_password=False)
+        assert invoke("--db", reader, "items", "--json").stdout  # reading is allowed
+        error = one_error_line(invoke("--db", reader, "done", "1", code=2))
+        assert error.startswith("Error: the database user may not do this: permission denied for table ")
+        assert dump(db_url) == before
+    finally:
+        with psycopg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False),
+                             autocommit=True) as c:  # fmt: skip
+            c.execute("DROP OWNED BY reader_test")
+            c.execute("DROP ROLE reader_test")

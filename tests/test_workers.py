@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from datetime import datetime, timedelta
 
@@ -200,3 +202,29 @@ def test_killed_workers_lose_nothing_and_duplicate_at_most_once_per_kill(invoke,
     print(f"{processes} workers, {KILLS} kills: {duplicates} duplicates of {len(ids)} messages")
     assert duplicates <= KILLS
     assert set(ledger_statuses(env)) <= {"sent", "skipped"}
+
+
+def test_sigterm_stops_remind_run_cleanly_and_ends_its_lease(loaded, env, tmp_path):
+    """systemd stops a service with SIGTERM: the worker must exit 0 and retire its lease, as on Ctrl-C."""
+    log = (tmp_path / "run.log").open("w")
+    run = subprocess.Popen([sys.executable, "-m", "tracker", "remind", "run", "--interval", "60"],
+                           env={**os.environ, **env}, stdout=log, stderr=log)  # fmt: skip
+    engine = store.engine(env["TRACKER_DB"])
+    try:
+        deadline = time.monotonic() + 30
+        while True:  # until the worker has registered
+            with store.transaction(engine) as session:
+                workers = session.scalars(select(Worker).where(Worker.pid == run.pid)).all()
+            if workers:
+                break
+            assert run.poll() is None and time.monotonic() < deadline, (tmp_path / "run.log").read_text()
+            time.sleep(0.1)
+        assert workers[0].lease_until > clock.wall()
+        run.send_signal(signal.SIGTERM)
+        assert run.wait(timeout=30) == 0, (tmp_path / "run.log").read_text()
+        with store.transaction(engine) as session:
+            assert session.get(Worker, workers[0].id).lease_until <= clock.wall()  # retired, not left to run out
+    finally:
+        run.kill()
+        log.close()
+        engine.dispose()

@@ -429,9 +429,10 @@ def dump(app: AppContext, directory: str, as_json: bool) -> None:
 @json_option
 @pass_app
 def backup(app: AppContext, path: str, force: bool, as_json: bool) -> None:
-    """Copy the database to one self-contained SQLite file, safely while other tracker processes run.
+    """Copy the database to a file, safely while other tracker processes run.
 
-    Only committed changes are copied. SQLite only, for now (PostgreSQL: pg_dump).
+    Only committed changes are copied: SQLite into one self-contained SQLite file, PostgreSQL with pg_dump's
+    custom format (restore with pg_restore; README "Backups").
 
     \b
     Example:
@@ -459,7 +460,7 @@ def copy_to(app: AppContext, url: str, as_json: bool) -> None:
     Example:
         tracker copy-to 'postgresql+psycopg://tracker@db.example.org/tracker'
     """
-    target = store.engine(url)
+    target = store.engine(url, option="copy-to URL")
     try:
         result = transfer.copy_to(app.engine, target)
     finally:

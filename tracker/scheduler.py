@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -83,6 +85,8 @@ def run(engine: Engine, settings: Settings, now: Callable[[], datetime], interva
     """Run until interrupted (Ctrl-C, SIGTERM)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     scheduler = build(engine, settings, now, interval=interval)
+    # systemd and docker stop with SIGTERM: end as Ctrl-C does (the lease retired, connections closed), not killed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, Integer, cast, create_engine, event, insert, inspect, text, update
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DatabaseError, DataError, DBAPIError, OperationalError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DatabaseError, DataError, DBAPIError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tracker import migrations, rules
@@ -35,6 +35,7 @@ BUSY_TIMEOUT = 10.0
 BUSY_MESSAGE = "the database is busy: another tracker process is writing; try again"
 _SQLITE_BUSY = 5  # the primary result code; extended codes (BUSY_SNAPSHOT, BUSY_RECOVERY) share the low byte
 _PG_LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's answer when lock_timeout runs out
+_PG_INSUFFICIENT_PRIVILEGE = "42501"  # the role lacks a grant: a configuration problem, not a bug
 log = logging.getLogger("tracker.store")
 
 
@@ -49,16 +50,16 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DBAPI 
     cursor.close()
 
 
-def engine(url: str) -> Engine:
+def engine(url: str, option: str = "--db") -> Engine:
     """An engine for `url`; a SQLite file's folder is created on first use. A writer waits BUSY_TIMEOUT seconds
     for another's lock unless the URL says otherwise (SQLite `?timeout=30`; PostgreSQL `?options=-c lock_timeout=…`)."""
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise ConfigError(f"--db: not a database URL: {url!r} (e.g. sqlite:///path/to/tracker.db)") from None
+        raise ConfigError(f"{option}: not a database URL: {url!r} (e.g. sqlite:///path/to/tracker.db)") from None
     backend = parsed.get_backend_name()
     if backend not in ("sqlite", "postgresql"):
-        raise ConfigError(f"--db: tracker works with SQLite and PostgreSQL URLs, not {backend} ({parsed!r})")
+        raise ConfigError(f"{option}: tracker works with SQLite and PostgreSQL URLs, not {backend} ({parsed!r})")
     if backend == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     connect_args: dict[str, Any] = {}
@@ -69,7 +70,7 @@ def engine(url: str) -> Engine:
     try:
         eng = create_engine(parsed, connect_args=connect_args, pool_pre_ping=backend == "postgresql")
     except Exception as e:  # a missing driver or bad option is a configuration problem, not a bug
-        raise ConfigError(f"--db {parsed.render_as_string()}: {e}") from None
+        raise ConfigError(f"{option} {parsed.render_as_string()}: {e}") from None
     if backend == "sqlite":
         event.listen(eng, "connect", _sqlite_pragmas)
         event.listen(eng, "begin", _sqlite_begin)
@@ -176,6 +177,10 @@ def transaction(eng: Engine, write: bool = False, lock: bool = True) -> Iterator
         if "readonly" in str(e.orig):
             raise ConfigError(f"the database {eng.url.render_as_string()} is read-only: {e.orig}") from None
         raise Unavailable(f"the database cannot be used now: {rules.one_line(str(e.orig))[:300]}") from e
+    except ProgrammingError as e:
+        if getattr(e.orig, "sqlstate", None) == _PG_INSUFFICIENT_PRIVILEGE:
+            raise ConfigError(f"the database user may not do this: {rules.one_line(str(e.orig))[:200]}") from None
+        raise
     except DataError as e:  # PostgreSQL checks lengths and ranges that the input rules should have checked first
         log.error("a value the input rules let through does not fit the database", exc_info=e)
         raise InvalidInput(f"a value does not fit the database: {rules.one_line(str(e.orig))[:200]}") from None
@@ -262,7 +267,8 @@ def _backup_target(eng: Engine, path: str | os.PathLike[str], force: bool) -> Pa
     target = Path(path).expanduser().absolute()
     source = eng.url.database if eng.dialect.name == "sqlite" else None
     if target.is_dir():
-        raise InvalidInput(f"backup: {target} is a folder; give a file name, e.g. {target / 'tracker-backup.db'}")
+        example = target / ("tracker-backup.db" if eng.dialect.name == "sqlite" else "tracker.pgdump")
+        raise InvalidInput(f"backup: {target} is a folder; give a file name, e.g. {example}")
     if source not in (None, "", ":memory:") and target.exists() and target.samefile(source):
         raise InvalidInput(f"backup: {target} is the database itself; give another file name")
     if target.exists() and not target.is_file():
@@ -295,11 +301,15 @@ def _sqlite_copy(eng: Engine, tmp: Path) -> tuple[int, int]:
 def _pg_dump(eng: Engine, tmp: Path) -> tuple[int, int]:
     """pg_dump from a snapshot this connection exports, so the rows counted here are exactly the rows dumped.
     The password travels in PGPASSWORD, never on a command line."""
-    program = shutil.which("pg_dump") or next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_dump"))), None)
+    installed = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_dump"), key=lambda p: int(p.parts[-3]))
+    program = shutil.which("pg_dump") or (str(installed[-1]) if installed else None)  # the newest reads every server
     if program is None:
         raise InvalidInput("backup: pg_dump not found; install PostgreSQL's client programs (postgresql-client)")
-    url = eng.url.set(drivername="postgresql", password=None).render_as_string(hide_password=False)
-    env = {**os.environ, **({"PGPASSWORD": eng.url.password} if eng.url.password else {})}
+    password = eng.url.password or eng.url.query.get("password")
+    bare = URL.create("postgresql", eng.url.username, None, eng.url.host, eng.url.port, eng.url.database,
+                      {k: v for k, v in eng.url.query.items() if k != "password"})  # fmt: skip
+    url = bare.render_as_string(hide_password=False)
+    env = {**os.environ, **({"PGPASSWORD": str(password)} if password else {})}
     with eng.connect().execution_options(isolation_level="REPEATABLE READ") as conn, conn.begin():
         snapshot = conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar()
         tables = inspect(conn).get_table_names()

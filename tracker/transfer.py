@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, Table, func, select, text, update
+from sqlalchemy import Engine, Integer, Table, func, select, text, update
 
 from tracker import store
 from tracker.errors import Conflict, InvalidInput
@@ -27,9 +27,9 @@ def copy_to(source: Engine, target: Engine) -> dict[str, Any]:
     :raises InvalidInput: source and target are the same database.
     :raises Conflict: the target already holds data.
     """
-    if source.url == target.url:
-        raise InvalidInput("copy-to: the target is the database itself; give another database URL")
     store.init(target)
+    if source.url == target.url or _secret(source) == _secret(target):  # the same database however spelt, or a copy
+        raise InvalidInput("copy-to: the target is this database, or already a copy of it; give an empty database")
     counts: dict[str, int] = {}
     snapshot = {"isolation_level": "REPEATABLE READ"} if source.dialect.name == "postgresql" else {}
     with source.connect().execution_options(**snapshot) as read, read.begin():
@@ -42,6 +42,11 @@ def copy_to(source: Engine, target: Engine) -> dict[str, Any]:
             if target.dialect.name == "postgresql":
                 _advance_sequences(write)
     return {"target": target.url.render_as_string(), "tables": len(counts), "rows": counts}
+
+
+def _secret(engine: Engine) -> str | None:
+    with store.transaction(engine) as session:
+        return session.scalar(select(Meta.value).where(Meta.key == store.LINK_SECRET))
 
 
 def _refuse_data(conn: Any, target: Engine) -> None:  # noqa: ANN401 - a SQLAlchemy Connection
@@ -71,6 +76,6 @@ def _copy_table(read: Any, write: Any, table: Table) -> int:  # noqa: ANN401 - S
 def _advance_sequences(conn: Any) -> None:  # noqa: ANN401 - a SQLAlchemy Connection
     """Rows came with their ids; each id sequence moves past them, or the next insert would collide."""
     for table in Base.metadata.sorted_tables:
-        if "id" in table.c and table.c.id.primary_key and table.c.id.autoincrement is not False:
+        if "id" in table.c and table.c.id.primary_key and isinstance(table.c.id.type, Integer):
             conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
                               f"COALESCE((SELECT MAX(id) FROM {table.name}), 0) + 1, false)"))  # fmt: skip

@@ -22,6 +22,8 @@ from tracker.errors import ConfigError
 # tracker 0.1 created this schema without Alembic and recorded meta.schema_version = 1; such a database is
 # stamped with the first revision, then upgraded like any other.
 LEGACY_REVISION = "0001"
+# Our own name, not Alembic's default: a PostgreSQL database may be shared with another Alembic-managed app.
+VERSION_TABLE = "tracker_alembic_version"
 
 
 def _config(connection: Connection | None = None) -> Config:
@@ -29,6 +31,10 @@ def _config(connection: Connection | None = None) -> Config:
     config.set_main_option("script_location", "tracker:migrations")
     config.attributes["connection"] = connection
     return config
+
+
+def _context(connection: Connection) -> MigrationContext:
+    return MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
 
 
 @functools.cache
@@ -51,15 +57,15 @@ def recorded(connection: Connection) -> str | None:
 
     :raises ConfigError: a revision this tracker does not know, i.e. a newer tracker migrated it.
     """
-    heads = MigrationContext.configure(connection).get_current_heads()
+    heads = _context(connection).get_current_heads()
     if not heads:
         return LEGACY_REVISION if _made_by_tracker_0_1(connection) else None
     known = {script.revision for script in _scripts().walk_revisions()}
     unknown = [rev for rev in heads if rev not in known]
     if unknown or len(heads) > 1:
         raise ConfigError(
-            f"the database's schema is at revision {', '.join(heads)}, newer than this tracker knows "
-            f"(its newest is {head()}); upgrade tracker to use this database"
+            f"the database's schema is at revision {', '.join(heads)}, which this tracker does not know (its newest "
+            f"is {head()}): a newer tracker upgraded it, so upgrade tracker to use this database"
         )
     return heads[0]
 
@@ -68,7 +74,7 @@ def _made_by_tracker_0_1(connection: Connection) -> bool:
     if not inspect(connection).has_table("meta"):
         return False
     version = connection.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).scalar()
-    if version is not None and int(version) > 1:
+    if version is not None and version != "1":
         raise ConfigError(f"the database has schema version {version} but no migration record: not tracker's")
     return version is not None
 
@@ -77,7 +83,7 @@ def is_current(connection: Connection) -> bool:
     """Whether the database records the head revision (a tracker 0.1 database is not: it must be stamped).
 
     :raises ConfigError: as `recorded`."""
-    if MigrationContext.configure(connection).get_current_heads() == (head(),):
+    if _context(connection).get_current_heads() == (head(),):
         return True
     recorded(connection)
     return False
@@ -86,7 +92,7 @@ def is_current(connection: Connection) -> bool:
 def upgrade(connection: Connection) -> None:
     """Apply every revision the database lacks, in the caller's transaction (which holds the write lock)."""
     config = _config(connection)
-    if not MigrationContext.configure(connection).get_current_heads() and recorded(connection) == LEGACY_REVISION:
+    if not _context(connection).get_current_heads() and recorded(connection) == LEGACY_REVISION:
         command.stamp(config, LEGACY_REVISION)
     command.upgrade(config, "head")
     version = {"v": str(schema_version())}

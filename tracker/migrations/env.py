@@ -3,6 +3,7 @@ migrations use that connection and transaction; there is no alembic.ini and no o
 
 from alembic import context
 
+from tracker.migrations import VERSION_TABLE
 from tracker.models import Base
 
 context.configure(
@@ -10,6 +11,7 @@ context.configure(
     target_metadata=Base.metadata,
     render_as_batch=True,  # SQLite alters a table by copying it; Alembic's batch mode does that
     compare_type=True,
+    version_table=VERSION_TABLE,
 )
 with context.begin_transaction():
     context.run_migrations()
