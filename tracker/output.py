@@ -51,7 +51,7 @@ def render_record(title: str, record: dict[str, Any]) -> None:
 
 
 def message(text: str) -> None:
-    Console(highlight=False, stderr=True).print(visible(text), markup=False)
+    Console(highlight=False, stderr=True, soft_wrap=True).print(visible(text), markup=False)  # the terminal wraps
 
 
 def _cell(value: Any) -> str:
