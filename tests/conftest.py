@@ -7,6 +7,8 @@ import shutil
 import subprocess
 import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -84,15 +86,47 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'tracker.db'}"
         return
+    with pg_database(request.getfixturevalue("pg_server"), "test") as url:
+        yield url
+
+
+@contextmanager
+def pg_database(admin: str, prefix: str) -> Iterator[str]:
+    """A new empty PostgreSQL database on the server of `admin` (a libpq URL), dropped afterwards; yields its
+    tracker URL."""
     import psycopg
 
-    admin = request.getfixturevalue("pg_server")
-    name = f"test_{uuid.uuid4().hex[:16]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:16]}"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    yield make_url(admin).set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    try:
+        yield make_url(admin).set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def held_write_lock(db_url: str) -> Iterator[None]:
+    """Another process in the middle of a write: SQLite's write lock (BEGIN IMMEDIATE) or PostgreSQL's advisory
+    write lock, held until the block ends."""
+    from sqlalchemy import create_engine
+
+    from tracker.store import _WRITE_LOCK
+
+    engine = create_engine(db_url)
+    holder = engine.raw_connection()
+    try:
+        if db_url.startswith("sqlite"):
+            holder.driver_connection.isolation_level = None
+            holder.cursor().execute("BEGIN IMMEDIATE")
+        else:
+            holder.cursor().execute(f"SELECT pg_advisory_xact_lock({_WRITE_LOCK})")
+        yield
+    finally:
+        holder.rollback()
+        holder.close()
+        engine.dispose()
 
 
 def pg_tool(name: str) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
+from tests.conftest import held_write_lock
 from tests.test_exactly_once import NOW, many_items
 
 # Due in 2011: no reminder of its own is missed at NOW (toggling an item with missed ones makes the sweep insert a
@@ -126,46 +127,16 @@ def test_done_and_reopen_beside_remind_run_and_big_loads(invoke, loaded, env, tm
     assert "Traceback" not in remind_log and "locked" not in remind_log, remind_log[-3000:]
 
 
-@pytest.mark.sqlite_only
-def test_a_held_write_lock_gives_one_busy_line_and_reads_still_work(invoke, loaded, env, db_path):
-    holder = sqlite3.connect(db_path, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")
-    holder.execute("UPDATE meta SET value = value WHERE key = 'data_version'")
-    try:
-        quick = process_env(env, TRACKER_DB=f"sqlite:///{db_path}?timeout=0.3")
-        started = time.monotonic()
-        result = tracker(quick, "done", ITEM)
-        assert result.returncode == 1 and result.stderr.splitlines() == [BUSY], result.stderr
-        assert time.monotonic() - started < 10  # the URL's timeout, not a fixed one
-        listing = tracker(quick, "items", "--json")  # readers never wait for a writer
-        assert listing.returncode == 0, listing.stderr
-        assert ITEM in {row["slug"] for row in json.loads(listing.stdout)["results"]}
-    finally:
-        holder.rollback()
-        holder.close()
-    assert tracker(process_env(env), "done", ITEM).returncode == 0
-
-
-@pytest.mark.postgresql_only
-def test_a_held_write_lock_on_postgresql_gives_one_busy_line_and_reads_still_work(invoke, loaded, env, db_url):
-    from sqlalchemy import create_engine, text
-
-    from tracker.store import _WRITE_LOCK
-
-    holder = create_engine(db_url).connect()
-    holder.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _WRITE_LOCK})  # another writer, mid-way
-    try:
+def test_a_held_write_lock_gives_one_busy_line_and_reads_still_work(invoke, loaded, env, db_url):
+    with held_write_lock(db_url):
         quick = process_env(env, TRACKER_DB=lock_wait(db_url, 0.3))
         started = time.monotonic()
         result = tracker(quick, "done", ITEM)
         assert result.returncode == 1 and result.stderr.splitlines() == [BUSY], result.stderr
-        assert time.monotonic() - started < 10  # the URL's lock_timeout, not the default
+        assert time.monotonic() - started < 10  # the URL's wait, not the default one
         listing = tracker(quick, "items", "--json")  # readers never wait for a writer
         assert listing.returncode == 0, listing.stderr
         assert ITEM in {row["slug"] for row in json.loads(listing.stdout)["results"]}
-    finally:
-        holder.rollback()
-        holder.close()
     assert tracker(process_env(env), "done", ITEM).returncode == 0
 
 

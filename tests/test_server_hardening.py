@@ -14,7 +14,7 @@ import time
 import httpx
 import pytest
 
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, held_write_lock
 
 NOW = "2008-09-01T09:00:00+08:00"
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
@@ -439,28 +439,15 @@ def test_limits_come_from_settings():
 
 
 def test_healthz_reports_a_held_write_lock(loaded, serve, db_url):
-    from sqlalchemy import create_engine
-
-    from tracker.store import _WRITE_LOCK
-
     served = serve()
     assert httpx.get(served.url + "/healthz").json() == {"status": "ok"}
-    holder = create_engine(db_url).raw_connection()
-    try:
-        if db_url.startswith("sqlite"):  # another process holding the write lock
-            holder.driver_connection.isolation_level = None
-            holder.cursor().execute("BEGIN IMMEDIATE")
-        else:
-            holder.cursor().execute(f"SELECT pg_advisory_xact_lock({_WRITE_LOCK})")
+    with held_write_lock(db_url):
         started = time.monotonic()
         busy = httpx.get(served.url + "/healthz", timeout=10)
         waited = time.monotonic() - started
         assert busy.status_code == 503 and busy.json() == {"status": "database busy"}
         assert busy.headers["retry-after"] == "5" and waited < 5
-        holder.rollback()
-        assert httpx.get(served.url + "/healthz").json() == {"status": "ok"}
-    finally:
-        holder.close()
+    assert httpx.get(served.url + "/healthz").json() == {"status": "ok"}
 
 
 @pytest.mark.postgresql_only

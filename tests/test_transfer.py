@@ -4,15 +4,12 @@ included — from SQLite to PostgreSQL or back, and goes on working there."""
 from __future__ import annotations
 
 import shutil
-import uuid
 from pathlib import Path
 
-import psycopg
 import pytest
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 
-from tests.conftest import dump
+from tests.conftest import dump, pg_database
 from tests.test_migrations import OLD
 from tracker import store
 from tracker.models import Base
@@ -24,13 +21,8 @@ def other_db(db_url: str, tmp_path: Path, request: pytest.FixtureRequest):
     if db_url.startswith("postgresql"):
         yield f"sqlite:///{tmp_path / 'moved.db'}"
         return
-    admin = request.getfixturevalue("pg_server")
-    name = f"moved_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield make_url(admin).set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    with pg_database(request.getfixturevalue("pg_server"), "moved") as url:
+        yield url
 
 
 def rows(url: str) -> dict[str, list]:
