@@ -184,26 +184,30 @@ Composed = tuple[int, str, Any, int]  # delivery id, channel, message (or outcom
 
 
 def _compose_batch(engine: Engine, ids: list[int], now: datetime, settings: Settings) -> list[Composed]:
-    """What to send for a claimed batch, read in one transaction. A message that cannot be composed is that
-    delivery's Failure; the others go on."""
-    out = []
+    """What to send for a claimed batch, read in one transaction: the rows with what their messages show, and
+    the secret and status marks the links are signed with, in a few queries for the whole batch. A message
+    that cannot be composed is that delivery's Failure; the others go on."""
+    item = selectinload(Delivery.reminder).selectinload(Reminder.item)
     with store.transaction(engine) as session:
-        batch = session.scalars(select(Delivery).where(Delivery.id.in_(ids)).order_by(Delivery.id).options(
+        batch = list(session.scalars(select(Delivery).where(Delivery.id.in_(ids)).order_by(Delivery.id).options(
             selectinload(Delivery.reminder).selectinload(Reminder.person),
-            selectinload(Delivery.reminder).selectinload(Reminder.item).selectinload(Item.owner_links)
-            .selectinload(ItemOwner.person)))  # fmt: skip
-        for d in batch:
-            out.append((d.id, d.channel, _compose_one(session, d, now, settings), d.attempts + 1))
-    return out
+            item.selectinload(Item.owner_links).selectinload(ItemOwner.person), item.selectinload(Item.meeting),
+            item.selectinload(Item.serves_meeting), item.selectinload(Item.serves_series),
+            item.selectinload(Item.committee))))  # fmt: skip
+        sign = messages.Signing.read(session, settings, {d.reminder.item_id for d in batch} - {None})
+        return [(d.id, d.channel, _compose_one(session, d, now, settings, sign), d.attempts + 1) for d in batch]
 
 
-def _compose_one(session: Session, d: Delivery, now: datetime, settings: Settings) -> Any:
+def _compose_one(session: Session, d: Delivery, now: datetime, settings: Settings, sign: messages.Signing) -> Any:
     reminder = d.reminder
     if reminder.item is not None and reminder.item.status not in OPEN_STATUSES:
         return "cancelled"  # done or cancelled since it was queued: stop at once
+    # A composer that reads the database does so in a savepoint: whatever it did is undone with it, and a failed
+    # statement does not end the batch's transaction. The others only use what the batch loaded.
+    querying = reminder.kind in messages.QUERYING_KINDS
     try:
-        with session.begin_nested():  # whatever the composer did is undone with it
-            message = messages.compose(session, reminder, reminder.person, d.recipient, now, settings)
+        with session.begin_nested() if querying else nullcontext():
+            message = messages.compose(session, reminder, reminder.person, d.recipient, now, settings, sign)
     except Exception as e:
         return failure(e, d.id, "composing")
     return message or "skipped"
