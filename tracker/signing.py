@@ -79,7 +79,7 @@ def status_marks(session: Session, item_ids: Iterable[int]) -> dict[int, int]:
     """`status_mark` of many items in one query (a sender's batch); an item without a status change is absent."""
     latest = (select(ItemChange.item_id, func.max(ItemChange.id)).group_by(ItemChange.item_id)
               .where(ItemChange.item_id.in_(set(item_ids)), ItemChange.field == "status"))  # fmt: skip
-    return dict(session.execute(latest).tuples().all())
+    return {item_id: mark for item_id, mark in session.execute(latest)}
 
 
 def derived_token(key: str, purpose: str, token: str) -> str:
