@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import AsgiClient, dump
-from tracker import delivery, items, store, subscriptions
+from tests.test_exactly_once import NOW, many_items
+from tracker import delivery, items, signing, store, subscriptions
 from tracker.channels import Message
 from tracker.config import load_settings
 from tracker.models import Snooze, Subscription
@@ -206,3 +207,23 @@ def test_links_made_before_the_binding_say_so_and_change_nothing(desk, db_url):
         page = desk.client.post(path)
         assert page.status_code == 410 and "older reminder" in page.text
     assert dump(db_url) == before
+
+
+def test_each_message_of_a_batch_carries_its_own_items_status_mark(desk, invoke, loaded):
+    """The sender reads the status marks of a whole batch at once: each link still gets its own item's."""
+    many_items(loaded, 3)  # due-day reminders at NOW, sent in one batch
+    invoke("load", str(loaded))
+    with store.transaction(desk.engine, write=True) as session:
+        items.done(session, "batch-0", desk.clock(), by="desk-lead")
+        items.reopen(session, "batch-0", desk.clock(), by="desk-lead")
+    desk.send(NOW)
+    sent = [m for m in desk.recorder.messages if "done" in m.data.get("links", {})]
+    with store.transaction(desk.engine) as session:
+        key = signing.secret(session, desk.settings.secret)
+        marks = {m.data["item"]["id"]: signing.status_mark(session, m.data["item"]["id"]) for m in sent}
+        reopened = items.get(session, "batch-0").id
+    assert len(marks) >= 2 and marks[reopened] > 0 and 0 in marks.values()
+    for m in sent:
+        token = link(m, "done").rsplit("/", 1)[1]
+        claims = signing.read(key, "done", token, datetime.fromisoformat(NOW))
+        assert (claims["i"], claims["s"]) == (m.data["item"]["id"], marks[m.data["item"]["id"]])

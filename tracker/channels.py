@@ -8,7 +8,6 @@ delivery never stops the others.
 
 from __future__ import annotations
 
-import email.policy
 import html
 import shutil
 import smtplib
@@ -18,37 +17,20 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr
+from email.utils import formataddr
 from typing import Any, Protocol, TextIO
 
 import httpx
 
+from tracker import mail
 from tracker.errors import ConfigError
+from tracker.mail import Message
 from tracker.models import Person
 
 
 class ChannelError(Exception):
     """A delivery that did not happen; str() is recorded in the ledger."""
-
-
-@dataclass
-class Message:
-    """One reminder for one person, in every form the channels need."""
-
-    subject: str
-    text: str
-    html: str
-    message_id: str
-    date: Any
-    data: dict[str, Any]
-    ics: bytes | None = None
-    ics_name: str = "reminder.ics"
-    unsubscribe: str | None = None
-    to_name: str = ""
-    to_email: str | None = None
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 class Channel(Protocol):
@@ -155,33 +137,28 @@ class EmailChannel:
             self._idle.append((smtp, time.monotonic()))
 
     def build(self, message: Message) -> EmailMessage:
-        # Lines up to RFC 5322's 998: the stdlib's folding at 78 breaks a header right after its colon when
-        # only the name pushes it over, which receivers then read with a leading space.
-        mail = EmailMessage(policy=email.policy.SMTP.clone(max_line_length=998))
-        mail["Subject"] = message.subject
-        mail["From"] = self.sender
-        mail["To"] = formataddr((message.to_name, message.to_email or ""))
-        mail["Date"] = format_datetime(message.date)
-        mail["Message-ID"] = message.message_id
-        mail["Auto-Submitted"] = "auto-generated"
-        if message.unsubscribe:
-            mail["List-Unsubscribe"] = f"<{message.unsubscribe}>"
-            mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        for name, value in message.headers.items():
-            mail[name] = value
-        mail.set_content(message.text)
-        mail.add_alternative(message.html, subtype="html")
-        if message.ics:
-            mail.add_attachment(message.ics, maintype="text", subtype="calendar", filename=message.ics_name,
-                                params={"method": "PUBLISH"})  # fmt: skip
-        return mail
+        return mail.build(message, self.sender)
+
+    def _envelope(self, message: Message) -> list[str] | None:
+        """The recipients smtplib's send_message would take from the To header; None where it should take them
+        itself: an address needing SMTPUTF8 (which it asks for), or extra headers naming other addresses."""
+        to = mail.addresses(formataddr((message.to_name, message.to_email or "")))
+        if not (mail.addresses(self.sender)[0] + "".join(to)).isascii() or ENVELOPE_HEADERS & {
+                h.lower() for h in message.headers}:  # fmt: skip
+            return None
+        return to
 
     def send(self, message: Message) -> None:
-        mail = self.build(message)  # a message the e-mail library refuses fails before the connection is touched
+        # Made before the connection is touched, so that a message the e-mail package refuses fails alone.
+        to = self._envelope(message)
+        payload = self.build(message) if to is None else mail.render(message, self.sender)
         smtp = None
         try:
             smtp = self._take()
-            smtp.send_message(mail)
+            if to is None:
+                smtp.send_message(payload)
+            else:
+                smtp.sendmail(mail.addresses(self.sender)[0], to, payload)
         except (smtplib.SMTPException, OSError) as e:
             if smtp is not None:
                 _quit(smtp)
@@ -202,6 +179,8 @@ class EmailChannel:
 
 
 MAX_CONNECTIONS = 8
+ENVELOPE_HEADERS = {"sender", "cc", "bcc", "resent-date", "resent-from", "resent-sender", "resent-to", "resent-cc",
+                    "resent-bcc"}  # fmt: skip
 
 
 def _answers(smtp: smtplib.SMTP) -> bool:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,9 +19,11 @@ from tracker.channels import Message
 from tracker.config import Settings
 from tracker.models import Item, Meeting, MeetingSeries, Person, Reminder
 
+# The templates ship with the package: no need to look for changes on disk at every message (auto_reload).
 TEMPLATES = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape(["html"])
-)
+    loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape(["html"]),
+    auto_reload=False,
+)  # fmt: skip
 
 
 def message_id(reminder: Reminder, recipient: str) -> str:
@@ -28,15 +32,28 @@ def message_id(reminder: Reminder, recipient: str) -> str:
     return f"<{digest}@tracker>"
 
 
-def links(session: Session, settings: Settings, now: datetime, person: Person, item: Item | None,
+@dataclass(frozen=True)
+class Signing:
+    """What the links of a batch of messages are signed with, read once for the batch: the secret, and the
+    status marks of the batch's items (read with the items, so a link is bound to the status it was sent for)."""
+
+    key: str
+    marks: Mapping[int, int]
+
+    @classmethod
+    def read(cls, session: Session, settings: Settings, item_ids: Iterable[int]) -> Signing:
+        return cls(signing.secret(session, settings.secret), signing.status_marks(session, item_ids))
+
+
+def links(sign: Signing, settings: Settings, now: datetime, person: Person, item: Item | None,
           reminder: Reminder | None = None) -> dict[str, str]:  # fmt: skip
     """The signed links of a message. Done and snooze are bound to the item's status as it is now (a later
     reopen makes them stale) and snooze to the reminder they come with (its target is computed from that)."""
-    key = signing.secret(session, settings.secret)
+    key = sign.key
     base = settings.base_url.rstrip("/")
     out = {"settings": f"{base}/settings/{signing.make(key, 'settings', now, p=person.id)}"}
     if item is not None:
-        mark = signing.status_mark(session, item.id)
+        mark = sign.marks.get(item.id, 0)
         fired = int((reminder.fire_at if reminder is not None else now).timestamp())
         out["done"] = f"{base}/done/{signing.make(key, 'done', now, i=item.id, p=person.id, s=mark)}"
         out["snooze"] = f"{base}/snooze/{signing.make(key, 'snooze', now, i=item.id, p=person.id, s=mark, f=fired)}"
@@ -67,16 +84,22 @@ def _item_subject(reminder: Reminder, item: Item) -> str:
     return subject
 
 
+QUERYING_KINDS = ("meeting-before", "digest")  # composing these reads the database; the others use what is loaded
+
+
 def compose(session: Session, reminder: Reminder, person: Person, recipient: str, now: datetime,
-            settings: Settings) -> Message | None:  # fmt: skip
-    """The message for one recipient, or None when there is nothing to say (an empty digest)."""
+            settings: Settings, sign: Signing | None = None) -> Message | None:  # fmt: skip
+    """The message for one recipient, or None when there is nothing to say (an empty digest). A sender composing
+    a batch passes the batch's `sign`; without it, it is read for this message alone."""
+    if sign is None:
+        sign = Signing.read(session, settings, [reminder.item_id] if reminder.item_id is not None else [])
     if reminder.kind.startswith("item-"):
-        return _item_message(session, reminder, person, recipient, now, settings)
+        return _item_message(sign, reminder, person, recipient, now, settings)
     if reminder.kind == "meeting-before":
-        return _meeting_message(session, reminder, person, recipient, now, settings)
+        return _meeting_message(session, sign, reminder, person, recipient, now, settings)
     if reminder.kind == "digest":
-        return _digest_message(session, reminder, person, recipient, now, settings)
-    return _catchup_message(session, reminder, person, recipient, now, settings)
+        return _digest_message(session, sign, reminder, person, recipient, now, settings)
+    return _catchup_message(sign, reminder, person, recipient, now, settings)
 
 
 def _message(reminder: Reminder, person: Person, recipient: str, now: datetime, subject: str, template: str,
@@ -97,12 +120,12 @@ def _message(reminder: Reminder, person: Person, recipient: str, now: datetime, 
     )
 
 
-def _item_message(session: Session, reminder: Reminder, person: Person, recipient: str, now: datetime,
+def _item_message(sign: Signing, reminder: Reminder, person: Person, recipient: str, now: datetime,
                   settings: Settings) -> Message:  # fmt: skip
     item = reminder.item
     row = items.as_dict(item, now)
     served = item.serves_meeting or item.serves_series or item.meeting
-    context = {"item": row, "served": served.title if served else None, "links": links(session, settings, now,
+    context = {"item": row, "served": served.title if served else None, "links": links(sign, settings, now,
                person, item, reminder), "reminder": reminder}  # fmt: skip
     attachment = _calendar_bytes([ics.item_todo(item), ics.item_deadline_event(item)])
     data = {"item": {k: row[k] for k in ("id", "slug", "uid", "title", "due", "due_utc", "status", "owners",
@@ -112,7 +135,7 @@ def _item_message(session: Session, reminder: Reminder, person: Person, recipien
                     attachment)  # fmt: skip
 
 
-def _meeting_message(session: Session, reminder: Reminder, person: Person, recipient: str, now: datetime,
+def _meeting_message(session: Session, sign: Signing, reminder: Reminder, person: Person, recipient: str, now: datetime,
                      settings: Settings) -> Message:  # fmt: skip
     day = datetime.fromisoformat(reminder.occurrence).replace(tzinfo=now.tzinfo)
     found = [o for o in meetings.meetings(session, day - timedelta(days=2), day + timedelta(days=2), now)
@@ -120,7 +143,7 @@ def _meeting_message(session: Session, reminder: Reminder, person: Person, recip
     occurrence = found[0] if found else {"title": reminder.payload.get("title", "meeting"), "date": reminder.occurrence}
     days = reminder.payload.get("days")
     subject = f"In {days} day{'s' * (days != 1)}: {occurrence['title']} ({occurrence['date']})"
-    context = {"meeting": occurrence, "days": days, "links": links(session, settings, now, person, None)}
+    context = {"meeting": occurrence, "days": days, "links": links(sign, settings, now, person, None)}
     return _message(reminder, person, recipient, now, subject, "reminder_meeting", context,
                     {"meeting": occurrence}, _meeting_ics(session, reminder.meeting_uid))  # fmt: skip
 
@@ -132,7 +155,7 @@ def _meeting_ics(session: Session, uid: str | None) -> bytes | None:
     return _calendar_bytes(components) if components else None
 
 
-def _digest_message(session: Session, reminder: Reminder, person: Person, recipient: str, now: datetime,
+def _digest_message(session: Session, sign: Signing, reminder: Reminder, person: Person, recipient: str, now: datetime,
                     settings: Settings) -> Message | None:  # fmt: skip
     mine = agenda.agenda(session, now, days=14, owner=person.slug)
     overdue, due = mine["overdue"], mine["due"]
@@ -140,15 +163,15 @@ def _digest_message(session: Session, reminder: Reminder, person: Person, recipi
     if not (overdue or due or ahead):
         return None
     subject = f"Weekly digest: {len(overdue)} overdue, {len(due)} due in 14 days, {len(ahead)} meetings ahead"
-    context = {"overdue": overdue, "due": due, "meetings": ahead, "links": links(session, settings, now, person, None)}
+    context = {"overdue": overdue, "due": due, "meetings": ahead, "links": links(sign, settings, now, person, None)}
     data = {"overdue": [r["slug"] for r in overdue], "due": [r["slug"] for r in due]}
     return _message(reminder, person, recipient, now, subject, "digest", context, data)
 
 
-def _catchup_message(session: Session, reminder: Reminder, person: Person, recipient: str, now: datetime,
+def _catchup_message(sign: Signing, reminder: Reminder, person: Person, recipient: str, now: datetime,
                      settings: Settings) -> Message:  # fmt: skip
     missed = reminder.payload.get("missed", [])
     titles = sorted({m["title"] for m in missed})
     subject = f"Missed while reminders were off: {len(missed)} reminders about {len(titles)} items and meetings"
-    context = {"missed": missed, "titles": titles, "links": links(session, settings, now, person, None)}
+    context = {"missed": missed, "titles": titles, "links": links(sign, settings, now, person, None)}
     return _message(reminder, person, recipient, now, subject, "catchup", context, {"missed": missed})

@@ -10,8 +10,10 @@ fired, from which the snooze is computed: pressing a link again, or an older one
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -42,6 +44,7 @@ def secret(session: Session, configured: str | None = None) -> str:
     return configured or session.get(Meta, LINK_SECRET).value
 
 
+@functools.lru_cache(maxsize=64)  # a sender signs every link of a batch with the same key, actions and `now`
 def _serializer(key: str, action: str, now: datetime) -> URLSafeTimedSerializer:
     class ClockSigner(TimestampSigner):
         def get_timestamp(self) -> int:
@@ -69,9 +72,14 @@ def read(key: str, action: str, token: str, now: datetime, max_age: timedelta = 
 def status_mark(session: Session, item_id: int) -> int:
     """The id of the item's latest status change (0 before any): it moves with every done, reopen or cancel,
     and never comes back, so a link carrying it is stale once the status has moved on."""
-    latest = session.scalar(select(func.max(ItemChange.id)).where(ItemChange.item_id == item_id,
-                                                                  ItemChange.field == "status"))  # fmt: skip
-    return latest or 0
+    return status_marks(session, [item_id]).get(item_id, 0)
+
+
+def status_marks(session: Session, item_ids: Iterable[int]) -> dict[int, int]:
+    """`status_mark` of many items in one query (a sender's batch); an item without a status change is absent."""
+    latest = (select(ItemChange.item_id, func.max(ItemChange.id)).group_by(ItemChange.item_id)
+              .where(ItemChange.item_id.in_(set(item_ids)), ItemChange.field == "status"))  # fmt: skip
+    return {item_id: mark for item_id, mark in session.execute(latest)}
 
 
 def derived_token(key: str, purpose: str, token: str) -> str:
