@@ -20,6 +20,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -55,7 +56,10 @@ def _sweep(engine: Engine, settings: Settings, now: Callable[[], datetime], sche
         log.warning("next due reminder not read: %s", e)
     except Exception:
         log.exception("could not read the next due reminder")
-    scheduler.modify_job("sweep", next_run_time=wake)
+    try:
+        scheduler.modify_job("sweep", next_run_time=wake)
+    except JobLookupError:  # the scheduler was shut down (Ctrl-C, SIGTERM) while this sweep ran: nothing to move
+        log.info("sweep finished after shutdown")
 
 
 def build(engine: Engine, settings: Settings, now: Callable[[], datetime], background: bool = False,
