@@ -92,7 +92,8 @@ def signed_links(settings, person_slug: str, item_slug: str) -> dict[str, str]:
     with store.transaction(store.engine(settings.db)) as session:
         person = session.scalars(sql_select(Person).where(Person.slug == person_slug)).one()
         item = session.scalars(sql_select(Item).where(Item.slug == item_slug)).one()
-        links = messages.links(session, settings, datetime.fromisoformat(NOW), person, item)
+        sign = messages.Signing.read(session, settings, [item.id])
+        links = messages.links(sign, settings, datetime.fromisoformat(NOW), person, item)
     return {action: url.rsplit("/", 1)[1] for action, url in links.items()}
 
 
