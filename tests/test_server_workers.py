@@ -151,6 +151,14 @@ def spread(served: Served, path: str) -> tuple[list[http.client.HTTPConnection],
     return conns, holders
 
 
+def assert_agree(answers: list) -> None:
+    """Every worker gives the same ETag and bytes, and the same stored Last-Modified, except that a stamp still
+    ahead of the clock (a second change within one second gets the next second) is shown as the response's Date
+    (RFC 9110: never later than Date), so answers on either side of a second boundary may differ there."""
+    assert len({(h["etag"], body) for _, h, body in answers}) == 1
+    assert len({h["last-modified"] for _, h, _ in answers if h["last-modified"] != h["date"]}) <= 1
+
+
 @pytest.mark.skipif(not LINUX_PROC, reason="finds each connection's worker through Linux's /proc")
 def test_two_workers_agree_and_see_every_change_at_once(two_workers, subscribe, invoke):
     token, _ = subscribe("--name", "desk", "--calendar", "action-items")
@@ -160,7 +168,7 @@ def test_two_workers_agree_and_see_every_change_at_once(two_workers, subscribe, 
         assert len(holders) == 2, holders  # both workers hold connections (so both built the feed themselves)
         answers = [get(conn, path) for conn in conns]
         assert {status for status, _, _ in answers} == {200}
-        assert len({(h["etag"], h["last-modified"], body) for _, h, body in answers}) == 1
+        assert_agree(answers)
         for _, headers, _ in answers:
             assert_dated(headers)
         etag = answers[0][1]["etag"]
@@ -169,7 +177,7 @@ def test_two_workers_agree_and_see_every_change_at_once(two_workers, subscribe, 
         invoke("done", "kpi-committee-volunteer")  # another process commits
         after = [get(conn, path, If_None_Match=etag) for conn in conns]
         assert {status for status, _, _ in after} == {200}  # no worker answers 304 to the old ETag any more
-        assert len({(h["etag"], h["last-modified"], body) for _, h, body in after}) == 1
+        assert_agree(after)
         new = after[0][1]
         assert new["etag"] != etag and b"STATUS:COMPLETED" in after[0][2]
         for _, headers, _ in after:
