@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from sqlalchemy import create_mock_engine
 from sqlalchemy.engine import make_url
 
-from tests.conftest import dump, pg_tool
+from tests.conftest import dump, pg_database, pg_tool
 from tracker import items, store
 from tracker.cli import TrackerGroup
 from tracker.errors import InvalidInput, TrackerError
@@ -94,22 +94,14 @@ def test_postgresql_backup_is_a_pg_dump_that_pg_restore_brings_back(invoke, invo
     result = invoke_json("backup", str(target))
     assert target.read_bytes().startswith(b"PGDMP") and result["bytes"] == target.stat().st_size
     assert result["rows"] == len(dump(db_url))
-    url = make_url(db_url)
-    restored = url.set(database=f"{url.database}_restored")
-    libpq = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
-    subprocess.run([pg_tool("psql"), libpq, "-qc", f'CREATE DATABASE "{restored.database}"'], check=True)
-    try:
-        subprocess.run([pg_tool("pg_restore"), "--no-owner", "--exit-on-error", target,
-                        f"--dbname={restored.set(drivername='postgresql').render_as_string(hide_password=False)}"],
+    libpq = make_url(db_url).set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    with pg_database(libpq, "restored") as restored:
+        libpq_restored = make_url(restored).set(drivername="postgresql").render_as_string(hide_password=False)
+        subprocess.run([pg_tool("pg_restore"), "--no-owner", "--exit-on-error", target, f"--dbname={libpq_restored}"],
                        check=True)  # fmt: skip
-        restored_url = restored.render_as_string(hide_password=False)
-        assert dump(restored_url) == dump(db_url)
-        shown = [
-            json.loads(invoke(*db, "show", ITEM, "--json").stdout)["results"] for db in (["--db", restored_url], [])
-        ]
+        assert dump(restored) == dump(db_url)
+        shown = [json.loads(invoke(*db, "show", ITEM, "--json").stdout)["results"] for db in (["--db", restored], [])]
         assert shown[0] == shown[1] and shown[0]["status"] == "done"
-    finally:
-        subprocess.run([pg_tool("psql"), libpq, "-qc", f'DROP DATABASE "{restored.database}" WITH (FORCE)'])
     assert invoke("backup", str(target), code=1).stderr.startswith(f"Error: backup: {target} already exists;")
 
 

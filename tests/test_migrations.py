@@ -15,7 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, MetaData, create_engine, select, text
 
 from tests.conftest import dump
-from tracker import migrations, store
+from tracker import migrations, store, transfer
 from tracker.models import Base
 
 OLD = Path(__file__).parent / "data" / "tracker-0.1.sqlite"
@@ -64,10 +64,7 @@ def as_0_1_on_postgresql(url: str) -> None:
                     rows = [dict(r._mapping) for r in read.execute(select(old.tables[table.name]))]
                     if rows:
                         conn.execute(table.insert(), rows)
-        for table in new.sorted_tables:  # rows came with their ids: move each id sequence past them
-            if "id" in table.c and table.c.id.autoincrement:
-                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
-                                  f"COALESCE((SELECT MAX(id) FROM {table.name}), 0) + 1, false)"))  # fmt: skip
+        transfer.advance_sequences(conn)  # rows came with their ids
     source.dispose()
     target.dispose()
 

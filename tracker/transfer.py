@@ -40,7 +40,7 @@ def copy_to(source: Engine, target: Engine) -> dict[str, Any]:
             for table in Base.metadata.sorted_tables:
                 counts[table.name] = _copy_table(read, write, table)
             if target.dialect.name == "postgresql":
-                _advance_sequences(write)
+                advance_sequences(write)
     return {"target": target.url.render_as_string(), "tables": len(counts), "rows": counts}
 
 
@@ -73,8 +73,9 @@ def _copy_table(read: Any, write: Any, table: Table) -> int:  # noqa: ANN401 - S
     return copied
 
 
-def _advance_sequences(conn: Any) -> None:  # noqa: ANN401 - a SQLAlchemy Connection
-    """Rows came with their ids; each id sequence moves past them, or the next insert would collide."""
+def advance_sequences(conn: Any) -> None:  # noqa: ANN401 - a SQLAlchemy Connection
+    """PostgreSQL, after rows were inserted with their ids: each id sequence moves past them, or the next insert
+    would collide."""
     for table in Base.metadata.sorted_tables:
         if "id" in table.c and table.c.id.primary_key and isinstance(table.c.id.type, Integer):
             conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
