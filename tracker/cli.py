@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 
 from tracker import (
     __version__,
+    addresses,
     agenda,
     channels,
     clock,
@@ -503,14 +504,17 @@ def subscribe() -> None:
     """
 
 
-def _print_links(sub: dict[str, Any], token: str, app: AppContext, as_json: bool, command: str) -> None:
-    links = subscriptions.links(app.settings.base_url, token)
+def _print_links(sub: dict[str, Any], token: str, base: addresses.BaseUrl, app: AppContext, as_json: bool,
+                 command: str) -> None:  # fmt: skip
+    links = subscriptions.links(base.url, token)
     record = sub | {"https": links.https, "webcal": links.webcal, "google": links.google, "page": links.page}
     if as_json:
         render_json(command, app.now, record)
-        return
-    render_record(f"subscription {sub['id']}: {sub['name']} ({sub['calendar']})", record)
-    message("The link is shown only now; `tracker subscribe rotate` makes a new one.")
+    else:
+        render_record(f"subscription {sub['id']}: {sub['name']} ({sub['calendar']})", record)
+        message("The link is shown only now; `tracker subscribe rotate` makes a new one.")
+    if base.warning():
+        message(f"Note: {base.warning()}")
 
 
 @subscribe.command("add")
@@ -524,6 +528,8 @@ def subscribe_add(app: AppContext, name: str, person: str | None, calendar: str 
                   as_json: bool) -> None:  # fmt: skip
     """Create a subscription and print its https:// and webcal:// URLs.
 
+    They start with the base URL: the setting base_url, else where `tracker serve` last listened.
+
     \b
     Example:
         tracker subscribe add --name "Desk wall screen" --calendar meetings
@@ -531,7 +537,8 @@ def subscribe_add(app: AppContext, name: str, person: str | None, calendar: str 
     with store.transaction(app.engine, write=True) as session:
         sub, token = subscriptions.add(session, app.now, name, person=person, calendar=calendar, alarms=alarms)
         record = subscriptions.as_dict(sub)
-    _print_links(record, token, app, as_json, "subscribe add")
+        base = addresses.base_url(session, app.settings)
+    _print_links(record, token, base, app, as_json, "subscribe add")
 
 
 @subscribe.command("list")
@@ -585,13 +592,18 @@ def subscribe_rotate(app: AppContext, ref: str, as_json: bool) -> None:
     with store.transaction(app.engine, write=True) as session:
         sub, token = subscriptions.rotate(session, ref, app.now)
         record = subscriptions.as_dict(sub)
-    _print_links(record, token, app, as_json, "subscribe rotate")
+        base = addresses.base_url(session, app.settings)
+    _print_links(record, token, base, app, as_json, "subscribe rotate")
 
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--base-url", help="Public URL of this server, as subscribers reach it [env TRACKER_BASE_URL].")
+@click.option(
+    "--base-url",
+    help="Public URL of this server, as subscribers reach it [env TRACKER_BASE_URL; "
+    "default: the URL it listens on]; recorded for `subscribe add` and reminders.",
+)
 @click.option("--with-reminders", is_flag=True, help="Also run the reminder scheduler in this process.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), envvar="TRACKER_WORKERS",
               help="Worker processes sharing the socket [env TRACKER_WORKERS].")  # fmt: skip
