@@ -30,7 +30,7 @@ def test_subscribe_add_serve_pages_and_reminders_link_to_where_serve_listens(loa
         assert "TRACKER_BASE_URL" in note and "--base-url https://" in note
         status, _, page = get(served.connect(), f"/s/{token}/")
         assert status == 200 and f'href="{base}/feeds/{token}.ics"' in page.decode()
-        sent = invoke("--now", "2008-09-23T10:00+08:00", "remind", "send-due", "--json")  # console on stderr
+        sent = invoke("--now", "2008-09-23T10:00+08:00", "remind", "send-due", "--verbose", "--json")  # on stderr
         assert f"Mark done: {base}/done/" in sent.stderr and "127.0.0.1:8765" not in sent.stderr
     finally:
         served.stop()

@@ -676,18 +676,21 @@ def _int_list(text: str | None, option: str) -> list[int] | None:
 
 
 @remind.command("send-due")
+@click.option("--verbose", "-v", is_flag=True, help="Print each reminder the console sends in full, not a summary.")
 @json_option
 @pass_app
-def remind_send_due(app: AppContext, as_json: bool) -> None:
-    """Send every reminder due now, then exit (for cron or a systemd timer).
+def remind_send_due(app: AppContext, verbose: bool, as_json: bool) -> None:
+    """Send every reminder due now, then exit (for cron or a systemd timer). The console (the channel when
+    nothing else is configured) prints a short summary of what it sent; --verbose prints every message.
 
     \b
     Example:
-        tracker remind send-due
+        tracker remind send-due --verbose
     """
     configured = channels.load(app.settings.channels, os.environ)
-    if as_json:  # keep stdout for the JSON document
-        configured = [channels.ConsoleChannel(sys.stderr) if c.name == "console" else c for c in configured]
+    others = [c.name for c in configured if c.name != "console"]
+    stream = sys.stderr if as_json else None  # keep stdout for the JSON document
+    configured = [channels.ConsoleChannel(stream, verbose, others) if c.name == "console" else c for c in configured]
     result = delivery.send_due(app.engine, app.now, app.settings, configured)
     if as_json:
         render_json("remind send-due", app.now, result.as_dict())
