@@ -63,11 +63,11 @@ class ConsoleChannel:
         return True
 
     def send(self, message: Message) -> None:
-        out = self.stream or sys.stdout
         if not self.verbose:
             with self._lock:
                 self.held.append(message)
             return
+        out = self.stream or sys.stdout
         print(f"--- reminder for {message.to_name} <{message.to_email or 'no e-mail'}>: {message.subject}", file=out)
         print(message.text.rstrip() + "\n", file=out)
 

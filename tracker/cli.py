@@ -513,8 +513,9 @@ def _print_links(sub: dict[str, Any], token: str, base: addresses.BaseUrl, app: 
     else:
         render_record(f"subscription {sub['id']}: {sub['name']} ({sub['calendar']})", record)
         message("The link is shown only now; `tracker subscribe rotate` makes a new one.")
-    if base.warning():
-        message(f"Note: {base.warning()}")
+    note = base.warning()
+    if note:
+        message(f"Note: {note}")
 
 
 @subscribe.command("add")
