@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 from tests.test_server_workers import Served, get
 
@@ -48,3 +49,16 @@ def test_subscribe_add_uses_serve_base_url_and_a_configured_one_first(loaded, en
     record, note = subscribe_json(invoke, env=configured)
     assert re.match(r"http://tracker\.desk\.example\.org:8080/feeds/[\w-]{43}\.ics$", record["https"])
     assert "Note: http://tracker.desk.example.org:8080 is plain http: Google Calendar subscribes only" in note
+
+
+def test_serve_with_reminders_links_them_to_the_port_it_listens_on(loaded, env, tmp_path):
+    served = Served({**env, "PYTHONUNBUFFERED": "1"}, tmp_path / "serve.log", 1, "--with-reminders")
+    try:  # on the real clock the shipped data always has something due: at least the catch-ups
+        deadline = time.monotonic() + 60
+        while "Your reminders and calendar: http" not in served.log():
+            assert time.monotonic() < deadline and served.process.poll() is None, served.log()
+            time.sleep(0.05)
+    finally:
+        served.stop()
+    bases = set(re.findall(r"(http://[^/\s]+)/(?:done|snooze|settings)/", served.log()))
+    assert bases == {f"http://127.0.0.1:{served.port}"}

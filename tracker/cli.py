@@ -621,12 +621,11 @@ def serve(app: AppContext, host: str, port: int, base_url: str | None, with_remi
     settings = dataclasses.replace(app.settings, base_url=base_url) if base_url else app.settings
     channels.load(settings.channels, os.environ)  # a bad channel table fails now, not at the first sweep
     background = scheduler.build(app.engine, settings, app.clock, background=True) if with_reminders else None
-    if background is not None:
-        background.start()
-    try:
-        server.serve(settings, app.engine, clock.clock(settings.zone, settings.now), host, port, workers)
+    try:  # reminders start once the base URL their links use is recorded
+        server.serve(settings, app.engine, clock.clock(settings.zone, settings.now), host, port, workers,
+                     ready=background.start if background is not None else None)  # fmt: skip
     finally:
-        if background is not None:
+        if background is not None and background.running:
             background.shutdown(wait=False)
 
 

@@ -363,9 +363,8 @@ class WorkerApp:
             sys.exit(STARTUP_FAILURE)
 
 
-def serve(
-    settings: Settings, engine: Engine, now: Callable[[], datetime], host: str, port: int, workers: int = 1
-) -> None:
+def serve(settings: Settings, engine: Engine, now: Callable[[], datetime], host: str, port: int, workers: int = 1,
+          ready: Callable[[], None] | None = None) -> None:  # fmt: skip
     """Run the app on uvicorn until interrupted, with the deadlines and connection cap of tracker.serving.
 
     With `workers` > 1, uvicorn's supervisor binds the socket and runs that many worker processes on it, each
@@ -374,7 +373,8 @@ def serve(
     that Last-Modified and Date come from one clock.
 
     The socket is bound first: without a configured base URL, the URL it listens on (its real port, even for
-    port 0) is recorded for `subscribe add` and reminders, and is the one the pages link to."""
+    port 0) is recorded for `subscribe add` and reminders, and is the one the pages link to; then `ready` runs
+    (serve --with-reminders starts its scheduler there)."""
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
@@ -391,6 +391,8 @@ def serve(
     with store.transaction(engine, write=True) as session:
         addresses.record(session, settings.base_url)
     log.info("base URL of links and pages: %s", settings.base_url)
+    if ready is not None:
+        ready()
     if workers == 1:
         app = create_app(settings, engine, now, dates=True)
         uvicorn.Server(serving.config(app, limits, **options)).run(sockets=[sock])
