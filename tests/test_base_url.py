@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import time
 
 from tests.test_server_workers import Served, get
@@ -62,3 +63,15 @@ def test_serve_with_reminders_links_them_to_the_port_it_listens_on(loaded, env, 
         served.stop()
     bases = set(re.findall(r"(http://[^/\s]+)/(?:done|snooze|settings)/", served.log()))
     assert bases == {f"http://127.0.0.1:{served.port}"}
+
+
+def test_the_listening_url_and_what_counts_as_local():
+    from tracker.addresses import BaseUrl, listening_url
+
+    assert listening_url("127.0.0.1", 9000) == "http://127.0.0.1:9000"
+    assert listening_url("::1", 9000) == "http://[::1]:9000"
+    assert listening_url("0.0.0.0", 9000) == f"http://{socket.gethostname()}:9000"  # every interface: the name
+    local = ["http://127.0.0.1:8765", "http://[::1]:8765", "http://localhost:8765", "https://tracker.localhost/"]
+    assert all(BaseUrl(url, "configured").local for url in local)
+    assert not BaseUrl("http://10.0.0.5:8765", "configured").local
+    assert BaseUrl("https://calendars.example.org", "configured").warning() is None
