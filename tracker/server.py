@@ -386,7 +386,9 @@ def serve(settings: Settings, engine: Engine, now: Callable[[], datetime], host:
              "per worker, %d worker(s)", limits.header_timeout, limits.body_timeout, limits.keepalive_timeout,
              limits.send_timeout, limits.max_connections, workers)  # fmt: skip
     options = {"host": host, "port": port, "log_level": "info", "date_header": False}
-    sock = serving.config(None, limits, **options).bind_socket()
+    bound = serving.config(None, limits, **options)
+    sock = bound.bind_socket()
+    sock.listen(bound.backlog)  # uvicorn logs "running on" as it binds: from then on clients queue, never refused
     settings = replace(settings, base_url=settings.base_url or addresses.listening_url(host, sock.getsockname()[1]))
     with store.transaction(engine, write=True) as session:
         addresses.record(session, settings.base_url)
