@@ -4,6 +4,7 @@ TrackerError becomes one `Error: …` line here, once."""
 
 from __future__ import annotations
 
+import gc
 import getpass
 import os
 from collections.abc import Callable
@@ -160,6 +161,7 @@ class AppContext:
         except BaseException:
             eng.dispose()
             raise
+        _end_of_start_up()
         return eng
 
     def close(self) -> None:
@@ -876,4 +878,16 @@ def remind_history(app: AppContext, limit: int, as_json: bool) -> None:
 
 
 def main() -> None:
+    # Start-up creates a few hundred thousand objects that live as long as the process (modules, SQLAlchemy's
+    # tables and mappers), and each full pass of the cycle collector on the way walks all of them again: about a
+    # tenth of a short command's time. So it is paused until the command has opened its database.
+    gc.disable()
     cli(prog_name="tracker")
+
+
+def _end_of_start_up() -> None:
+    """Resume the collector main() paused, first moving every object made so far out of its sight (gc.freeze):
+    they will not become garbage, and long-running commands (serve, remind run) collect as usual from here."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
