@@ -32,8 +32,9 @@ main()
 def probe(tmp_path: Path, env: dict[str, str], *args: str, extra: dict[str, str] | None = None) -> tuple[dict, str]:
     """Run the command in a new interpreter: (its report, its stdout)."""
     report = tmp_path / "report.json"
+    environ = {**os.environ, **env, "TRACKER_NOW": "2009-01-15", **(extra or {})}
     done = subprocess.run([sys.executable, "-c", PROBE, str(report), *args], capture_output=True, text=True,
-                          env={**os.environ, **env, "TRACKER_NOW": "2009-01-15", **(extra or {})}, timeout=120)  # fmt: skip
+                          env=environ, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr
     return json.loads(report.read_text()), done.stdout
 

@@ -48,8 +48,8 @@ def test_item_slugs_with_their_titles(env, all_items):
                     if i["slug"].startswith("kpi")]  # fmt: skip
         assert len(expected) >= 3
         assert complete(env, f"tracker {command} kpi") == expected
-    assert [value for value, _ in complete(env, "tracker show ")] == [i["slug"] for i in
-                                                                      sorted(all_items, key=lambda i: i["id"])]  # fmt: skip
+    by_id = sorted(all_items, key=lambda i: i["id"])
+    assert [value for value, _ in complete(env, "tracker show ")] == [i["slug"] for i in by_id]
 
 
 def test_ids_once_a_digit_is_typed(env, all_items):
@@ -62,8 +62,8 @@ def test_ids_once_a_digit_is_typed(env, all_items):
 def test_done_and_cancel_offer_open_items_reopen_closed_ones(env, invoke, all_items):
     invoke("done", "kpi-committee-volunteer")
     invoke("cancel", "kpi-join-innovation-committee")
-    statuses = {i["slug"]: i["status"] for i in all_items} | {"kpi-committee-volunteer": "done",
-                                                                "kpi-join-innovation-committee": "cancelled"}  # fmt: skip
+    changed = {"kpi-committee-volunteer": "done", "kpi-join-innovation-committee": "cancelled"}
+    statuses = {i["slug"]: i["status"] for i in all_items} | changed
     open_ones = {slug for slug, status in statuses.items() if status in ("open", "in_progress")}
     closed = set(statuses) - open_ones
     assert open_ones and {"kpi-committee-volunteer", "kpi-join-innovation-committee"} <= closed

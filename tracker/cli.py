@@ -97,6 +97,8 @@ class GlobalOptions(click.Command):
 
 
 class TrackerCommand(GlobalOptions):
+    """Every tracker command: the global options after its name, --json first for those that have it."""
+
     shared = _global_options(envvar=False, json=False)
 
 
@@ -121,6 +123,13 @@ class TrackerGroup(GlobalOptions, click.Group):
             raise _one_line(str(e), e.exit_code) from None
         except click.UsageError as e:  # a bad option of a subcommand: click would print its usage too
             raise _one_line(e.format_message(), e.exit_code, e.ctx) from None
+
+
+class RootGroup(TrackerGroup):
+    """`tracker` itself: its global options read the environment too."""
+
+    shared = _global_options(envvar=True, json=True)
+    group_class = TrackerGroup
 
 
 def _one_line(text: str, exit_code: int, ctx: click.Context | None = None) -> click.ClickException:
@@ -203,13 +212,6 @@ def _complete(kind: str, statuses: tuple[str, ...] | None = None) -> Callable:
     return complete
 
 
-class RootGroup(TrackerGroup):
-    """`tracker` itself: its global options read the environment too."""
-
-    shared = _global_options(envvar=True, json=True)
-    group_class = TrackerGroup
-
-
 @click.group(cls=RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="tracker")
 @click.pass_context
@@ -275,8 +277,11 @@ def load(app: AppContext, paths: tuple[str, ...], as_json: bool) -> None:
 @click.option("--status", help="Comma-separated statuses, or all [default: open,in_progress].")
 @click.option("--owner", help="Person slug.", shell_complete=_complete("person"))
 @click.option("--category", type=click.Choice(list(CATEGORIES)), help="Priority area.")
-@click.option("--meeting", help="Meeting or series slug the item came from or serves.",
-              shell_complete=_complete("meeting-or-series"))
+@click.option(
+    "--meeting",
+    help="Meeting or series slug the item came from or serves.",
+    shell_complete=_complete("meeting-or-series"),
+)
 @click.option("--due-before", help="Due before this date/time.")
 @click.option("--due-after", help="Due on or after this date/time.")
 @click.option("--overdue", is_flag=True, help="Only open items past their due date.")
@@ -335,15 +340,23 @@ def show(app: AppContext, ref: str, as_json: bool) -> None:
 
 def _item_options(f: Callable) -> Callable:
     options = [
-        click.option("--owner", "owners", multiple=True, help="Owner person slug (repeat for several).",
-                     shell_complete=_complete("person")),
+        click.option(
+            "--owner",
+            "owners",
+            multiple=True,
+            help="Owner person slug (repeat for several).",
+            shell_complete=_complete("person"),
+        ),
         click.option("--due", help="Due date (2009-03-01) or date-time (2009-03-01T17:00)."),
         click.option("--tz", "item_tz", help="IANA zone of the due date [default: first owner's, else --tz]."),
         click.option("--priority", type=click.Choice(PRIORITIES)),
         click.option("--category", type=click.Choice(list(CATEGORIES))),
         click.option("--meeting", help="Slug of the meeting the item came from.", shell_complete=_complete("meeting")),
-        click.option("--serves", help="Slug of the meeting or series the item serves.",
-                     shell_complete=_complete("meeting-or-series")),
+        click.option(
+            "--serves",
+            help="Slug of the meeting or series the item serves.",
+            shell_complete=_complete("meeting-or-series"),
+        ),
         click.option("--committee", help="Committee slug.", shell_complete=_complete("committee")),
         click.option("--description"),
         click.option("--source", "source_quote", help="The source quote."),
@@ -646,8 +659,11 @@ def _print_links(sub: dict[str, Any], token: str, app: AppContext, as_json: bool
 
 @subscribe.command("add")
 @click.option("--name", required=True, help="Who or what subscribes (shown in the list).")
-@click.option("--person", help="A person's own feed: their items and the meetings those serve.",
-              shell_complete=_complete("person"))
+@click.option(
+    "--person",
+    help="A person's own feed: their items and the meetings those serve.",
+    shell_complete=_complete("person"),
+)
 @click.option("--calendar", help="all, meetings, action-items, deadlines, people/<slug> or committees/<slug>.")
 @click.option("--alarms/--no-alarms", default=None, help="Include VALARMs [default: only in a person's feed].")
 @json_option

@@ -16,13 +16,13 @@ from tracker.config import db_url
 from tracker.errors import TrackerError
 from tracker.rules import one_line
 
-# kind: queries giving (value, help) rows; items are handled by `items`, with their ids too.
+# kind: the query giving (slug, title or name) rows; items are read by `items`, with their ids and statuses.
 _QUERIES = {
-    "person": ["SELECT slug, name FROM people"],
-    "committee": ["SELECT slug, name FROM committees"],
-    "meeting": ["SELECT slug, title FROM meetings"],
-    "series": ["SELECT slug, title FROM meeting_series"],
-    "meeting-or-series": ["SELECT slug, title FROM meetings", "SELECT slug, title FROM meeting_series"],
+    "person": "SELECT slug, name FROM people",
+    "committee": "SELECT slug, name FROM committees",
+    "meeting": "SELECT slug, title FROM meetings",
+    "series": "SELECT slug, title FROM meeting_series",
+    "meeting-or-series": "SELECT slug, title FROM meetings UNION SELECT slug, title FROM meeting_series",
 }
 _ITEMS = "SELECT id, slug, title, status FROM items"
 _TIMEOUT = 2  # seconds: a Tab waits at most this long for a locked or unreachable database
@@ -32,7 +32,7 @@ def slugs(kind: str, incomplete: str, db: str | None, config: str | None) -> lis
     """(slug, its title or name) of each `kind` ("person", "committee", "meeting", "series" or
     "meeting-or-series") whose slug starts with `incomplete`, sorted by slug. `db` and `config` are the
     --db and --config options given, if any."""
-    rows = (row for query in _QUERIES[kind] for row in _rows(db, config, query))
+    rows = _rows(db, config, _QUERIES[kind])
     return sorted({(slug, one_line(title)) for slug, title in rows if slug.startswith(incomplete)})
 
 
