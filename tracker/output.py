@@ -8,11 +8,6 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
-from rich.text import Text
-
 from tracker.rules import one_line, visible
 
 
@@ -30,6 +25,10 @@ def render_json(command: str, now: datetime, results: Any) -> None:
 
 def render_table(title: str, columns: Sequence[str], rows: Sequence[dict[str, Any]], empty: str = "nothing") -> None:
     """A table of `columns` (keys of each row); a row with "_style" gets that rich style."""
+    from rich.console import Console  # rich is imported only by what prints with it: --json does not need it
+    from rich.table import Table
+    from rich.text import Text
+
     console = Console(highlight=False)
     if not rows:
         console.print(f"[bold]{title}[/bold]: {empty}")
@@ -43,6 +42,9 @@ def render_table(title: str, columns: Sequence[str], rows: Sequence[dict[str, An
 
 
 def render_record(title: str, record: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
     console = Console(highlight=False)
     console.print(f"[bold]{escape(one_line(title))}[/bold]")
     for key, value in record.items():
@@ -51,6 +53,8 @@ def render_record(title: str, record: dict[str, Any]) -> None:
 
 
 def message(text: str) -> None:
+    from rich.console import Console
+
     Console(highlight=False, stderr=True, soft_wrap=True).print(visible(text), markup=False)  # the terminal wraps
 
 
