@@ -199,3 +199,24 @@ def test_vtimezones_are_written_as_every_parser_reads_them(exported):
     assert spring["RRULE"].to_ical() == b"FREQ=YEARLY;BYDAY=2SU;BYMONTH=3" and "UNTIL" not in spring["RRULE"]
     assert spring["TZOFFSETFROM"].to_ical() == "-0500" and spring["TZOFFSETTO"].to_ical() == "-0400"
     assert [o.name for o in zones["Asia/Taipei"].subcomponents] == ["STANDARD"]
+
+
+def test_a_reminder_email_carries_the_same_vtimezones(invoke, loaded, smtpd, mail_config, tmp_path: Path):
+    """A reminder's .ics attachment (tracker.messages) has the same VTIMEZONEs: libical accepts it, and ical.js
+    reads the due time, the hour after New York springs forward, through it."""
+    invoke("add", "Send the New York summary", "--owner", "apec-officer", "--due", "2009-03-08T03:30",
+           "--tz", "America/New_York", env=mail_config)  # fmt: skip
+    invoke("--now", "2009-03-05T00:00+08:00", "remind", "send-due", env=mail_config)  # the shipped data's catch-up
+    invoke("--now", "2009-03-08T20:00+08:00", "remind", "send-due", env=mail_config)
+    mails = [m for m in smtpd.messages if "Send the New York summary" in m["Subject"]]
+    assert mails, [m["Subject"] for m in smtpd.messages]
+    attachment = next(p for p in mails[-1].iter_attachments() if p.get_content_type() == "text/calendar")
+    data = attachment.get_payload(decode=True)
+    assert b"TZID:America/New_York" in data and b"COMMENT" not in data
+    path = tmp_path / "attachment.ics"
+    path.write_bytes(data)
+    errors, _ = read_libical(path)
+    assert errors == []
+    path.write_bytes(embedded_only(data))
+    due = datetime(2009, 3, 8, 7, 30, tzinfo=UTC)
+    assert read_ical_js(path)[("item-send-the-new-york-summary@tracker", "", "DUE")] == due
