@@ -2,8 +2,9 @@
 
 icalendar's `Timezone.from_tzinfo` writes several onsets in one RDATE (Mozilla's ical.js reads only the first),
 a COMMENT directly in VTIMEZONE (libical rejects it), spring-forward onsets an hour late, and stops in 2038. No
-maintained library writes better ones from tzdata (the packaged vzic files are frozen at an old tzdata), so a
-zone is read here from zoneinfo itself, the same rules tracker converts instants with, and written as:
+maintained library writes better ones from tzdata: the packaged vzic files (ics-vtimezones) are frozen at an old
+tzdata, and the `ical` package's Timezone.from_tzif gives only the current rule, back-dated. So a zone is read
+here from zoneinfo itself, the same rules tracker converts instants with, and written as:
 
 - the observance in effect on 1 January of the first year the calendar needs, with its real onset;
 - each change up to the zone's current rule as an onset of its observance (one RDATE line each, the first too);
