@@ -28,23 +28,20 @@ def top_level(root: I.Component, kind: I.ComponentKind) -> list[I.Component]:
 
 def times(root: I.Component) -> list[dict]:
     out = []
-    todos_and_events = top_level(root, I.ComponentKind.VTODO_COMPONENT) + top_level(
-        root, I.ComponentKind.VEVENT_COMPONENT
-    )
-    for component in todos_and_events:
-        rid = component.get_first_property(I.PropertyKind.RECURRENCEID_PROPERTY)
-        for name, kind in KINDS.items():
-            prop = component.get_first_property(kind)
-            value = I.Property.get_datetime_with_component(prop, component) if prop is not None else None
-            if value is None or value.is_date():
-                continue
-            tzid = prop.get_first_parameter(I.ParameterKind.TZID_PARAMETER)
-            stamp = value.as_timet_with_zone(
-                root.get_timezone(tzid.get_tzid()) if tzid else I.Timezone.get_utc_timezone()
-            )
-            out.append({"uid": component.get_uid(), "recurrence_id": rid.as_ical_string().split(":")[-1].strip()
-                        if rid is not None else "", "name": name,
-                        "utc": datetime.fromtimestamp(stamp, UTC).isoformat()})  # fmt: skip
+    for kind in (I.ComponentKind.VTODO_COMPONENT, I.ComponentKind.VEVENT_COMPONENT):
+        for component in top_level(root, kind):
+            rid = component.get_first_property(I.PropertyKind.RECURRENCEID_PROPERTY)
+            for name, prop_kind in KINDS.items():
+                prop = component.get_first_property(prop_kind)
+                value = I.Property.get_datetime_with_component(prop, component) if prop is not None else None
+                if value is None or value.is_date():
+                    continue
+                tzid = prop.get_first_parameter(I.ParameterKind.TZID_PARAMETER)
+                zone = root.get_timezone(tzid.get_tzid()) if tzid else I.Timezone.get_utc_timezone()
+                utc = datetime.fromtimestamp(value.as_timet_with_zone(zone), UTC)
+                recurrence_id = rid.get_recurrenceid().as_ical_string() if rid is not None else ""
+                out.append({"uid": component.get_uid(), "recurrence_id": recurrence_id, "name": name,
+                            "utc": utc.isoformat()})  # fmt: skip
     return out
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from tracker import store
 from tracker.models import Item, Meeting
+from tracker.timing import local_date
 
 pytestmark = pytest.mark.interop
 
@@ -45,13 +46,17 @@ TIMES = {
     "Asia/Taipei": ["2009-07-01T09:30", "2009-01-20T10:15", "2008-09-30T17:00", "2040-07-01T09:30"],
     "America/Lima": ["2009-07-01T09:30", "2009-01-20T10:15", "2008-08-28T09:00", "2040-07-01T09:30"],
 }  # fmt: skip
-# Meetings across a change: (zone, start, end).
+# Meetings across a change: (zone, start, end); the last one moves the 2040 occurrence of a yearly series held in
+# New York (series are published as all-day events; the moved occurrence is timed, with a RECURRENCE-ID).
 MEETINGS = [
     ("America/New_York", "2009-03-08T01:00", "2009-03-08T04:00"),
     ("Europe/London", "2040-10-28T00:30", "2040-10-28T03:00"),
     ("Australia/Lord_Howe", "2009-10-04T01:00", "2009-10-04T03:00"),
     ("America/Lima", "2009-11-16T09:00", "2009-11-16T17:30"),
+    ("America/New_York", "2040-03-11T01:30", "2040-03-11T03:30"),
 ]
+SERIES = {"slug": "tz-series", "title": "Yearly in New York", "rrule": "FREQ=YEARLY", "start": "2009-03-08",
+          "tz": "America/New_York"}  # fmt: skip
 Key = tuple[str, str, str]  # (UID, RECURRENCE-ID digits, property)
 
 
@@ -60,9 +65,11 @@ def write_dataset(folder: Path) -> Path:
     data = {
         "items": [{"slug": next(slugs), "title": f"Due {when} {zone}", "tz": zone, "due": when}
                   for zone, times in TIMES.items() for when in times],
+        "series": [SERIES],
         "meetings": [{"slug": next(slugs), "title": f"Meeting {start} {zone}", "tz": zone, "start": start,
                       "end": end} for zone, start, end in MEETINGS],
     }  # fmt: skip
+    data["meetings"][-1] |= {"series": SERIES["slug"], "overrides": "2040-03-08"}
     path = folder / "timed.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return path
@@ -76,7 +83,8 @@ def stored(db_url: str) -> dict[Key, datetime]:
         for item in session.scalars(select(Item).where(Item.due_all_day.is_(False))):
             out[(item.uid, "", "DUE")] = out[(f"deadline-{item.uid}", "", "DTSTART")] = item.due
         for meeting in session.scalars(select(Meeting).where(Meeting.all_day.is_(False))):
-            out[(meeting.uid, "", "DTSTART")], out[(meeting.uid, "", "DTEND")] = meeting.start, meeting.end
+            rid = f"{local_date(meeting.recurrence_id, SERIES['tz']):%Y%m%d}" if meeting.recurrence_id else ""
+            out[(meeting.uid, rid, "DTSTART")], out[(meeting.uid, rid, "DTEND")] = meeting.start, meeting.end
         return {key: value.astimezone(UTC) for key, value in out.items()}
 
 
