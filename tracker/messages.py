@@ -14,7 +14,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tracker import addresses, agenda, ics, items, meetings, rules, signing
+from tracker import addresses, agenda, ics, items, meetings, rules, signing, vtimezones
 from tracker.channels import Message
 from tracker.config import Settings
 from tracker.models import Item, Meeting, MeetingSeries, Person, Reminder
@@ -70,7 +70,7 @@ def _calendar_bytes(components: list) -> bytes:
     for component in components:
         if component is not None:
             cal.add_component(component)
-    cal.add_missing_timezones()
+    vtimezones.add_timezones(cal)
     return cal.to_ical()
 
 
