@@ -15,6 +15,7 @@ from functools import cached_property
 from typing import Any
 
 import click
+from click.core import ParameterSource
 from sqlalchemy import Engine
 
 from tracker import (
@@ -127,7 +128,11 @@ def cli(ctx: click.Context, db: str | None, now: str | None, tz: str | None, con
         tracker load data/
         tracker --now 2008-09-01 agenda --days 60
     """
-    settings = load_settings(path=config, overrides={"db": db, "now": now, "tz": tz})
+    # Values click took from the environment are left to load_settings, which reads it too: an error then names
+    # the variable (TRACKER_NOW) rather than the option (--now).
+    typed = {k: v for k, v in {"db": db, "now": now, "tz": tz}.items()
+             if ctx.get_parameter_source(k) is not ParameterSource.ENVIRONMENT}  # fmt: skip
+    settings = load_settings(path=config, overrides=typed)
     ctx.obj = AppContext(settings)
     ctx.call_on_close(ctx.obj.close)
 

@@ -7,6 +7,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -14,7 +15,7 @@ import platformdirs
 import tzlocal
 from icalendar.prop import vDuration
 
-from tracker.clock import zone
+from tracker.clock import parse_instant, zone
 from tracker.errors import ConfigError, InvalidInput
 from tracker.rules import shown
 
@@ -64,12 +65,27 @@ def load_settings(
     )
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     settings = replace(Settings(), **{k: _coerce(k, v) for k, v in values.items()})
+    origin = partial(_origin, path=path, environ=environ, overrides=overrides or {})
     try:
         settings.zone  # noqa: B018 - validate the zone name once, up front
     except InvalidInput as e:
-        raise ConfigError(f"setting tz: {e}") from None
+        raise ConfigError(f"{origin('tz')}: {e}") from None
+    if settings.now:  # checked here, so that the error names where the bad instant came from
+        try:
+            parse_instant(settings.now, settings.zone)
+        except InvalidInput as e:
+            raise ConfigError(f"{origin('now')}: {e}") from None
     refresh_interval(settings)
     return settings
+
+
+def _origin(name: str, path: str | None, environ: dict[str, str], overrides: dict) -> str:
+    """Where the value of setting `name` came from, as the user gave it: the option, the variable or the file."""
+    if overrides.get(name) is not None:
+        return f"--{name}"
+    if f"TRACKER_{name.upper()}" in environ:
+        return f"TRACKER_{name.upper()}"
+    return f"{path}: {name}" if path else f"setting {name}"
 
 
 RANGES = {

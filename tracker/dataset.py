@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import typing
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -71,7 +72,8 @@ def _when(value: str) -> str:
         raise
     except ValueError:
         raise ValueError(
-            f"not a date (2008-09-30), month (2009-03) or date-time (2008-10-06T09:30): {rules.shown(value)}"
+            rules.date_problem(value)
+            or f"not a date (2008-09-30), month (2009-03) or date-time (2008-10-06T09:30): {rules.shown(value)}"
         ) from None
     return value
 
@@ -313,6 +315,33 @@ _Loader.yaml_implicit_resolvers = {
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _Loader.construct_mapping)
 
 
+# What PyYAML's complaints usually mean in a hand-edited data file, keyed by the start of its problem text.
+_YAML_HINTS = {
+    "mapping values are not allowed": "a colon followed by a space inside a value: put the value in quotes "
+    '(title: "Plan: phase 2"), or the line is indented too far',
+    "found character '\\t'": "a tab character: indent with spaces only",
+    "did not find expected key": "the indentation does not line up with the lines above (or a '-' is missing)",
+    "did not find expected '-' indicator": "the indentation does not line up with the list items above",
+    "expected <block end>": "the indentation does not line up with the lines above",
+    "could not find expected ':'": "a line is not `key: value` (a missing colon, or a value that runs on to "
+    "a line indented less than its key)",
+    "found unexpected end of stream": "a quote is not closed",
+    "found undefined alias": "an *alias with no &anchor before it",
+    "found unknown escape character": 'a backslash inside "double quotes": use single quotes, or write \\\\',
+    "expected ',' or ']'": "a [list] is not closed with ], or a comma is missing",
+    "expected ',' or '}'": "a {mapping} is not closed with }, or a comma is missing",
+    "found character '@'": "a value cannot start with @ or `: put it in quotes",
+    "found character '%'": "a value cannot start with %: put it in quotes",
+}
+
+
+def _plain(error: yaml.MarkedYAMLError) -> str:
+    """The parser's complaint, led by what it usually means in plain words, on one line."""
+    problem = rules.one_line(str(error.problem or error.context))
+    hint = next((h for start, h in _YAML_HINTS.items() if problem.startswith(start)), None)
+    return f"{hint} (the parser says: {problem})" if hint else problem
+
+
 @dataclass
 class Entry:
     """One validated record with where it came from."""
@@ -383,7 +412,7 @@ def _read_file(path: Path) -> tuple[list[Entry], PolicyFileIn | None, str]:
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else 0
-        raise InvalidInput(f"{path}:{line}: YAML syntax: {rules.one_line(str(e.problem or e.context))}") from None
+        raise InvalidInput(f"{path}:{line}: YAML syntax: {_plain(e)}") from None
     except yaml.reader.ReaderError as e:  # a character YAML does not allow (most control characters)
         line = text.count("\n", 0, e.position) + 1
         raise InvalidInput(f"{path}:{line}: YAML syntax: character {e.character!r} is not allowed") from None
@@ -414,11 +443,12 @@ def _read_file(path: Path) -> tuple[list[Entry], PolicyFileIn | None, str]:
         try:
             policy = PolicyFileIn.model_validate(raw or {})
         except ValidationError as e:
-            raise _problem(path, raw if isinstance(raw, _LineDict) else document, "reminder_policy", e) from None
+            row = raw if isinstance(raw, _LineDict) else document
+            raise _problem(path, row, "reminder_policy", PolicyFileIn, e) from None
     return entries, policy, where
 
 
-def _problem(path: Path, row: _LineDict, label: str, e: ValidationError) -> InvalidInput:
+def _problem(path: Path, row: _LineDict, label: str, model: type[BaseModel], e: ValidationError) -> InvalidInput:
     """One line naming file, line, record and field for the first validation error."""
     error = e.errors()[0]
     loc = [str(part) for part in error["loc"]]
@@ -426,11 +456,29 @@ def _problem(path: Path, row: _LineDict, label: str, e: ValidationError) -> Inva
     if not re.fullmatch(r"[\w.]*", name):
         name = rules.shown(name)
     line = row.lines.get(loc[0], row.line) if loc else row.line
-    problem = "unknown field" if error["type"] == "extra_forbidden" else rules.one_line(error["msg"])
-    problem = problem.removeprefix("Value error, ")
+    problem = rules.one_line(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        problem = f"unknown field{rules.did_you_mean(loc[-1], _fields_at(model, loc))}"
     if error["type"] == "missing":
         problem = "required field is missing"
     return InvalidInput(f"{path}:{line}: {label}: {name}: {problem}")
+
+
+def _fields_at(model: type[BaseModel], loc: list[str]) -> list[str]:
+    """The field names allowed where the last part of `loc` stands (inside nested records such as `reminders`)."""
+    for part in loc[:-1]:
+        info = model.model_fields.get(part)
+        if info is None:  # a list index or a mapping key: still inside the same kind of record
+            continue
+        nested = [t for t in _types_in(info.annotation) if isinstance(t, type) and issubclass(t, BaseModel)]
+        if not nested:
+            return []
+        model = nested[0]
+    return list(model.model_fields)
+
+
+def _types_in(annotation: Any) -> list[Any]:
+    return [annotation, *(t for arg in typing.get_args(annotation) for t in _types_in(arg))]
 
 
 def _validate(path: Path, section: str, row: Any, recorded: str | None) -> Entry:
@@ -441,7 +489,7 @@ def _validate(path: Path, section: str, row: Any, recorded: str | None) -> Entry
     except ValidationError as e:
         slug = row.get("slug")
         label = slug if isinstance(slug, str) and rules.is_slug(slug) else f"#{row.line}"
-        raise _problem(path, row, f"{section} {label}", e) from None
+        raise _problem(path, row, f"{section} {label}", MODELS[section], e) from None
     return Entry(section, record, path, row.line, row.lines, record.recorded or recorded)
 
 

@@ -289,8 +289,10 @@ def _due_fields(due: str | None, tz: str) -> dict[str, Any]:
     try:
         when = parse_when(due, zone(tz))
     except ValueError as e:
-        reason = str(e) if isinstance(e, rules.OutOfRange) else "not a date or date-time"
-        raise InvalidInput(f"--due: {reason}: {rules.shown(due)}") from None
+        if isinstance(e, rules.OutOfRange):
+            raise InvalidInput(f"--due: {e}: {rules.shown(due)}") from None
+        problem = rules.date_problem(due) or f"not a date or date-time: {rules.shown(due)}"
+        raise InvalidInput(f"--due: {problem}") from None
     if when.precision == Precision.month:
         raise InvalidInput(f"--due: a due date needs a day, not only a month: {rules.shown(due)}")
     return {"due": when.at.isoformat(), "due_all_day": when.all_day}
