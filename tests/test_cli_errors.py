@@ -3,6 +3,8 @@ says what to do, the database is left as it was, and nothing is accepted silentl
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.conftest import dump
@@ -100,3 +102,34 @@ def test_yaml_syntax_errors_say_what_to_look_at(invoke, db_url, tmp_path, text, 
     path = tmp_path / "a.yaml"
     path.write_text("items:\n  - slug: a\n" + text)
     assert error_line(invoke("load", str(path), code=1)) == f"Error: {path}{expected}"
+
+
+# --- §2.3: a load that finds nothing to load says so -------------------------------------------------------
+
+
+def test_loading_a_folder_without_yaml_is_an_error(invoke, loaded, db_url, tmp_path):
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "readme.txt").write_text("no data here")
+    before = dump(db_url)
+    result = invoke("load", str(tmp_path / "notes"), code=1)
+    assert (
+        error_line(result) == f"Error: {tmp_path / 'notes'}: no *.yaml or *.yml file in this folder, so nothing to load"
+    )
+    assert dump(db_url) == before
+
+
+@pytest.mark.parametrize("content", ["", "# only a comment\n", "recorded: 2008-08-29\nitems: []\n"])
+def test_loading_only_empty_files_is_an_error(invoke, loaded, db_url, tmp_path, content):
+    (tmp_path / "new.yaml").write_text(content)
+    before = dump(db_url)
+    result = invoke("load", str(tmp_path / "new.yaml"), code=1)
+    assert error_line(result) == f"Error: nothing to load: {tmp_path / 'new.yaml'} has no records"
+    assert dump(db_url) == before
+
+
+def test_an_empty_file_beside_records_is_a_warning(invoke, invoke_json, db_url, tmp_path):
+    (tmp_path / "a.yaml").write_text("people:\n  - {slug: p1, name: P, tz: UTC}\n")
+    (tmp_path / "b.yaml").write_text("")
+    result = invoke("load", str(tmp_path), "--json")
+    assert result.stderr == f"Warning: {tmp_path / 'b.yaml'}: no records (an empty file?)\n"
+    assert {r["kind"]: r["created"] for r in json.loads(result.stdout)["results"]}["people"] == 1

@@ -171,6 +171,8 @@ def load(app: AppContext, paths: tuple[str, ...], as_json: bool) -> None:
     records = dataset.read(paths or ("data",))  # parsed and validated before the write lock is taken
     with store.transaction(app.engine, write=True) as session:
         result = dataset.load(session, records, now=app.now)
+    for warning in result.warnings:
+        message(f"Warning: {warning}")
     if as_json:
         render_json("load", app.now, result.rows())
     else:

@@ -366,14 +366,23 @@ class Dataset:
     entries: dict[str, list[Entry]] = field(default_factory=lambda: {s: [] for s in SECTIONS})
     policy: PolicyFileIn | None = None
     policy_at: str = ""
+    warnings: list[str] = field(default_factory=list)
 
 
 def read(paths: Iterable[str | Path]) -> Dataset:
-    """Parse and validate every file (a folder means its *.yaml/*.yml, sorted) before anything is written."""
+    """Parse and validate every file (a folder means its *.yaml/*.yml, sorted) before anything is written.
+    A file without records is a warning; nothing to load at all is an error (a wrong path looks like "no work").
+
+    :raises InvalidInput: a file or folder is missing or bad, a folder holds no YAML file, or no file holds a record.
+    """
     dataset = Dataset()
     seen: dict[tuple[str, str], Entry] = {}
-    for path in _files(paths):
+    files = _files(paths)
+    empty: list[str] = []
+    for path in files:
         entries, policy, where = _read_file(path)
+        if not entries and policy is None:
+            empty.append(str(path))
         if policy is not None:
             if dataset.policy is not None:
                 raise InvalidInput(f"{where}: reminder_policy: already given at {dataset.policy_at}")
@@ -385,6 +394,9 @@ def read(paths: Iterable[str | Path]) -> Dataset:
                 raise entry.error("slug", f"duplicate slug {entry.record.slug!r} (first at {first.path}:{first.line})")
             seen[key] = entry
             dataset.entries[entry.section].append(entry)
+    if files and len(empty) == len(files):
+        raise InvalidInput(f"nothing to load: {', '.join(empty)} {'has' if len(empty) == 1 else 'have'} no records")
+    dataset.warnings += [f"{name}: no records (an empty file?)" for name in empty]
     return dataset
 
 
@@ -393,7 +405,10 @@ def _files(paths: Iterable[str | Path]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            files += sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml"))
+            found = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml"))
+            if not found:
+                raise InvalidInput(f"{path}: no *.yaml or *.yml file in this folder, so nothing to load")
+            files += found
         elif path.is_file():
             files.append(path)
         else:
@@ -501,6 +516,7 @@ class LoadResult:
     created: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SECTIONS, 0))
     updated: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SECTIONS, 0))
     unchanged: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SECTIONS, 0))
+    warnings: list[str] = field(default_factory=list)  # for stderr: the load went ahead, but look at these
 
     def rows(self) -> list[dict[str, Any]]:
         return [
@@ -519,7 +535,7 @@ def load(session: Session, paths: Iterable[str | Path] | Dataset, now: datetime)
     store.transaction(): an error rolls back all. Reading first, outside the transaction, keeps the parsing
     out of the write lock."""
     dataset = paths if isinstance(paths, Dataset) else read(paths)
-    result = LoadResult()
+    result = LoadResult(warnings=list(dataset.warnings))
     writers = {
         "people": _write_person,
         "committees": _write_committee,
