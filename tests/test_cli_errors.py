@@ -4,10 +4,12 @@ says what to do, the database is left as it was, and nothing is accepted silentl
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
 from tests.conftest import dump
+from tracker.vocab import CATEGORIES
 
 # --- §2.7: times, dates, fields and YAML syntax, said in plain words ---------------------------------------
 
@@ -133,3 +135,52 @@ def test_an_empty_file_beside_records_is_a_warning(invoke, invoke_json, db_url, 
     result = invoke("load", str(tmp_path), "--json")
     assert result.stderr == f"Warning: {tmp_path / 'b.yaml'}: no records (an empty file?)\n"
     assert {r["kind"]: r["created"] for r in json.loads(result.stdout)["results"]}["people"] == 1
+
+
+# --- §2.4: an unknown slug in a filter is an error with the closest known ones -----------------------------
+
+AREAS = ", ".join(CATEGORIES)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["items", "--owner", "apec-oficer"], "no person with slug 'apec-oficer' (did you mean 'apec-officer' or "
+         "'bilateral-officer'?)"),
+        (["items", "--owner", "nobody"], "no person with slug 'nobody'"),
+        (["items", "--meeting", "apec-smewg-29"], "no meeting or series with slug 'apec-smewg-29' (did you mean "
+         "'apec-smewg-28', 'apec-smewg-27' or 'apec-smewg-26'?)"),
+        (["items", "--meeting", "apec-sme-ministeral"], "no meeting or series with slug 'apec-sme-ministeral' (did "
+         "you mean 'apec-sme-ministerial'"),
+        (["items", "--category", "financeing"], f"--category: no priority area 'financeing' (did you mean "
+         f"'financing'?); the areas are {AREAS}"),
+        (["add", "x", "--category", "inovation"], "--category: no priority area 'inovation' (did you mean "
+         "'innovation'?)"),
+        (["add", "x", "--committee", "kpi-inovation"], "no committee with slug 'kpi-inovation' (did you mean "
+         "'kpi-innovation'?)"),
+        (["edit", "1", "--owner", "desk-leed"], "no person with slug 'desk-leed' (did you mean 'desk-lead'?)"),
+        (["show", "kpi-comittee-volunteer"], "no item with id or slug 'kpi-comittee-volunteer' (did you mean "
+         "'kpi-committee-volunteer'?)"),
+        (["done", "kpi-comittee-volunteer"], "no item with id or slug 'kpi-comittee-volunteer' (did you mean "
+         "'kpi-committee-volunteer'?) (see `tracker items --status all`)"),
+        (["subscribe", "add", "--name", "x", "--person", "desk-leed"], "no person with slug 'desk-leed' (did you "
+         "mean 'desk-lead'?)"),
+        (["subscribe", "add", "--name", "x", "--calendar", "meeting"], "--calendar: no calendar 'meeting' (did you "
+         "mean 'meetings'?)"),
+    ],
+)  # fmt: skip
+def test_an_unknown_slug_is_an_error_that_suggests_the_closest(invoke, loaded, db_url, args, expected):
+    before = dump(db_url)
+    line = error_line(invoke(*args, code=1))
+    assert line.startswith(f"Error: {expected}"), line
+    assert dump(db_url) == before
+
+
+def test_the_check_is_the_core_s_so_every_front_end_has_it(invoke, loaded, db_url):
+    from tracker import items, store
+    from tracker.errors import NotFound
+
+    engine = store.engine(db_url)
+    with store.transaction(engine) as session, pytest.raises(NotFound, match=r"did you mean 'apec-officer'"):
+        items.items(session, datetime(2008, 9, 1, tzinfo=UTC), owner="apec-oficer")
+    engine.dispose()

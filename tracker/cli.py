@@ -137,6 +137,11 @@ def cli(ctx: click.Context, db: str | None, now: str | None, tz: str | None, con
     ctx.call_on_close(ctx.obj.close)
 
 
+def _complete_category(_ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[str]:
+    """Priority areas for shell completion; the core checks the value (and suggests the closest when wrong)."""
+    return [c for c in CATEGORIES if c.startswith(incomplete)]
+
+
 def _items_table(title: str, rows: list[dict[str, Any]], empty: str = "nothing") -> None:
     for row in rows:
         row["_style"] = "red" if row["overdue"] else ("dim" if row["status"] in ("done", "cancelled") else None)
@@ -182,7 +187,7 @@ def load(app: AppContext, paths: tuple[str, ...], as_json: bool) -> None:
 @cli.command("items")
 @click.option("--status", help="Comma-separated statuses, or all [default: open,in_progress].")
 @click.option("--owner", help="Person slug.")
-@click.option("--category", type=click.Choice(list(CATEGORIES)), help="Priority area.")
+@click.option("--category", help="Priority area.", shell_complete=_complete_category)
 @click.option("--meeting", help="Meeting or series slug the item came from or serves.")
 @click.option("--due-before", help="Due before this date/time.")
 @click.option("--due-after", help="Due on or after this date/time.")
@@ -242,7 +247,7 @@ def _item_options(f: Callable) -> Callable:
         click.option("--due", help="Due date (2009-03-01) or date-time (2009-03-01T17:00)."),
         click.option("--tz", "item_tz", help="IANA zone of the due date [default: first owner's, else --tz]."),
         click.option("--priority", type=click.Choice(PRIORITIES)),
-        click.option("--category", type=click.Choice(list(CATEGORIES))),
+        click.option("--category", help="Priority area.", shell_complete=_complete_category),
         click.option("--meeting", help="Slug of the meeting the item came from."),
         click.option("--serves", help="Slug of the meeting or series the item serves."),
         click.option("--committee", help="Committee slug."),

@@ -54,7 +54,7 @@ def _tz(value: str) -> str:
 
 def _category(value: str) -> str:
     if value not in CATEGORIES:
-        raise ValueError(f"unknown category; use one of {', '.join(CATEGORIES)}")
+        raise ValueError(f"unknown category{rules.did_you_mean(value, CATEGORIES)}; use one of {', '.join(CATEGORIES)}")
     return value
 
 

@@ -72,7 +72,8 @@ def did_you_mean(wrong: str, known: Iterable[str]) -> str:
     close = difflib.get_close_matches(str(wrong), list(known), n=3, cutoff=0.6)
     if not close:
         return ""
-    return f" (did you mean {' or '.join(repr(c) for c in close)}?)"
+    choices = [repr(c) for c in close]
+    return f" (did you mean {', '.join(choices[:-1])}{' or ' * (len(choices) > 1)}{choices[-1]}?)"
 
 
 def row_id(ref: str) -> int | None:
