@@ -4,11 +4,20 @@ says what to do, the database is left as it was, and nothing is accepted silentl
 from __future__ import annotations
 
 import json
+import os
+import resource
+import shlex
+import shutil
+import subprocess
+import sys
 from datetime import UTC, datetime
 
 import pytest
+from click.testing import CliRunner
+from sqlalchemy.engine import make_url
 
-from tests.conftest import dump
+from tests.conftest import DATA, ROOT, dump
+from tracker.cli import cli
 from tracker.vocab import CATEGORIES
 
 # --- §2.7: times, dates, fields and YAML syntax, said in plain words ---------------------------------------
@@ -184,3 +193,221 @@ def test_the_check_is_the_core_s_so_every_front_end_has_it(invoke, loaded, db_ur
     with store.transaction(engine) as session, pytest.raises(NotFound, match=r"did you mean 'apec-officer'"):
         items.items(session, datetime(2008, 9, 1, tzinfo=UTC), owner="apec-oficer")
     engine.dispose()
+
+
+# --- §2.1: every database failure a user can cause is one line, and changes nothing ------------------------
+
+
+def test_a_file_that_is_not_a_database_is_one_line_and_left_alone(invoke, db_url, tmp_path):
+    if db_url.startswith("sqlite"):
+        target = tmp_path / "README.md"
+        target.write_text("# tracker\n\nKeeps the promises a delegation brings home.\n" * 40)
+        url, before = f"sqlite:///{target}", target.read_bytes()
+    else:
+        url, before = make_url(db_url).set(database="no_such_database").render_as_string(hide_password=False), None
+    result = invoke("--db", url, "items", code=2)
+    line = error_line(result)
+    assert line.startswith("Error: cannot open the database ")
+    assert "file is not a database" in line if before else 'database "no_such_database" does not exist' in line
+    if before is not None:
+        assert target.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["README.md"]
+
+
+def read_only(db_url: str) -> str:
+    """The same database opened read-only: SQLite's mode=ro (as a file without write permission behaves, which
+    root cannot make), PostgreSQL's default_transaction_read_only (as a hot standby behaves)."""
+    if db_url.startswith("sqlite"):
+        return f"sqlite:///file:{db_url.removeprefix('sqlite:///')}?mode=ro&uri=true"
+    options = {"options": "-c default_transaction_read_only=on"}
+    return make_url(db_url).update_query_dict(options).render_as_string(hide_password=False)
+
+
+@pytest.mark.parametrize("args", [["done", "1"], ["load"], ["subscribe", "add", "--name", "x"]])
+def test_a_read_only_database_is_one_line_and_left_alone(invoke, loaded, db_url, args):
+    if args == ["load"]:
+        args = ["load", str(loaded)]
+        (loaded / "items.yaml").write_text(
+            (loaded / "items.yaml").read_text().replace("priority: low", "priority: high")
+        )
+    before = dump(db_url)
+    line = error_line(invoke("--db", read_only(db_url), *args, code=2))
+    assert line.startswith("Error: the database ") and " is read-only (" in line, line
+    assert line.endswith("tracker needs to write it (and, for SQLite, its folder); use a writable copy for changes")
+    assert dump(db_url) == before
+    assert invoke("--db", read_only(db_url), "items").stdout == invoke("items").stdout  # reading still works
+
+
+def _limit_file_size(limit: int):
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+@pytest.mark.sqlite_only
+def test_a_write_the_system_refuses_is_one_line_and_changes_nothing(db_url, db_path, env):
+    """A file size limit (RLIMIT_FSIZE) makes the write-ahead log's growth fail as a full disk does."""
+    tracker = [sys.executable, "-m", "tracker"]
+    subprocess.run([*tracker, "init"], env={**os.environ, **env}, check=True, capture_output=True)
+    before = dump(db_url)
+    done = subprocess.run([*tracker, "load", str(DATA)], env={**os.environ, **env}, capture_output=True, text=True,
+                          preexec_fn=_limit_file_size(60_000))  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert done.stderr == (
+        "Error: the database could not be written (disk I/O error): free some space on its disk (or lift the file "
+        "size limit), then try again; nothing was changed\n"
+    )
+    assert dump(db_url) == before
+
+
+@pytest.mark.sqlite_only
+def test_a_full_disk_is_one_line_and_changes_nothing(db_url, db_path, env, tmp_path):
+    """A real ENOSPC: the database on a 220 kB tmpfs, mounted in a private mount namespace (no root needed where
+    user namespaces are allowed)."""
+    if shutil.which("unshare") is None:
+        pytest.skip("needs unshare (util-linux)")
+    tracker = f"{shlex.quote(sys.executable)} -m tracker"
+    subprocess.run([sys.executable, "-m", "tracker", "init"], env={**os.environ, **env}, check=True)
+    mnt, out = tmp_path / "mnt", tmp_path / "after"
+    mnt.mkdir()
+    out.mkdir()
+    script = (f"mount -t tmpfs -o size=220k tmpfs {mnt} || exit 99; cp {db_path} {mnt}/; "
+              f"{tracker} --db sqlite:///{mnt}/tracker.db load {DATA}; code=$?; cp {mnt}/tracker.db* {out}/; "
+              "exit $code")  # fmt: skip
+    done = subprocess.run(["unshare", "-rm", "sh", "-c", script], env={**os.environ, **env}, capture_output=True,
+                          text=True, cwd=ROOT)  # fmt: skip
+    if done.returncode == 99 or "unshare:" in done.stderr:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    assert done.returncode == 1, done.stderr
+    assert done.stderr == (
+        "Error: the database could not be written (database or disk is full): free some space on its disk (or lift "
+        "the file size limit), then try again; nothing was changed\n"
+    )
+    assert dump(out / "tracker.db") == dump(db_path)
+
+
+# --- §2.2: only init, load and import make a database file; elsewhere a missing one is an error --------------
+
+
+@pytest.fixture
+def fresh(tmp_path, monkeypatch):
+    """A CLI with no TRACKER_DB, run in an empty working folder, with its own user data folder."""
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner(env={"TRACKER_TZ": "Asia/Taipei", "XDG_DATA_HOME": str(tmp_path / "xdg"), "TRACKER_DB": None})
+
+    def run(*args: str, code: int = 0):
+        result = runner.invoke(cli, list(args), catch_exceptions=False)
+        assert result.exit_code == code, (result.stdout, result.stderr)
+        return result
+
+    return run
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["items"], ["agenda"], ["add", "x"], ["export", "--out", "cal"], ["remind", "plan"], ["subscribe", "list"],
+     ["backup", "b.db"], ["dump", "out"]],
+)  # fmt: skip
+def test_a_missing_database_file_is_an_error_that_says_how_to_make_one(fresh, tmp_path, args):
+    url = f"sqlite:///{tmp_path}/nonexistent/dir/t.db"
+    result = fresh("--db", url, *args, code=2)
+    assert (
+        error_line(result)
+        == f"Error: no database at {tmp_path}/nonexistent/dir/t.db; create it with: tracker --db {url} init"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no folder, no file, no calendars, no dump
+
+
+def test_a_uri_style_url_is_read_as_sqlite_reads_it(fresh, tmp_path):
+    url = "sqlite:///file:sub/t.db?uri=true"
+    assert error_line(fresh("--db", url, "items", code=2)) == (
+        f"Error: no database at sub/t.db; create it with: tracker --db '{url}' init"
+    )
+    assert list(tmp_path.iterdir()) == []  # no "file:" folder either
+    assert fresh("--db", url, "init").stderr.startswith(f"database ready: {url} ")
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == ["sub", "sub/t.db"]
+    assert fresh("--db", url, "items").stdout.startswith("items: nothing")
+
+
+@pytest.mark.parametrize("command", ["init", "load", "import"])
+def test_init_load_and_import_make_the_database(fresh, tmp_path, command):
+    args = {"init": [], "load": [str(DATA)], "import": [str(ROOT / "calendars" / "meetings.ics")]}[command]
+    url = f"sqlite:///{tmp_path}/new/t.db"
+    fresh("--db", url, command, *args)
+    assert (tmp_path / "new" / "t.db").is_file()
+    fresh("--db", url, "items")
+
+
+def test_any_command_makes_the_default_database(fresh, tmp_path):
+    assert fresh("items").stdout.startswith("items: nothing")
+    assert (tmp_path / "xdg" / "tracker" / "tracker.db").is_file()
+
+
+# --- §2.5: a record belongs to its file; another file reusing its slug is refused ----------------------------
+
+COPIED = "items:\n  - slug: kpi-committee-volunteer\n    title: Copied, slug not changed\n    tz: UTC\n"
+
+
+def test_another_file_reusing_a_slug_is_refused_naming_both_files(invoke, loaded, db_url, tmp_path):
+    (tmp_path / "more").mkdir()
+    extra = tmp_path / "more" / "extra.yaml"
+    extra.write_text("people:\n  - {slug: p9, name: New, tz: UTC}\n" + COPIED)
+    before = dump(db_url)
+    assert error_line(invoke("load", str(extra), code=1)) == (
+        f"Error: {extra}:4: items kpi-committee-volunteer: slug already loaded from items.yaml; give this record "
+        "another slug, or load with --move if it moved here from items.yaml"
+    )
+    assert dump(db_url) == before  # nor was p9 written
+
+
+def test_the_same_file_loaded_another_way_is_no_conflict(invoke, invoke_json, loaded, db_url, tmp_path, monkeypatch):
+    before = dump(db_url)
+    monkeypatch.chdir(loaded)
+    invoke("load", "items.yaml")  # a file of the folder loaded before, from inside it
+    invoke("load", str(loaded / ".." / "data"))
+    assert dump(db_url) == before
+
+
+def test_move_lets_a_record_change_files(invoke, invoke_json, loaded, tmp_path):
+    extra = tmp_path / "extra.yaml"
+    extra.write_text(COPIED)
+    invoke("load", "--move", str(extra))
+    assert invoke_json("show", "kpi-committee-volunteer")["title"] == "Copied, slug not changed"
+    line = error_line(invoke("load", str(loaded), code=1))  # now items.yaml is the other file
+    assert "items kpi-committee-volunteer: slug already loaded from extra.yaml" in line
+
+
+def test_a_record_moved_between_files_loaded_together_just_moves(invoke, invoke_json, loaded):
+    items_yaml = loaded / "items.yaml"
+    text = items_yaml.read_text(encoding="utf-8")
+    start = text.index("  - slug: kpi-committee-volunteer\n")
+    end = text.index("  - slug:", start + 1)
+    items_yaml.write_text(text[:start] + text[end:], encoding="utf-8")
+    (loaded / "kpi.yaml").write_text("recorded: 2008-08-29\nitems:\n" + text[start:end], encoding="utf-8")
+    invoke("load", str(loaded))
+    assert invoke_json("show", "kpi-committee-volunteer")["status"] == "open"
+
+
+def test_records_made_by_add_are_claimed_by_the_first_file_that_loads_them(invoke, invoke_json, db_url, tmp_path):
+    invoke("add", "Made on the command line", "--slug", "kpi-committee-volunteer", "--tz", "UTC")
+    (tmp_path / "items.yaml").write_text(COPIED)
+    invoke("load", str(tmp_path / "items.yaml"))
+    assert invoke_json("show", "kpi-committee-volunteer")["title"] == "Copied, slug not changed"
+    (tmp_path / "other.yaml").write_text(COPIED)
+    assert "slug already loaded from items.yaml" in error_line(invoke("load", str(tmp_path / "other.yaml"), code=1))
+
+
+def test_a_dump_of_records_from_several_files_loads_back_without_conflict(invoke, loaded, db_url, tmp_path):
+    (tmp_path / "extra.yaml").write_text(COPIED.replace("kpi-committee-volunteer", "an-extra-item"))
+    invoke("load", str(tmp_path / "extra.yaml"))
+    invoke("add", "Made on the command line", "--tz", "UTC")
+    invoke("dump", str(tmp_path / "out"))
+    dumped = (tmp_path / "out" / "items.yaml").read_text()
+    assert dumped.count("loaded_from:") == 1 and "    loaded_from: extra.yaml\n" in dumped
+    rows = json.loads(invoke("load", str(tmp_path / "out"), "--json").stdout)["results"]  # no conflict
+    assert sum(row["created"] + row["updated"] for row in rows) == 0  # and no change
+    invoke("load", str(loaded))  # and the original files still load
+    fresh = f"sqlite:///{tmp_path / 'fresh.db'}"
+    invoke("--db", fresh, "load", str(tmp_path / "out"))
+    invoke("--db", fresh, "dump", str(tmp_path / "again"))
+    assert (tmp_path / "again" / "items.yaml").read_text() == dumped

@@ -36,7 +36,7 @@ from tracker import (
     subscriptions,
     transfer,
 )
-from tracker.config import Settings, load_settings, refresh_interval
+from tracker.config import Settings, default_db_url, load_settings, refresh_interval
 from tracker.errors import InvalidInput, TrackerError
 from tracker.output import message, render_json, render_record, render_table
 from tracker.rules import one_line
@@ -70,9 +70,15 @@ def _one_line(text: str, exit_code: int, ctx: click.Context | None = None) -> cl
     return error
 
 
+# The commands that may make the database file; any command may make the default one (a fresh HOME's first
+# command). Elsewhere a missing file is a mistyped --db, and an error.
+CREATING_COMMANDS = ("init", "load", "import")
+
+
 @dataclass
 class AppContext:
     settings: Settings
+    may_create: bool = False
     actor: str = field(default_factory=lambda: os.environ.get("TRACKER_USER") or getpass.getuser())
 
     @cached_property
@@ -85,7 +91,7 @@ class AppContext:
 
     @cached_property
     def engine(self) -> Engine:
-        eng = store.engine(self.settings.db)
+        eng = store.engine(self.settings.db, create=self.may_create or self.settings.db == default_db_url())
         try:
             store.init(eng)
         except BaseException:
@@ -133,7 +139,7 @@ def cli(ctx: click.Context, db: str | None, now: str | None, tz: str | None, con
     typed = {k: v for k, v in {"db": db, "now": now, "tz": tz}.items()
              if ctx.get_parameter_source(k) is not ParameterSource.ENVIRONMENT}  # fmt: skip
     settings = load_settings(path=config, overrides=typed)
-    ctx.obj = AppContext(settings)
+    ctx.obj = AppContext(settings, may_create=ctx.invoked_subcommand in CREATING_COMMANDS)
     ctx.call_on_close(ctx.obj.close)
 
 
@@ -159,15 +165,18 @@ def init(app: AppContext) -> None:
     Example:
         tracker --db sqlite:///tracker.db init
     """
-    message(f"database ready: {app.engine.url.render_as_string()} (schema revision {migrations.head()})")
+    message(f"database ready: {store.shown_url(app.engine)} (schema revision {migrations.head()})")
 
 
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--move", is_flag=True, help="Let records move here from the files they were loaded from before.")
 @json_option
 @pass_app
-def load(app: AppContext, paths: tuple[str, ...], as_json: bool) -> None:
+def load(app: AppContext, paths: tuple[str, ...], move: bool, as_json: bool) -> None:
     """Load YAML files or folders (default: data/) — an idempotent upsert by slug.
+
+    A slug already loaded from another file is refused, unless --move.
 
     \b
     Example:
@@ -175,7 +184,7 @@ def load(app: AppContext, paths: tuple[str, ...], as_json: bool) -> None:
     """
     records = dataset.read(paths or ("data",))  # parsed and validated before the write lock is taken
     with store.transaction(app.engine, write=True) as session:
-        result = dataset.load(session, records, now=app.now)
+        result = dataset.load(session, records, now=app.now, move=move)
     for warning in result.warnings:
         message(f"Warning: {warning}")
     if as_json:

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from tracker import items as items_module
 from tracker import rules
 from tracker.clock import zone
-from tracker.errors import InvalidInput, NotFound
+from tracker.errors import Conflict, InvalidInput, NotFound
 from tracker.models import (
     Committee,
     Item,
@@ -107,10 +107,19 @@ Slugs = Annotated[list[Slug], AfterValidator(rules.check_unique), Field(max_leng
 Uid = Annotated[str, AfterValidator(_uid)]
 
 
+def _file_name(value: str) -> str:
+    if not value or len(value) > 255 or not value.isprintable() or "/" in value or "\\" in value:
+        raise ValueError("a file name such as items.yaml (no folder), at most 255 characters")
+    return value
+
+
 class Record(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     slug: Slug
     recorded: WhenText | None = None
+    # The file the record belongs to, when not the one it is written in: `tracker dump` gathers records of
+    # several files into one, and writes this so that loading the dump back is no conflict.
+    loaded_from: Annotated[str, AfterValidator(_file_name)] | None = None
 
 
 def _hhmm(value: str) -> str:
@@ -353,6 +362,12 @@ class Entry:
     lines: dict[str, int]
     recorded: str | None
 
+    @property
+    def file(self) -> str:
+        """The name the record's file is known by: its name, not its folder, so that `load data/` and
+        `load data/items.yaml`, from any working folder or clone, are the same file."""
+        return self.record.loaded_from or self.path.name
+
     def where(self, field_name: str | None = None) -> str:
         line = self.lines.get(field_name, self.line) if field_name else self.line
         return f"{self.path}:{line}: {self.section} {self.record.slug}"
@@ -367,6 +382,7 @@ class Dataset:
     policy: PolicyFileIn | None = None
     policy_at: str = ""
     warnings: list[str] = field(default_factory=list)
+    files: set[str] = field(default_factory=set)  # the names of the files read
 
 
 def read(paths: Iterable[str | Path]) -> Dataset:
@@ -381,6 +397,7 @@ def read(paths: Iterable[str | Path]) -> Dataset:
     empty: list[str] = []
     for path in files:
         entries, policy, where = _read_file(path)
+        dataset.files.add(path.name)
         if not entries and policy is None:
             empty.append(str(path))
         if policy is not None:
@@ -530,10 +547,19 @@ class LoadResult:
         ]
 
 
-def load(session: Session, paths: Iterable[str | Path] | Dataset, now: datetime) -> LoadResult:
+ROWS = {"people": Person, "committees": Committee, "series": MeetingSeries, "meetings": Meeting, "items": Item}
+
+
+def load(session: Session, paths: Iterable[str | Path] | Dataset, now: datetime, move: bool = False) -> LoadResult:
     """Upsert every record of `paths` (or of a Dataset already `read`) by slug. Call inside
     store.transaction(): an error rolls back all. Reading first, outside the transaction, keeps the parsing
-    out of the write lock."""
+    out of the write lock.
+
+    Each record belongs to the file it was loaded from. A slug that belongs to another file, one not read in
+    this load, is a Conflict unless `move` (a record moved between files read together simply moves).
+    :raises InvalidInput: a record is wrong (see `read`) or links to something that does not exist.
+    :raises Conflict: a record claims a slug another file's record has.
+    """
     dataset = paths if isinstance(paths, Dataset) else read(paths)
     result = LoadResult(warnings=list(dataset.warnings))
     writers = {
@@ -544,16 +570,34 @@ def load(session: Session, paths: Iterable[str | Path] | Dataset, now: datetime)
         "items": _write_item,
     }
     for section in SECTIONS:
+        model = ROWS[section]
         for entry in dataset.entries[section]:
+            row = session.scalars(select(model).where(model.slug == entry.record.slug)).one_or_none()
+            if row is not None and not move:
+                _check_owner(entry, row.loaded_from, dataset.files)
             outcome = writers[section](session, entry, now)
             getattr(result, outcome)[section] += 1
             session.flush()
+            row = row or session.scalars(select(model).where(model.slug == entry.record.slug)).one()
+            if row.loaded_from != entry.file:
+                row.loaded_from = entry.file
     # Escalation contacts may point forward in the file, so they are linked once everyone exists.
     for entry in dataset.entries["people"]:
         _link_escalation(session, entry)
     if dataset.policy is not None:
         _write_policy(session, dataset.policy)
     return result
+
+
+def _check_owner(entry: Entry, owner: str | None, files: set[str]) -> None:
+    """Refuse a record whose slug belongs to a record of another file: two files, one slug, is most often a
+    copied record whose slug was not changed, and loading it would overwrite the other silently."""
+    if owner is None or owner == entry.file or owner in files:  # unclaimed, the same file, or moved within this load
+        return
+    raise Conflict(
+        f"{entry.where('slug')}: slug already loaded from {owner}; give this record another slug, or load with --move "
+        f"if it moved here from {owner}"
+    )
 
 
 def _write_policy(session: Session, policy: PolicyFileIn) -> None:
