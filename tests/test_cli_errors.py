@@ -411,3 +411,51 @@ def test_a_dump_of_records_from_several_files_loads_back_without_conflict(invoke
     invoke("--db", fresh, "load", str(tmp_path / "out"))
     invoke("--db", fresh, "dump", str(tmp_path / "again"))
     assert (tmp_path / "again" / "items.yaml").read_text() == dumped
+
+
+# --- §2.6: a series' meeting in a placeholder's month replaces the placeholder, or says why not --------------
+
+
+def without_override(folder) -> None:
+    meetings_yaml = folder / "meetings.yaml"
+    meetings_yaml.write_text(meetings_yaml.read_text(encoding="utf-8").replace("    overrides: 2009-03\n", "", 1))
+
+
+def march_2009(invoke_json) -> list[tuple[str, str | None]]:
+    rows = invoke_json("meetings", "--from", "2009-03-01", "--to", "2009-04-01")
+    return [(row["title"], row["slug"]) for row in rows if row["series"] == "apec-smewg"]
+
+
+def test_a_meeting_in_a_placeholder_month_is_taken_as_that_occurrence(invoke, invoke_json, data_copy):
+    without_override(data_copy)
+    result = invoke("load", str(data_copy))
+    assert result.stderr == (
+        f"Warning: {data_copy / 'meetings.yaml'}:138: meetings apec-smewg-28: taken as the 2009-03 occurrence of "
+        "series apec-smewg (not shown beside it); add `overrides: 2009-03` to say so\n"
+    )
+    assert march_2009(invoke_json) == [("28th APEC SME Working Group meeting", "apec-smewg-28")]
+    invoke("dump", str(data_copy.parent / "out"))  # the dump says it, so loading the dump warns no more
+    assert "    overrides: 2009-03-01\n" in (data_copy.parent / "out" / "meetings.yaml").read_text()
+    assert invoke("load", str(data_copy.parent / "out")).stderr == ""
+
+
+def test_two_meetings_in_one_placeholder_month_are_a_warning_with_the_line_to_add(invoke, invoke_json, data_copy):
+    without_override(data_copy)
+    second = ("  - slug: apec-smewg-28-extra\n    title: Extra SMEWG session\n    series: apec-smewg\n"
+              "    start: 2009-03-20\n    tz: Asia/Bangkok\n")  # fmt: skip
+    (data_copy / "zz-extra.yaml").write_text("meetings:\n" + second)
+    warnings = invoke("load", str(data_copy)).stderr.splitlines()
+    tail = ("apec-smewg-28 and apec-smewg-28-extra fall on the 2009-03 occurrence of series apec-smewg, which is shown "
+            "beside them; add `overrides: 2009-03` to the meeting that replaces it")  # fmt: skip
+    assert warnings == [
+        f"Warning: {data_copy / 'meetings.yaml'}:138: meetings apec-smewg-28: {tail}",
+        f"Warning: {data_copy / 'zz-extra.yaml'}:5: meetings apec-smewg-28-extra: {tail}",
+    ]
+    assert len(march_2009(invoke_json)) == 3  # as the warning says: placeholder and both meetings
+
+
+def test_a_meeting_outside_the_series_occurrences_stays_its_own(invoke, invoke_json, loaded):
+    # apec-smewg-26/-27 (2008) come before the series' first occurrence (2009-03): nothing inferred, no warning
+    assert invoke("load", str(loaded)).stderr == ""
+    rows = invoke_json("meetings", "--from", "2008-01-01", "--to", "2009-01-01")
+    assert {r["slug"] for r in rows if r["series"] == "apec-smewg"} == {"apec-smewg-26", "apec-smewg-27"}

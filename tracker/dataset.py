@@ -13,7 +13,7 @@ import re
 import typing
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -21,10 +21,10 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from tracker import items as items_module
-from tracker import rules
+from tracker import overrides, rules
 from tracker.clock import zone
 from tracker.errors import Conflict, InvalidInput, NotFound
 from tracker.models import (
@@ -38,7 +38,7 @@ from tracker.models import (
     Role,
     Status,
 )
-from tracker.timing import When, day_after, parse_when
+from tracker.timing import When, day_after, local_date, parse_when
 from tracker.vocab import CATEGORIES, POLICY_KEY
 
 SECTIONS = ("people", "committees", "series", "meetings", "items")
@@ -361,6 +361,7 @@ class Entry:
     line: int
     lines: dict[str, int]
     recorded: str | None
+    overrides: str | None = None  # a meeting's series occurrence, inferred when the record does not say
 
     @property
     def file(self) -> str:
@@ -571,6 +572,8 @@ def load(session: Session, paths: Iterable[str | Path] | Dataset, now: datetime,
     }
     for section in SECTIONS:
         model = ROWS[section]
+        if section == "meetings":  # the series are written by now
+            result.warnings += _infer_overrides(session, dataset.entries["meetings"])
         for entry in dataset.entries[section]:
             row = session.scalars(select(model).where(model.slug == entry.record.slug)).one_or_none()
             if row is not None and not move:
@@ -708,6 +711,55 @@ def _write_series(session: Session, entry: Entry, now: datetime) -> str:
     return _upsert(session, MeetingSeries, r.slug, values, now)
 
 
+def _infer_overrides(session: Session, entries: list[Entry]) -> list[str]:
+    """Give a series' meeting without `overrides:` the occurrence it falls in (its month, for a placeholder series),
+    when it alone falls there and nothing overrides that occurrence yet: else the calendar shows the meeting and
+    the placeholder. Returns the warnings: what was inferred (add the line to say so), and what could not be."""
+    loading = {e.record.slug for e in entries}
+    series = {s.slug: s for s in session.scalars(select(MeetingSeries))}
+    taken: set[tuple[str, date]] = set()  # occurrences overridden explicitly
+    falling: dict[tuple[str, date], list[tuple[str, Entry | None]]] = {}  # occurrence → meetings without overrides
+    for e in entries:
+        r: MeetingIn = e.record
+        if r.series not in series:
+            continue  # no series, or a missing one (_write_meeting says so)
+        s = series[r.series]
+        if r.overrides is not None:
+            taken.add((s.slug, parse_when(r.overrides, zone(s.tz)).local_date(zone(s.tz))))
+        else:
+            for occurrence in overrides.occurrences_near(s, parse_when(r.start, zone(r.tz)).local_date(zone(r.tz))):
+                falling.setdefault((s.slug, occurrence), []).append((r.slug, e))
+    others = select(Meeting).where(Meeting.series_id.is_not(None), Meeting.slug.not_in(loading))
+    for m in session.scalars(others.options(selectinload(Meeting.series))):
+        if m.recurrence_id is not None:
+            taken.add((m.series.slug, local_date(m.recurrence_id, m.series.tz)))
+        else:
+            for occurrence in overrides.occurrences_near(m.series, local_date(m.start, m.tz)):
+                falling.setdefault((m.series.slug, occurrence), []).append((m.slug, None))
+    warnings = []
+    for (slug, occurrence), meetings in falling.items():
+        text = overrides.overrides_text(series[slug], occurrence)
+        ours = [e for _, e in meetings if e is not None]
+        if (slug, occurrence) in taken or not ours:
+            continue
+        if len(meetings) == 1 and ours[0].record.uid is None and len(_occurrences_of(ours[0], series[slug])) == 1:
+            ours[0].overrides = text
+            warnings.append(f"{ours[0].where('start')}: taken as the {text} occurrence of series {slug} (not "
+                            f"shown beside it); add `overrides: {text}` to say so")  # fmt: skip
+            continue
+        names = " and ".join(name for name, _ in meetings)
+        for e in ours:
+            warnings.append(f"{e.where('start')}: {names} fall{'s' * (len(meetings) == 1)} on the {text} occurrence "
+                            f"of series {slug}, which is shown beside them; add `overrides: {text}` to the meeting "
+                            "that replaces it")  # fmt: skip
+    return warnings
+
+
+def _occurrences_of(entry: Entry, series: MeetingSeries) -> list[date]:
+    r: MeetingIn = entry.record
+    return overrides.occurrences_near(series, parse_when(r.start, zone(r.tz)).local_date(zone(r.tz)))
+
+
 def _meeting_span(entry: Entry, r: MeetingIn) -> tuple[When, datetime]:
     tz = zone(r.tz)
     start = parse_when(r.start, tz)
@@ -730,10 +782,11 @@ def _write_meeting(session: Session, entry: Entry, now: datetime) -> str:
     series = _by_slug(session, MeetingSeries, r.series, entry, "series")
     start, end = _meeting_span(entry, r)
     recurrence_id = None
-    if r.overrides is not None:
+    occurrence = r.overrides or entry.overrides
+    if occurrence is not None:
         if series is None:
             raise entry.error("overrides", "only a meeting of a series can override one of its occurrences")
-        recurrence_id = parse_when(r.overrides, zone(series.tz)).at
+        recurrence_id = parse_when(occurrence, zone(series.tz)).at
         other = session.scalars(select(Meeting.slug).where(Meeting.uid == series.uid, Meeting.slug != r.slug,
                                                            Meeting.recurrence_id == recurrence_id)).first()  # fmt: skip
         if other is not None:
