@@ -459,3 +459,15 @@ def test_a_meeting_outside_the_series_occurrences_stays_its_own(invoke, invoke_j
     assert invoke("load", str(loaded)).stderr == ""
     rows = invoke_json("meetings", "--from", "2008-01-01", "--to", "2009-01-01")
     assert {r["slug"] for r in rows if r["series"] == "apec-smewg"} == {"apec-smewg-26", "apec-smewg-27"}
+
+
+def test_a_meeting_with_its_own_uid_is_not_taken_over_but_warned_about(invoke, data_copy):
+    without_override(data_copy)
+    meetings_yaml = data_copy / "meetings.yaml"
+    text = meetings_yaml.read_text(encoding="utf-8")
+    meetings_yaml.write_text(text.replace("    number: 28\n", "    number: 28\n    uid: smewg-28@thailand.example\n"))
+    assert invoke("load", str(data_copy)).stderr == (
+        f"Warning: {meetings_yaml}:139: meetings apec-smewg-28: apec-smewg-28 falls on the 2009-03 occurrence of "
+        "series apec-smewg, which is shown beside it; add `overrides: 2009-03` (and remove its uid) to the meeting "
+        "that replaces it\n"
+    )

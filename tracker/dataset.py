@@ -13,7 +13,7 @@ import re
 import typing
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from tracker import items as items_module
 from tracker import overrides, rules
@@ -38,7 +38,7 @@ from tracker.models import (
     Role,
     Status,
 )
-from tracker.timing import When, day_after, local_date, parse_when
+from tracker.timing import When, day_after, parse_when
 from tracker.vocab import CATEGORIES, POLICY_KEY
 
 SECTIONS = ("people", "committees", "series", "meetings", "items")
@@ -712,52 +712,31 @@ def _write_series(session: Session, entry: Entry, now: datetime) -> str:
 
 
 def _infer_overrides(session: Session, entries: list[Entry]) -> list[str]:
-    """Give a series' meeting without `overrides:` the occurrence it falls in (its month, for a placeholder series),
-    when it alone falls there and nothing overrides that occurrence yet: else the calendar shows the meeting and
-    the placeholder. Returns the warnings: what was inferred (add the line to say so), and what could not be."""
-    loading = {e.record.slug for e in entries}
+    """Give a series' meeting without `overrides:` the occurrence it falls on, when that is unambiguous (see
+    tracker.overrides); returns the warnings: what was inferred (add the line to say so), and what could not be."""
     series = {s.slug: s for s in session.scalars(select(MeetingSeries))}
-    taken: set[tuple[str, date]] = set()  # occurrences overridden explicitly
-    falling: dict[tuple[str, date], list[tuple[str, Entry | None]]] = {}  # occurrence → meetings without overrides
-    for e in entries:
+    by_slug = {e.record.slug: e for e in entries if e.record.series in series}  # a missing series: _write_meeting
+    loading = []
+    for e in by_slug.values():
         r: MeetingIn = e.record
-        if r.series not in series:
-            continue  # no series, or a missing one (_write_meeting says so)
         s = series[r.series]
-        if r.overrides is not None:
-            taken.add((s.slug, parse_when(r.overrides, zone(s.tz)).local_date(zone(s.tz))))
-        else:
-            for occurrence in overrides.occurrences_near(s, parse_when(r.start, zone(r.tz)).local_date(zone(r.tz))):
-                falling.setdefault((s.slug, occurrence), []).append((r.slug, e))
-    others = select(Meeting).where(Meeting.series_id.is_not(None), Meeting.slug.not_in(loading))
-    for m in session.scalars(others.options(selectinload(Meeting.series))):
-        if m.recurrence_id is not None:
-            taken.add((m.series.slug, local_date(m.recurrence_id, m.series.tz)))
-        else:
-            for occurrence in overrides.occurrences_near(m.series, local_date(m.start, m.tz)):
-                falling.setdefault((m.series.slug, occurrence), []).append((m.slug, None))
+        said = parse_when(r.overrides, zone(s.tz)).local_date(zone(s.tz)) if r.overrides else None
+        day = parse_when(r.start, zone(r.tz)).local_date(zone(r.tz))
+        loading.append(overrides.Dated(r.slug, s, day, said, own_uid=r.uid is not None))
     warnings = []
-    for (slug, occurrence), meetings in falling.items():
-        text = overrides.overrides_text(series[slug], occurrence)
-        ours = [e for _, e in meetings if e is not None]
-        if (slug, occurrence) in taken or not ours:
-            continue
-        if len(meetings) == 1 and ours[0].record.uid is None and len(_occurrences_of(ours[0], series[slug])) == 1:
-            ours[0].overrides = text
-            warnings.append(f"{ours[0].where('start')}: taken as the {text} occurrence of series {slug} (not "
-                            f"shown beside it); add `overrides: {text}` to say so")  # fmt: skip
-            continue
-        names = " and ".join(name for name, _ in meetings)
-        for e in ours:
-            warnings.append(f"{e.where('start')}: {names} fall{'s' * (len(meetings) == 1)} on the {text} occurrence "
-                            f"of series {slug}, which is shown beside them; add `overrides: {text}` to the meeting "
+    for f in overrides.findings(session, loading):
+        entry = by_slug[f.slug]
+        if f.inferred:
+            entry.overrides = f.text
+            warnings.append(f"{entry.where('start')}: taken as the {f.text} occurrence of series {f.series} (not "
+                            f"shown beside it); add `overrides: {f.text}` to say so")  # fmt: skip
+        else:
+            one = len(f.meetings) == 1
+            warnings.append(f"{entry.where('start')}: {' and '.join(f.meetings)} fall{'s' * one} on the {f.text} "
+                            f"occurrence of series {f.series}, which is shown beside {'it' if one else 'them'}; add "
+                            f"`overrides: {f.text}`{' (and remove its uid)' * bool(entry.record.uid)} to the meeting "
                             "that replaces it")  # fmt: skip
     return warnings
-
-
-def _occurrences_of(entry: Entry, series: MeetingSeries) -> list[date]:
-    r: MeetingIn = entry.record
-    return overrides.occurrences_near(series, parse_when(r.start, zone(r.tz)).local_date(zone(r.tz)))
 
 
 def _meeting_span(entry: Entry, r: MeetingIn) -> tuple[When, datetime]:
