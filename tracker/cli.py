@@ -196,7 +196,7 @@ def load(app: AppContext, paths: tuple[str, ...], move: bool, as_json: bool) -> 
 @cli.command("items")
 @click.option("--status", help="Comma-separated statuses, or all [default: open,in_progress].")
 @click.option("--owner", help="Person slug.")
-@click.option("--category", help="Priority area.", shell_complete=_complete_category)
+@click.option("--category", help=f"Priority area: {', '.join(CATEGORIES)}.", shell_complete=_complete_category)
 @click.option("--meeting", help="Meeting or series slug the item came from or serves.")
 @click.option("--due-before", help="Due before this date/time.")
 @click.option("--due-after", help="Due on or after this date/time.")
@@ -256,7 +256,7 @@ def _item_options(f: Callable) -> Callable:
         click.option("--due", help="Due date (2009-03-01) or date-time (2009-03-01T17:00)."),
         click.option("--tz", "item_tz", help="IANA zone of the due date [default: first owner's, else --tz]."),
         click.option("--priority", type=click.Choice(PRIORITIES)),
-        click.option("--category", help="Priority area.", shell_complete=_complete_category),
+        click.option("--category", help=f"Priority area: {', '.join(CATEGORIES)}.", shell_complete=_complete_category),
         click.option("--meeting", help="Slug of the meeting the item came from."),
         click.option("--serves", help="Slug of the meeting or series the item serves."),
         click.option("--committee", help="Committee slug."),

@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from tracker import items as items_module
@@ -572,24 +572,32 @@ def load(session: Session, paths: Iterable[str | Path] | Dataset, now: datetime,
     }
     for section in SECTIONS:
         model = ROWS[section]
+        owners = {slug: owner for slug, owner in session.execute(select(model.slug, model.loaded_from))}
+        if not move:
+            for entry in dataset.entries[section]:
+                _check_owner(entry, owners.get(entry.record.slug), dataset.files)
         if section == "meetings":  # the series are written by now
             result.warnings += _infer_overrides(session, dataset.entries["meetings"])
         for entry in dataset.entries[section]:
-            row = session.scalars(select(model).where(model.slug == entry.record.slug)).one_or_none()
-            if row is not None and not move:
-                _check_owner(entry, row.loaded_from, dataset.files)
             outcome = writers[section](session, entry, now)
             getattr(result, outcome)[section] += 1
             session.flush()
-            row = row or session.scalars(select(model).where(model.slug == entry.record.slug)).one()
-            if row.loaded_from != entry.file:
-                row.loaded_from = entry.file
+        _claim(session, model, [e for e in dataset.entries[section] if owners.get(e.record.slug) != e.file])
     # Escalation contacts may point forward in the file, so they are linked once everyone exists.
     for entry in dataset.entries["people"]:
         _link_escalation(session, entry)
     if dataset.policy is not None:
         _write_policy(session, dataset.policy)
     return result
+
+
+def _claim(session: Session, model: type, entries: list[Entry]) -> None:
+    """Record the file of each of `entries` (records new, claimed or moved by this load), one UPDATE per file."""
+    by_file: dict[str, list[str]] = {}
+    for entry in entries:
+        by_file.setdefault(entry.file, []).append(entry.record.slug)
+    for name, slugs in by_file.items():
+        session.execute(update(model).where(model.slug.in_(slugs)).values(loaded_from=name))
 
 
 def _check_owner(entry: Entry, owner: str | None, files: set[str]) -> None:
