@@ -247,6 +247,7 @@ def items(
 
 
 def check_category(category: str) -> str:
+    """`category` if it is one of the priority areas; else InvalidInput suggesting the closest."""
     if category not in CATEGORIES:
         raise InvalidInput(f"no priority area {rules.shown(category)}{rules.did_you_mean(category, CATEGORIES)}; "
                            f"the areas are {', '.join(CATEGORIES)}")  # fmt: skip

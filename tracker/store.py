@@ -69,7 +69,7 @@ def engine(url: str, option: str = "--db", create: bool = True) -> Engine:
     backend = parsed.get_backend_name()
     if backend not in ("sqlite", "postgresql"):
         raise ConfigError(f"{option}: tracker works with SQLite and PostgreSQL URLs, not {backend} ({parsed!r})")
-    path = sqlite_file(parsed) if backend == "sqlite" else None
+    path = _sqlite_file(parsed) if backend == "sqlite" else None
     if path is not None and not path.exists():
         if not create:
             raise ConfigError(f"no database at {path}; create it with: tracker --db {shlex.quote(url)} init")
@@ -91,7 +91,7 @@ def engine(url: str, option: str = "--db", create: bool = True) -> Engine:
     return eng
 
 
-def sqlite_file(url: str | URL) -> Path | None:
+def _sqlite_file(url: str | URL) -> Path | None:
     """The file a SQLite URL names (also in URI form, sqlite:///file:path?uri=true); None for a database in memory.
     PostgreSQL URLs name no file."""
     parsed = make_url(url)
