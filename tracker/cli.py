@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 
 from tracker import (
     __version__,
+    addresses,
     agenda,
     channels,
     clock,
@@ -524,14 +525,18 @@ def subscribe() -> None:
     """
 
 
-def _print_links(sub: dict[str, Any], token: str, app: AppContext, as_json: bool, command: str) -> None:
-    links = subscriptions.links(app.settings.base_url, token)
+def _print_links(sub: dict[str, Any], token: str, base: addresses.BaseUrl, app: AppContext, as_json: bool,
+                 command: str) -> None:  # fmt: skip
+    links = subscriptions.links(base.url, token)
     record = sub | {"https": links.https, "webcal": links.webcal, "google": links.google, "page": links.page}
     if as_json:
         render_json(command, app.now, record)
-        return
-    render_record(f"subscription {sub['id']}: {sub['name']} ({sub['calendar']})", record)
-    message("The link is shown only now; `tracker subscribe rotate` makes a new one.")
+    else:
+        render_record(f"subscription {sub['id']}: {sub['name']} ({sub['calendar']})", record)
+        message("The link is shown only now; `tracker subscribe rotate` makes a new one.")
+    note = base.warning()
+    if note:
+        message(f"Note: {note}")
 
 
 @subscribe.command("add")
@@ -545,6 +550,8 @@ def subscribe_add(app: AppContext, name: str, person: str | None, calendar: str 
                   as_json: bool) -> None:  # fmt: skip
     """Create a subscription and print its https:// and webcal:// URLs.
 
+    They start with the base URL: the setting base_url, else where `tracker serve` last listened.
+
     \b
     Example:
         tracker subscribe add --name "Desk wall screen" --calendar meetings
@@ -552,7 +559,8 @@ def subscribe_add(app: AppContext, name: str, person: str | None, calendar: str 
     with store.transaction(app.engine, write=True) as session:
         sub, token = subscriptions.add(session, app.now, name, person=person, calendar=calendar, alarms=alarms)
         record = subscriptions.as_dict(sub)
-    _print_links(record, token, app, as_json, "subscribe add")
+        base = addresses.base_url(session, app.settings)
+    _print_links(record, token, base, app, as_json, "subscribe add")
 
 
 @subscribe.command("list")
@@ -606,13 +614,18 @@ def subscribe_rotate(app: AppContext, ref: str, as_json: bool) -> None:
     with store.transaction(app.engine, write=True) as session:
         sub, token = subscriptions.rotate(session, ref, app.now)
         record = subscriptions.as_dict(sub)
-    _print_links(record, token, app, as_json, "subscribe rotate")
+        base = addresses.base_url(session, app.settings)
+    _print_links(record, token, base, app, as_json, "subscribe rotate")
 
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--base-url", help="Public URL of this server, as subscribers reach it [env TRACKER_BASE_URL].")
+@click.option(
+    "--base-url",
+    help="Public URL of this server, as subscribers reach it [env TRACKER_BASE_URL; "
+    "default: the URL it listens on]; recorded for `subscribe add` and reminders.",
+)
 @click.option("--with-reminders", is_flag=True, help="Also run the reminder scheduler in this process.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), envvar="TRACKER_WORKERS",
               help="Worker processes sharing the socket [env TRACKER_WORKERS].")  # fmt: skip
@@ -629,12 +642,11 @@ def serve(app: AppContext, host: str, port: int, base_url: str | None, with_remi
     settings = dataclasses.replace(app.settings, base_url=base_url) if base_url else app.settings
     channels.load(settings.channels, os.environ)  # a bad channel table fails now, not at the first sweep
     background = scheduler.build(app.engine, settings, app.clock, background=True) if with_reminders else None
-    if background is not None:
-        background.start()
-    try:
-        server.serve(settings, app.engine, clock.clock(settings.zone, settings.now), host, port, workers)
+    try:  # reminders start once the base URL their links use is recorded
+        server.serve(settings, app.engine, clock.clock(settings.zone, settings.now), host, port, workers,
+                     ready=background.start if background is not None else None)  # fmt: skip
     finally:
-        if background is not None:
+        if background is not None and background.running:
             background.shutdown(wait=False)
 
 
@@ -685,18 +697,21 @@ def _int_list(text: str | None, option: str) -> list[int] | None:
 
 
 @remind.command("send-due")
+@click.option("--verbose", "-v", is_flag=True, help="Print each reminder the console sends in full, not a summary.")
 @json_option
 @pass_app
-def remind_send_due(app: AppContext, as_json: bool) -> None:
-    """Send every reminder due now, then exit (for cron or a systemd timer).
+def remind_send_due(app: AppContext, verbose: bool, as_json: bool) -> None:
+    """Send every reminder due now, then exit (for cron or a systemd timer). The console (the channel when
+    nothing else is configured) prints a short summary of what it sent; --verbose prints every message.
 
     \b
     Example:
-        tracker remind send-due
+        tracker remind send-due --verbose
     """
     configured = channels.load(app.settings.channels, os.environ)
-    if as_json:  # keep stdout for the JSON document
-        configured = [channels.ConsoleChannel(sys.stderr) if c.name == "console" else c for c in configured]
+    others = [c.name for c in configured if c.name != "console"]
+    stream = sys.stderr if as_json else None  # keep stdout for the JSON document
+    configured = [channels.ConsoleChannel(stream, verbose, others) if c.name == "console" else c for c in configured]
     result = delivery.send_due(app.engine, app.now, app.settings, configured)
     if as_json:
         render_json("remind send-due", app.now, result.as_dict())

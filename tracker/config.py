@@ -32,7 +32,7 @@ class Settings:
     db: str = ""
     tz: str = ""
     now: str | None = None
-    base_url: str = "http://127.0.0.1:8765"
+    base_url: str = ""  # none set: tracker.addresses falls back to where `tracker serve` last listened
     refresh: str = "PT1H"
     feed_gzip: bool = False
     secret: str | None = None
