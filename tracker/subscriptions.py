@@ -74,7 +74,10 @@ def _calendar_for(session: Session, calendar: str | None, person: Person | None)
         return f"people/{person.slug}" if person else "all"
     known = {spec.slug for spec in ics.specs(session)}
     if calendar not in known:
-        raise InvalidInput(f"--calendar: no calendar {rules.shown(calendar)}; choose one of {', '.join(sorted(known))}")
+        close = rules.did_you_mean(calendar, known)
+        raise InvalidInput(
+            f"--calendar: no calendar {rules.shown(calendar)}{close}; choose one of {', '.join(sorted(known))}"
+        )
     return calendar
 
 
