@@ -94,6 +94,13 @@ def test_an_unknown_field_suggests_the_known_one(invoke, db_url, tmp_path, recor
     assert error_line(invoke("load", str(path), code=1)) == f"Error: {path}:{expected}"
 
 
+def test_a_misspelled_required_field_is_named_as_misspelled_not_missing(invoke, db_url, tmp_path):
+    path = tmp_path / "a.yaml"
+    path.write_text("items:\n  - slug: a\n    titel: A\n    tz: UTC\n")
+    expected = f"Error: {path}:3: items a: titel: unknown field (did you mean 'title'?)"
+    assert error_line(invoke("load", str(path), code=1)) == expected
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

@@ -482,8 +482,10 @@ def _read_file(path: Path) -> tuple[list[Entry], PolicyFileIn | None, str]:
 
 
 def _problem(path: Path, row: _LineDict, label: str, model: type[BaseModel], e: ValidationError) -> InvalidInput:
-    """One line naming file, line, record and field for the first validation error."""
-    error = e.errors()[0]
+    """One line naming file, line, record and field for the first validation error; an unknown field first,
+    since a misspelled required field (`titel:`) also makes that field missing."""
+    errors = e.errors()
+    error = next((x for x in errors if x["type"] == "extra_forbidden"), errors[0])
     loc = [str(part) for part in error["loc"]]
     name = ".".join(loc)
     if not re.fullmatch(r"[\w.]*", name):
