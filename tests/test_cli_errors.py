@@ -478,3 +478,9 @@ def test_a_meeting_with_its_own_uid_is_not_taken_over_but_warned_about(invoke, d
         "series apec-smewg, which is shown beside it; add `overrides: 2009-03` (and remove its uid) to the meeting "
         "that replaces it\n"
     )
+
+
+def test_a_file_named_twice_is_loaded_once(invoke, db_url, tmp_path):
+    (tmp_path / "a.yaml").write_text("people:\n  - slug: p1\n    name: P\n    tz: UTC\n")
+    result = invoke("load", str(tmp_path), str(tmp_path / "a.yaml"), f"{tmp_path}/../{tmp_path.name}/a.yaml", "--json")
+    assert [row["created"] for row in json.loads(result.stdout)["results"] if row["created"]] == [1]

@@ -431,7 +431,8 @@ def _files(paths: Iterable[str | Path]) -> list[Path]:
             files.append(path)
         else:
             raise InvalidInput(f"{path}: no such file or folder")
-    return files
+    unique = {p.resolve(): p for p in reversed(files)}  # a file named twice (`data/ data/items.yaml`) is read once
+    return list(reversed(unique.values()))
 
 
 def _read_file(path: Path) -> tuple[list[Entry], PolicyFileIn | None, str]:
