@@ -174,6 +174,8 @@ AREAS = ", ".join(CATEGORIES)
          "'innovation'?)"),
         (["add", "x", "--committee", "kpi-inovation"], "no committee with slug 'kpi-inovation' (did you mean "
          "'kpi-innovation'?)"),
+        (["add", "x", "--serves", "apec-smewg-29"], "no meeting or series with slug 'apec-smewg-29' (did you mean "
+         "'apec-smewg-28', 'apec-smewg-27' or 'apec-smewg-26'?)"),
         (["edit", "1", "--owner", "desk-leed"], "no person with slug 'desk-leed' (did you mean 'desk-lead'?)"),
         (["show", "kpi-comittee-volunteer"], "no item with id or slug 'kpi-comittee-volunteer' (did you mean "
          "'kpi-committee-volunteer'?)"),

@@ -823,7 +823,7 @@ def _write_item(session: Session, entry: Entry, now: datetime) -> str:
     for name, model in (("meeting", Meeting), ("committee", Committee)):
         _by_slug(session, model, getattr(r, name), entry, name)
     if r.serves is not None and not _serves_target(session, r.serves):
-        raise entry.error("serves", f"no meeting or series with slug {r.serves!r}")
+        raise entry.error("serves", str(items_module.unknown_slug(session, (Meeting, MeetingSeries), r.serves)))
     values = {
         "title": r.title,
         "description": r.description,
