@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo
@@ -633,6 +634,14 @@ def _attendees(session: Session, entry: Entry, slugs: list[str]) -> list[str]:
     return list(slugs)
 
 
+def _local(entry: Entry, field_name: str, text: str, tz: ZoneInfo) -> When:
+    """`text` read in `tz`; a local time the clocks skip there is the record's error, not a silent move."""
+    try:
+        return parse_when(text, tz)
+    except rules.SkippedTime as e:
+        raise entry.error(field_name, str(e)) from None
+
+
 def _recorded(entry: Entry, tz: str, now: datetime) -> datetime:
     return parse_when(entry.recorded, zone(tz)).at if entry.recorded else now
 
@@ -752,11 +761,11 @@ def _infer_overrides(session: Session, entries: list[Entry]) -> list[str]:
 
 def _meeting_span(entry: Entry, r: MeetingIn) -> tuple[When, datetime]:
     tz = zone(r.tz)
-    start = parse_when(r.start, tz)
+    start = _local(entry, "start", r.start, tz)
     if r.end is None:
-        end = parse_when(r.start, tz)
+        end = start
     else:
-        end = parse_when(r.end, tz)
+        end = _local(entry, "end", r.end, tz)
         if end.all_day != start.all_day:
             raise entry.error("end", "start and end must both be dates or both be date-times")
         if end.at < start.at:
@@ -817,7 +826,7 @@ def _write_item(session: Session, entry: Entry, now: datetime) -> str:
         raise entry.error("tz", "required when the item has no owner")
     due = None
     if r.due is not None:
-        due = parse_when(r.due, zone(tz))
+        due = _local(entry, "due", r.due, zone(tz))
         if due.precision == Precision.month:
             raise entry.error("due", "a due date needs a day; say what the source gives in due_note")
     for name, model in (("meeting", Meeting), ("committee", Committee)):

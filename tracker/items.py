@@ -319,6 +319,8 @@ def _due_fields(due: str | None, tz: str) -> dict[str, Any]:
     except ValueError as e:
         if isinstance(e, rules.OutOfRange):
             raise InvalidInput(f"--due: {e}: {rules.shown(due)}") from None
+        if isinstance(e, rules.SkippedTime):
+            raise InvalidInput(f"--due: {e}") from None
         problem = rules.date_problem(due) or f"not a date or date-time: {rules.shown(due)}"
         raise InvalidInput(f"--due: {problem}") from None
     if when.precision == Precision.month:
