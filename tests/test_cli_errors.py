@@ -505,6 +505,12 @@ def test_a_skipped_local_time_is_refused_on_the_command_line(invoke, loaded, db_
     assert ambiguous.exit_code == 0  # a time the clocks pass twice exists: its first pass, as RFC 5545 reads it
 
 
+def test_add_names_its_tz_option_as_edit_does(invoke, loaded, db_url):
+    for command in (["add", "X", "--owner", "apec-officer"], ["edit", "1"]):
+        line = error_line(invoke(*command, "--tz", "Mars/Base", code=1))
+        assert line == "Error: --tz: unknown time zone 'Mars/Base' (use an IANA name such as Asia/Taipei)"
+
+
 def test_a_skipped_local_time_is_refused_in_yaml_and_ics(invoke, db_url, tmp_path):
     (tmp_path / "a.yaml").write_text("meetings:\n  - slug: m\n    title: M\n    tz: America/New_York\n"
                                      "    start: 2030-03-10T02:30\n    end: 2030-03-10T04:00\n")  # fmt: skip

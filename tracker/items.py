@@ -296,8 +296,7 @@ def add(
             rules.check_slug(slug)
         except ValueError as e:
             raise InvalidInput(f"--slug: {e}") from None
-    tz = tz or (lookup(session, Person, owners[0]).tz if owners else default_tz)
-    zone(tz)
+    tz = checked({"tz": tz})["tz"] if tz else (lookup(session, Person, owners[0]).tz if owners else default_tz)
     if slug is not None and session.scalars(select(Item.id).where(Item.slug == slug)).first() is not None:
         raise Conflict(f"an item with slug {slug!r} already exists (use `tracker edit {slug}`)")
     slug = slug or _free_slug(session, slugify(title))
