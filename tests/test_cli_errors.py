@@ -94,6 +94,13 @@ def test_an_unknown_field_suggests_the_known_one(invoke, db_url, tmp_path, recor
     assert error_line(invoke("load", str(path), code=1)) == f"Error: {path}:{expected}"
 
 
+def test_a_misspelled_required_field_is_named_as_misspelled_not_missing(invoke, db_url, tmp_path):
+    path = tmp_path / "a.yaml"
+    path.write_text("items:\n  - slug: a\n    titel: A\n    tz: UTC\n")
+    expected = f"Error: {path}:3: items a: titel: unknown field (did you mean 'title'?)"
+    assert error_line(invoke("load", str(path), code=1)) == expected
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -167,6 +174,8 @@ AREAS = ", ".join(CATEGORIES)
          "'innovation'?)"),
         (["add", "x", "--committee", "kpi-inovation"], "no committee with slug 'kpi-inovation' (did you mean "
          "'kpi-innovation'?)"),
+        (["add", "x", "--serves", "apec-smewg-29"], "no meeting or series with slug 'apec-smewg-29' (did you mean "
+         "'apec-smewg-28', 'apec-smewg-27' or 'apec-smewg-26'?)"),
         (["edit", "1", "--owner", "desk-leed"], "no person with slug 'desk-leed' (did you mean 'desk-lead'?)"),
         (["show", "kpi-comittee-volunteer"], "no item with id or slug 'kpi-comittee-volunteer' (did you mean "
          "'kpi-committee-volunteer'?)"),
@@ -471,3 +480,9 @@ def test_a_meeting_with_its_own_uid_is_not_taken_over_but_warned_about(invoke, d
         "series apec-smewg, which is shown beside it; add `overrides: 2009-03` (and remove its uid) to the meeting "
         "that replaces it\n"
     )
+
+
+def test_a_file_named_twice_is_loaded_once(invoke, db_url, tmp_path):
+    (tmp_path / "a.yaml").write_text("people:\n  - slug: p1\n    name: P\n    tz: UTC\n")
+    result = invoke("load", str(tmp_path), str(tmp_path / "a.yaml"), f"{tmp_path}/../{tmp_path.name}/a.yaml", "--json")
+    assert [row["created"] for row in json.loads(result.stdout)["results"] if row["created"]] == [1]

@@ -431,7 +431,8 @@ def _files(paths: Iterable[str | Path]) -> list[Path]:
             files.append(path)
         else:
             raise InvalidInput(f"{path}: no such file or folder")
-    return files
+    unique = {p.resolve(): p for p in reversed(files)}  # a file named twice (`data/ data/items.yaml`) is read once
+    return list(reversed(unique.values()))
 
 
 def _read_file(path: Path) -> tuple[list[Entry], PolicyFileIn | None, str]:
@@ -482,8 +483,10 @@ def _read_file(path: Path) -> tuple[list[Entry], PolicyFileIn | None, str]:
 
 
 def _problem(path: Path, row: _LineDict, label: str, model: type[BaseModel], e: ValidationError) -> InvalidInput:
-    """One line naming file, line, record and field for the first validation error."""
-    error = e.errors()[0]
+    """One line naming file, line, record and field for the first validation error; an unknown field first,
+    since a misspelled required field (`titel:`) also makes that field missing."""
+    errors = e.errors()
+    error = next((x for x in errors if x["type"] == "extra_forbidden"), errors[0])
     loc = [str(part) for part in error["loc"]]
     name = ".".join(loc)
     if not re.fullmatch(r"[\w.]*", name):
@@ -820,7 +823,7 @@ def _write_item(session: Session, entry: Entry, now: datetime) -> str:
     for name, model in (("meeting", Meeting), ("committee", Committee)):
         _by_slug(session, model, getattr(r, name), entry, name)
     if r.serves is not None and not _serves_target(session, r.serves):
-        raise entry.error("serves", f"no meeting or series with slug {r.serves!r}")
+        raise entry.error("serves", str(items_module.unknown_slug(session, (Meeting, MeetingSeries), r.serves)))
     values = {
         "title": r.title,
         "description": r.description,
