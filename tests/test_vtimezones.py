@@ -1,6 +1,6 @@
 """tracker.vtimezones against zoneinfo, in zones whose rules are unusual, read by the `ical` package and icalendar:
-every local time gets the offset zoneinfo gives it, from the first year asked for to past 2038 (and to 2200 for a
-zone whose current rule is written as RRULE)."""
+every local time gets the offset zoneinfo gives it, from the first year asked for to the end of 2200, the last
+year tracker accepts."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from icalendar import Timezone
 from icalendar.timezone import tzp
 
 from tracker import vtimezones
+from tracker.rules import LATEST_YEAR
 
 ZONES = [
     ("America/New_York", 2005),  # the 2007 rule change inside the span
@@ -35,7 +36,10 @@ ZONES = [
     ("Asia/Kathmandu", 1980),
     ("Etc/GMT+5", 2008),  # never changes
 ]
-END = datetime(2200, 1, 1, tzinfo=UTC)
+# Zones first used far ahead (up to the last year tracker accepts): each must still get its current rule.
+FAR = [(tzid, since) for tzid in ("America/New_York", "Europe/London", "Australia/Lord_Howe")
+       for since in (2100, 2125, LATEST_YEAR)]  # fmt: skip
+END = datetime(LATEST_YEAR + 1, 1, 1, tzinfo=UTC)
 
 
 def local_times(tzid: str, since: int) -> list[datetime]:
@@ -63,10 +67,8 @@ def local_times(tzid: str, since: int) -> list[datetime]:
 
 
 def wrong_offsets(tzid: str, since: int, offset_of) -> list:
-    zone, until = ZoneInfo(tzid), datetime(vtimezones.HORIZON, 1, 1)
-    has_rule = b"RRULE" in vtimezones.vtimezone(tzid, since).to_ical()
-    return [(local, offset_of(local), local.replace(tzinfo=zone).utcoffset())
-            for local in local_times(tzid, since) if has_rule or local < until
+    zone = ZoneInfo(tzid)
+    return [(local, offset_of(local), local.replace(tzinfo=zone).utcoffset()) for local in local_times(tzid, since)
             if offset_of(local) != local.replace(tzinfo=zone).utcoffset()][:5]  # fmt: skip
 
 
@@ -85,6 +87,29 @@ def test_icalendar_reads_zoneinfos_offsets(tzid, since):
     """(Not Apia: icalendar's own reader fails on its 24-hour jump, whatever the VTIMEZONE.)"""
     parsed = Timezone.from_ical(vtimezones.vtimezone(tzid, since).to_ical()).to_tz(tzp, lookup_tzid=False)
     assert wrong_offsets(tzid, since, lambda local: local.replace(tzinfo=parsed).utcoffset()) == []
+
+
+@pytest.mark.parametrize(("tzid", "since"), FAR)
+def test_a_zone_first_used_far_ahead_keeps_its_rule(tzid, since):
+    """The current rule is found in the years before HORIZON, so the VTIMEZONE begins there, before its first use,
+    and both readers give zoneinfo's offset to the end of 2200."""
+    text = vtimezones.vtimezone(tzid, since).to_ical()
+    assert text.count(b"RRULE:") == 2
+    calendar = IcsCalendarStream.calendar_from_ics(
+        f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\n{text.decode()}END:VCALENDAR\r\n"
+    )
+    info = IcsTimezoneInfo.from_timezone(calendar.timezones[0])
+    parsed = Timezone.from_ical(text).to_tz(tzp, lookup_tzid=False)
+    assert wrong_offsets(tzid, since, info.utcoffset) == []
+    assert wrong_offsets(tzid, since, lambda local: local.replace(tzinfo=parsed).utcoffset()) == []
+
+
+@pytest.mark.parametrize("tzid", ["Etc/GMT+5", "Asia/Taipei"])
+def test_a_zone_without_changes_first_used_far_ahead_has_its_offset(tzid):
+    text = vtimezones.vtimezone(tzid, LATEST_YEAR).to_ical()
+    parsed = Timezone.from_ical(text).to_tz(tzp, lookup_tzid=False)
+    assert b"BEGIN:STANDARD" in text
+    assert wrong_offsets(tzid, LATEST_YEAR, lambda local: local.replace(tzinfo=parsed).utcoffset()) == []
 
 
 def test_current_rules_are_yearly_rrules_and_history_one_rdate_a_line():

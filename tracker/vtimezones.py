@@ -6,7 +6,9 @@ maintained library writes better ones from tzdata: the packaged vzic files (ics-
 tzdata, and the `ical` package's Timezone.from_tzif gives only the current rule, back-dated. So a zone is read
 here from zoneinfo itself, the same rules tracker converts instants with, and written as:
 
-- the observance in effect on 1 January of the first year the calendar needs, with its real onset;
+- the observance in effect on 1 January of the first year the calendar needs, with its real onset, or of
+  RULE_SINCE if that is earlier: the current rule is found only in the years before HORIZON, so a calendar that
+  begins later starts its VTIMEZONE there (valid: a VTIMEZONE may begin before its first use);
 - each change up to the zone's current rule as an onset of its observance (one RDATE line each, the first too);
 - the current rule, if the zone has one, as yearly RRULE observances without end (as vzic and tzurl write them).
 
@@ -32,6 +34,7 @@ HORIZON = 2120
 # A yearly rule must hold this long to be published without end: 28 years show it on every weekday and in
 # leap and common years, so the day rule (2nd Sunday, last Sunday, Sunday on or after the 2nd) is unambiguous.
 RULE_YEARS = 28
+RULE_SINCE = HORIZON - RULE_YEARS  # a VTIMEZONE starts no later than this year, to show its current rule
 EARLIEST = datetime(1800, 1, 1, tzinfo=UTC)  # looking back for the onset of a zone's first observance stops here
 DAY = timedelta(days=1)
 WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
@@ -198,7 +201,7 @@ def _zone_changes(tzid: str, since: int) -> tuple[Change, ...]:
 
 def vtimezone(tzid: str, since: int) -> Timezone:
     """The VTIMEZONE of IANA zone `tzid` for anything from 1 January `since` on, without end."""
-    changes = list(_zone_changes(tzid, since))
+    changes = list(_zone_changes(tzid, min(since, RULE_SINCE)))
     start, rules = _yearly_rule(changes)
     onsets: dict[tuple, list[Change]] = defaultdict(list)
     for change in changes[:start]:

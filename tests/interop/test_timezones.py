@@ -55,6 +55,10 @@ MEETINGS = [
     ("America/Lima", "2009-11-16T09:00", "2009-11-16T17:30"),
     ("America/New_York", "2040-03-11T01:30", "2040-03-11T03:30"),
 ]
+# Zones first used far ahead, each by its own person, so that people/<slug>.ics first uses the zone in that year:
+# summer and winter of that year and of each later one, up to the last year tracker accepts.
+FAR_ZONES = ("America/New_York", "Europe/London", "Australia/Lord_Howe")
+FAR_YEARS = (2100, 2125, 2200)
 SERIES = {"slug": "tz-series", "title": "Yearly in New York", "rrule": "FREQ=YEARLY", "start": "2009-03-08",
           "tz": "America/New_York"}  # fmt: skip
 Key = tuple[str, str, str]  # (UID, RECURRENCE-ID digits, property)
@@ -72,6 +76,23 @@ def write_dataset(folder: Path) -> Path:
     data["meetings"][-1] |= {"series": SERIES["slug"], "overrides": "2040-03-08"}
     path = folder / "timed.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def write_far_dataset(folder: Path) -> Path:
+    people, items = [], []
+    for zone in FAR_ZONES:
+        for first in FAR_YEARS:
+            person = f"far-{zone.rsplit('/', 1)[1].lower().replace('_', '-')}-{first}"
+            people.append({"slug": person, "name": person, "email": f"{person}@example.org", "tz": zone})
+            items += [
+                {"slug": f"{person}-{when[:10]}", "title": f"Due {when} {zone}", "owners": [person], "due": when}
+                for year in FAR_YEARS
+                if year >= first
+                for when in (f"{year}-01-20T10:15", f"{year}-07-01T09:30")
+            ]
+    path = folder / "far.yaml"
+    path.write_text(yaml.safe_dump({"people": people, "items": items}), encoding="utf-8")
     return path
 
 
@@ -172,19 +193,44 @@ def test_tracker_stores_the_instants_the_issue_names(exported):
     assert len(dues) == sum(len(times) for times in TIMES.values())
 
 
+def read_embedded(reader: str, data: bytes, path: Path) -> dict[Key, datetime]:
+    """The times `reader` reads in calendar `data` through its own VTIMEZONEs (written to `path` for the readers
+    that run outside this process)."""
+    embedded = embedded_only(data)
+    path.write_bytes(embedded)
+    if reader == "libical":
+        errors, times = read_libical(path)
+        assert errors == [], (path.name, errors)
+        return times
+    return {
+        "ical.js": lambda: read_ical_js(path),
+        "ical": lambda: read_ical(embedded),
+        "icalendar": lambda: read_icalendar(embedded),
+    }[reader]()
+
+
 @pytest.mark.parametrize("reader", ["ical.js", "libical", "ical", "icalendar"])
 def test_every_parser_reads_every_time_as_stored(exported, tmp_path: Path, reader: str):
     data, instants = exported
     assert len(instants) == 2 * sum(len(times) for times in TIMES.values()) + 2 * len(MEETINGS)
-    embedded = embedded_only(data)
-    path = tmp_path / "embedded.ics"
-    path.write_bytes(embedded)
-    read = {
-        "ical.js": lambda: read_ical_js(path),
-        "libical": lambda: read_libical(path)[1],
-        "ical": lambda: read_ical(embedded),
-        "icalendar": lambda: read_icalendar(embedded),
-    }[reader]()
+    read = read_embedded(reader, data, tmp_path / "embedded.ics")
+    wrong = {k: (read.get(k), v) for k, v in instants.items() if read.get(k) != v}
+    assert not wrong, f"{reader} read {len(wrong)} of {len(instants)} times differently (read, stored): {wrong}"
+    assert set(read) == set(instants)
+
+
+@pytest.mark.parametrize("reader", ["ical.js", "libical", "ical", "icalendar"])
+def test_zones_first_used_far_ahead_are_read_as_stored(invoke, env, tmp_path: Path, reader: str):
+    """A calendar whose first use of a zone is in 2100, 2125 or 2200 still carries the zone's current rule: every
+    parser reads each time, in that year and the later ones, as the database stores it."""
+    invoke("load", str(write_far_dataset(tmp_path)))
+    invoke("export", "--out", str(tmp_path / "cal"))
+    instants = stored(env["TRACKER_DB"])
+    files = sorted((tmp_path / "cal" / "people").glob("far-*.ics"))
+    assert len(files) == len(FAR_ZONES) * len(FAR_YEARS)
+    read: dict[Key, datetime] = {}
+    for path in files:
+        read |= read_embedded(reader, path.read_bytes(), tmp_path / f"embedded-{path.name}")
     wrong = {k: (read.get(k), v) for k, v in instants.items() if read.get(k) != v}
     assert not wrong, f"{reader} read {len(wrong)} of {len(instants)} times differently (read, stored): {wrong}"
     assert set(read) == set(instants)
