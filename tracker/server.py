@@ -382,13 +382,11 @@ def serve(settings: Settings, engine: Engine, now: Callable[[], datetime], host:
 
     _log_to_stderr()
     limits = serving.fit(serving.Limits.from_settings(settings), serving.raise_open_files_limit())
+    options = {"host": host, "port": port, "log_level": "info", "date_header": False}
+    sock = serving.listen(serving.config(None, limits, **options))  # first: a port in use is one Error line
     log.info("header_timeout %gs, body_timeout %gs, keepalive_timeout %gs, send_timeout %gs, max_connections %d "
              "per worker, %d worker(s)", limits.header_timeout, limits.body_timeout, limits.keepalive_timeout,
              limits.send_timeout, limits.max_connections, workers)  # fmt: skip
-    options = {"host": host, "port": port, "log_level": "info", "date_header": False}
-    bound = serving.config(None, limits, **options)
-    sock = bound.bind_socket()
-    sock.listen(bound.backlog)  # uvicorn logs "running on" as it binds: from then on clients queue, never refused
     settings = replace(settings, base_url=settings.base_url or addresses.listening_url(host, sock.getsockname()[1]))
     with store.transaction(engine, write=True) as session:
         addresses.record(session, settings.base_url)
