@@ -344,6 +344,7 @@ def backup(eng: Engine, path: str | os.PathLike[str], force: bool = False) -> di
     tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
+        tmp.touch(exist_ok=False)  # a folder that cannot be written fails here, saying why, on both databases
         tables, rows = (_sqlite_copy if eng.dialect.name == "sqlite" else _pg_dump)(eng, tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
