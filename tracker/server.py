@@ -367,7 +367,7 @@ def serve(settings: Settings, engine: Engine, now: Callable[[], datetime], host:
           ready: Callable[[], None] | None = None) -> None:  # fmt: skip
     """Run the app on uvicorn until interrupted, with the deadlines and connection cap of tracker.serving.
 
-    With `workers` > 1, uvicorn's supervisor binds the socket and runs that many worker processes on it, each
+    With `workers` > 1, uvicorn's supervisor runs that many worker processes on the one socket, each
     with its own engine and feed cache (`now` must pickle: tracker.clock.clock); it replaces a worker that
     dies, and SIGTERM or Ctrl-C stops them all gracefully. The app, not uvicorn, sends the Date header, so
     that Last-Modified and Date come from one clock.
