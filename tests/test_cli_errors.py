@@ -94,6 +94,13 @@ def test_an_unknown_field_suggests_the_known_one(invoke, db_url, tmp_path, recor
     assert error_line(invoke("load", str(path), code=1)) == f"Error: {path}:{expected}"
 
 
+def test_a_misspelled_required_field_is_named_as_misspelled_not_missing(invoke, db_url, tmp_path):
+    path = tmp_path / "a.yaml"
+    path.write_text("items:\n  - slug: a\n    titel: A\n    tz: UTC\n")
+    expected = f"Error: {path}:3: items a: titel: unknown field (did you mean 'title'?)"
+    assert error_line(invoke("load", str(path), code=1)) == expected
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -167,6 +174,8 @@ AREAS = ", ".join(CATEGORIES)
          "'innovation'?)"),
         (["add", "x", "--committee", "kpi-inovation"], "no committee with slug 'kpi-inovation' (did you mean "
          "'kpi-innovation'?)"),
+        (["add", "x", "--serves", "apec-smewg-29"], "no meeting or series with slug 'apec-smewg-29' (did you mean "
+         "'apec-smewg-28', 'apec-smewg-27' or 'apec-smewg-26'?)"),
         (["edit", "1", "--owner", "desk-leed"], "no person with slug 'desk-leed' (did you mean 'desk-lead'?)"),
         (["show", "kpi-comittee-volunteer"], "no item with id or slug 'kpi-comittee-volunteer' (did you mean "
          "'kpi-committee-volunteer'?)"),
@@ -471,3 +480,45 @@ def test_a_meeting_with_its_own_uid_is_not_taken_over_but_warned_about(invoke, d
         "series apec-smewg, which is shown beside it; add `overrides: 2009-03` (and remove its uid) to the meeting "
         "that replaces it\n"
     )
+
+
+def test_a_file_named_twice_is_loaded_once(invoke, db_url, tmp_path):
+    (tmp_path / "a.yaml").write_text("people:\n  - slug: p1\n    name: P\n    tz: UTC\n")
+    result = invoke("load", str(tmp_path), str(tmp_path / "a.yaml"), f"{tmp_path}/../{tmp_path.name}/a.yaml", "--json")
+    assert [row["created"] for row in json.loads(result.stdout)["results"] if row["created"]] == [1]
+
+
+# --- a local time the clocks skip (spring forward) is refused on every path, not moved by the gap -------------
+
+SKIPPED = "2030-03-10T02:30 does not exist in America/New_York: the clocks go forward over it that night"
+
+
+def test_a_skipped_local_time_is_refused_on_the_command_line(invoke, loaded, db_url):
+    before = dump(db_url)
+    line = error_line(invoke("add", "X", "--owner", "apec-officer", "--due", "2030-03-10T02:30",
+                             "--tz", "America/New_York", code=1))  # fmt: skip
+    assert line.startswith(f"Error: --due: {SKIPPED}")
+    line = error_line(invoke("--tz", "Australia/Lord_Howe", "items", "--due-before", "2030-10-06T02:15", code=1))
+    assert line.startswith("Error: --due-before: 2030-10-06T02:15 does not exist in Australia/Lord_Howe")
+    assert dump(db_url) == before
+    ambiguous = invoke("add", "Y", "--owner", "apec-officer", "--due", "2030-11-03T01:30", "--tz", "America/New_York")
+    assert ambiguous.exit_code == 0  # a time the clocks pass twice exists: its first pass, as RFC 5545 reads it
+
+
+def test_add_names_its_tz_option_as_edit_does(invoke, loaded, db_url):
+    for command in (["add", "X", "--owner", "apec-officer"], ["edit", "1"]):
+        line = error_line(invoke(*command, "--tz", "Mars/Base", code=1))
+        assert line == "Error: --tz: unknown time zone 'Mars/Base' (use an IANA name such as Asia/Taipei)"
+
+
+def test_a_skipped_local_time_is_refused_in_yaml_and_ics(invoke, db_url, tmp_path):
+    (tmp_path / "a.yaml").write_text("meetings:\n  - slug: m\n    title: M\n    tz: America/New_York\n"
+                                     "    start: 2030-03-10T02:30\n    end: 2030-03-10T04:00\n")  # fmt: skip
+    line = error_line(invoke("load", str(tmp_path / "a.yaml"), code=1))
+    assert line.startswith(f"Error: {tmp_path / 'a.yaml'}:5: meetings m: start: {SKIPPED}")
+    calendar = "\r\n".join(["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//t//EN", "BEGIN:VTODO", "UID:t",
+                            "SUMMARY:T", "DUE;TZID=America/New_York:20300310T023000", "END:VTODO", "END:VCALENDAR",
+                            ""])  # fmt: skip
+    (tmp_path / "a.ics").write_text(calendar)
+    line = error_line(invoke("import", str(tmp_path / "a.ics"), code=1))
+    assert f"DUE: {SKIPPED}" in line, line

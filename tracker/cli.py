@@ -670,11 +670,11 @@ def _print_links(sub: dict[str, Any], token: str, base: BaseUrl, app: AppContext
     from tracker import subscriptions
 
     links = subscriptions.links(base.url, token)
-    record = sub | {"https": links.https, "webcal": links.webcal, "google": links.google, "page": links.page}
-    if as_json:
-        render_json(command, app.now, record)
+    if as_json:  # the keys programs already read, whatever the scheme
+        render_json(command, app.now, sub | {"https": links.https, "webcal": links.webcal, "google": links.google,
+                                             "page": links.page})  # fmt: skip
     else:
-        render_record(f"subscription {sub['id']}: {sub['name']} ({sub['calendar']})", record)
+        render_record(f"subscription {sub['id']}: {sub['name']} ({sub['calendar']})", sub | links.labelled())
         message("The link is shown only now; `tracker subscribe rotate` makes a new one.")
     note = base.warning()
     if note:

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tracker.errors import InvalidInput
-from tracker.rules import OutOfRange, check_date, date_problem, shown
+from tracker.rules import OutOfRange, SkippedTime, check_date, check_wall_time, date_problem, shown
 
 
 def zone(name: str) -> ZoneInfo:
@@ -32,7 +32,10 @@ def parse_instant(text: str, tz: ZoneInfo) -> datetime:
             raise InvalidInput(f"{e}: {shown(text)}") from None
         raise InvalidInput(date_problem(text) or f"not an ISO-8601 date or date-time: {shown(text)}") from None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=tz)
+        try:
+            value = check_wall_time(value.replace(tzinfo=tz))
+        except SkippedTime as e:
+            raise InvalidInput(str(e)) from None
     return value.astimezone(UTC)
 
 

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo
@@ -431,7 +432,8 @@ def _files(paths: Iterable[str | Path]) -> list[Path]:
             files.append(path)
         else:
             raise InvalidInput(f"{path}: no such file or folder")
-    return files
+    unique = {p.resolve(): p for p in reversed(files)}  # a file named twice (`data/ data/items.yaml`) is read once
+    return list(reversed(unique.values()))
 
 
 def _read_file(path: Path) -> tuple[list[Entry], PolicyFileIn | None, str]:
@@ -482,8 +484,10 @@ def _read_file(path: Path) -> tuple[list[Entry], PolicyFileIn | None, str]:
 
 
 def _problem(path: Path, row: _LineDict, label: str, model: type[BaseModel], e: ValidationError) -> InvalidInput:
-    """One line naming file, line, record and field for the first validation error."""
-    error = e.errors()[0]
+    """One line naming file, line, record and field for the first validation error; an unknown field first,
+    since a misspelled required field (`titel:`) also makes that field missing."""
+    errors = e.errors()
+    error = next((x for x in errors if x["type"] == "extra_forbidden"), errors[0])
     loc = [str(part) for part in error["loc"]]
     name = ".".join(loc)
     if not re.fullmatch(r"[\w.]*", name):
@@ -630,6 +634,14 @@ def _attendees(session: Session, entry: Entry, slugs: list[str]) -> list[str]:
     return list(slugs)
 
 
+def _local(entry: Entry, field_name: str, text: str, tz: ZoneInfo) -> When:
+    """`text` read in `tz`; a local time the clocks skip there is the record's error, not a silent move."""
+    try:
+        return parse_when(text, tz)
+    except rules.SkippedTime as e:
+        raise entry.error(field_name, str(e)) from None
+
+
 def _recorded(entry: Entry, tz: str, now: datetime) -> datetime:
     return parse_when(entry.recorded, zone(tz)).at if entry.recorded else now
 
@@ -749,11 +761,11 @@ def _infer_overrides(session: Session, entries: list[Entry]) -> list[str]:
 
 def _meeting_span(entry: Entry, r: MeetingIn) -> tuple[When, datetime]:
     tz = zone(r.tz)
-    start = parse_when(r.start, tz)
+    start = _local(entry, "start", r.start, tz)
     if r.end is None:
-        end = parse_when(r.start, tz)
+        end = start
     else:
-        end = parse_when(r.end, tz)
+        end = _local(entry, "end", r.end, tz)
         if end.all_day != start.all_day:
             raise entry.error("end", "start and end must both be dates or both be date-times")
         if end.at < start.at:
@@ -814,13 +826,13 @@ def _write_item(session: Session, entry: Entry, now: datetime) -> str:
         raise entry.error("tz", "required when the item has no owner")
     due = None
     if r.due is not None:
-        due = parse_when(r.due, zone(tz))
+        due = _local(entry, "due", r.due, zone(tz))
         if due.precision == Precision.month:
             raise entry.error("due", "a due date needs a day; say what the source gives in due_note")
     for name, model in (("meeting", Meeting), ("committee", Committee)):
         _by_slug(session, model, getattr(r, name), entry, name)
     if r.serves is not None and not _serves_target(session, r.serves):
-        raise entry.error("serves", f"no meeting or series with slug {r.serves!r}")
+        raise entry.error("serves", str(items_module.unknown_slug(session, (Meeting, MeetingSeries), r.serves)))
     values = {
         "title": r.title,
         "description": r.description,

@@ -108,6 +108,8 @@ def _moment(component: Component, name: str, where: str) -> date | datetime | No
         raise InvalidInput(f"{where}: {name}: must be one date or date-time")
     try:
         rules.check_date(value if not isinstance(value, datetime) else value.date())
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            rules.check_wall_time(value)
     except ValueError as e:
         raise InvalidInput(f"{where}: {name}: {e}") from None
     return value

@@ -97,8 +97,11 @@ def _set(session: Session, item: Item, name: str, value: Any) -> None:
         )
     elif name == "serves":
         meeting = session.scalars(select(Meeting).where(Meeting.slug == value)).one_or_none() if value else None
+        series = session.scalars(select(MeetingSeries).where(MeetingSeries.slug == value)).one_or_none()
+        if value and meeting is None and series is None:
+            raise unknown_slug(session, (Meeting, MeetingSeries), value)
         item.serves_meeting = meeting
-        item.serves_series = lookup(session, MeetingSeries, value) if value and meeting is None else None
+        item.serves_series = series if meeting is None else None
     else:
         setattr(item, name, value)
 
@@ -293,8 +296,7 @@ def add(
             rules.check_slug(slug)
         except ValueError as e:
             raise InvalidInput(f"--slug: {e}") from None
-    tz = tz or (lookup(session, Person, owners[0]).tz if owners else default_tz)
-    zone(tz)
+    tz = checked({"tz": tz})["tz"] if tz else (lookup(session, Person, owners[0]).tz if owners else default_tz)
     if slug is not None and session.scalars(select(Item.id).where(Item.slug == slug)).first() is not None:
         raise Conflict(f"an item with slug {slug!r} already exists (use `tracker edit {slug}`)")
     slug = slug or _free_slug(session, slugify(title))
@@ -316,6 +318,8 @@ def _due_fields(due: str | None, tz: str) -> dict[str, Any]:
     except ValueError as e:
         if isinstance(e, rules.OutOfRange):
             raise InvalidInput(f"--due: {e}: {rules.shown(due)}") from None
+        if isinstance(e, rules.SkippedTime):
+            raise InvalidInput(f"--due: {e}") from None
         problem = rules.date_problem(due) or f"not a date or date-time: {rules.shown(due)}"
         raise InvalidInput(f"--due: {problem}") from None
     if when.precision == Precision.month:

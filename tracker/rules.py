@@ -9,7 +9,7 @@ import difflib
 import re
 import unicodedata
 from collections.abc import Iterable
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 
 # Line breaks that str.splitlines() honours: LF, CR, VT, FF, FS, GS, RS, NEL, LINE and PARAGRAPH SEPARATOR.
 _BREAKS = re.compile(r"\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
@@ -119,6 +119,20 @@ def date_problem(text: str) -> str | None:
     if not 1 <= day <= last:
         return f"{found[0]}: {calendar.month_name[month]} {year} has {last} days"
     return None
+
+
+class SkippedTime(ValueError):
+    """A local time the clocks skip (the hour they go forward): it does not exist in its zone."""
+
+
+def check_wall_time(value: datetime) -> datetime:
+    """`value`, an aware local time, unless its zone skips it: zoneinfo would quietly move it by the gap
+    (02:30 on a spring-forward night in New York becomes 03:30), and the user would never know."""
+    wall = value.replace(tzinfo=None)
+    if value.astimezone(UTC).astimezone(value.tzinfo).replace(tzinfo=None) != wall:
+        raise SkippedTime(f"{wall:%Y-%m-%dT%H:%M} does not exist in {value.tzinfo}: the clocks go forward over it "
+                          "that night; give a time before or after the change")  # fmt: skip
+    return value
 
 
 def check_date(day: date) -> date:

@@ -49,6 +49,14 @@ class Links:
         """The feed is served over https (the field `https` holds the feed's web URL, http or https)."""
         return self.https.startswith("https://")
 
+    def labelled(self) -> dict[str, str]:
+        """The links a person is shown, each under the name of what it is: the feed under its real scheme, and
+        Google only over https (it cannot subscribe to plain http), as on the subscription page."""
+        shown = {"https" if self.secure else "http": self.https, "webcal": self.webcal}
+        if self.secure:
+            shown["google"] = self.google
+        return shown | {"page": self.page}
+
     @property
     def webcals(self) -> str:
         """The subscribe link for Thunderbird, which reads webcal:// as http and webcals:// as https. Apple

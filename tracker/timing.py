@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from tracker.clock import start_of_day
 from tracker.models import Precision
-from tracker.rules import check_date
+from tracker.rules import check_date, check_wall_time
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
@@ -39,7 +39,7 @@ def parse_when(text: str, tz: ZoneInfo) -> When:
     value = datetime.fromisoformat(text)
     check_date(value.date())
     if value.tzinfo is None:
-        value = value.replace(tzinfo=tz)
+        value = check_wall_time(value.replace(tzinfo=tz))
     return When(value.astimezone(UTC), False, Precision.day)
 
 
