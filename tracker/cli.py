@@ -791,11 +791,10 @@ def serve(app: AppContext, host: str, port: int, base_url: str | None, with_remi
     Example:
         tracker serve --port 8765 --base-url https://calendars.example.org --with-reminders --workers 2
     """
-    import dataclasses
-
     from tracker import channels, scheduler, server
+    from tracker.config import with_options
 
-    settings = dataclasses.replace(app.settings, base_url=base_url) if base_url else app.settings
+    settings = with_options(app.settings, base_url=base_url)
     channels.load(settings.channels, os.environ)  # a bad channel table fails now, not at the first sweep
     background = scheduler.build(app.engine, settings, app.clock, background=True) if with_reminders else None
     try:  # reminders start once the base URL their links use is recorded

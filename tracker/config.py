@@ -112,28 +112,39 @@ RANGES = {
 }
 
 
-def _coerce(name: str, value: object) -> object:
+def with_options(settings: Settings, **options: object) -> Settings:
+    """`settings` with a command's own options that are settings too (serve --base-url), each checked by the
+    rule every layer meets; an option of None leaves its setting as it is.
+    :raises ConfigError: naming the option."""
+    checked = {name: _coerce(name, value, f"--{name.replace('_', '-')}") for name, value in options.items()
+               if value is not None}  # fmt: skip
+    return replace(settings, **checked)
+
+
+def _coerce(name: str, value: object, where: str = "") -> object:
     """Environment values arrive as text; booleans are spelled 1/0, true/false, yes/no, on/off. Every value
-    ends up of its setting's type (and whole numbers in their range), whichever layer gave it."""
+    ends up of its setting's type (and whole numbers in their range), whichever layer gave it; an error names
+    `where` it came from (default: the setting)."""
+    where = where or f"setting {name}"
     default = getattr(Settings, name, None)
     if name == "channels":
         return value
     if isinstance(default, bool):
         lowered = str(value).strip().lower()
         if not isinstance(value, bool) and lowered not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
-            raise ConfigError(f"setting {name}: expected true or false, not {shown(value)}")
+            raise ConfigError(f"{where}: expected true or false, not {shown(value)}")
         return value if isinstance(value, bool) else lowered in ("1", "true", "yes", "on")
     if isinstance(default, int):
         low, high = RANGES[name]
         if isinstance(value, str) and value.strip().isdigit():
             value = int(value)
         if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-            raise ConfigError(f"setting {name}: expected a whole number from {low} to {high}, not {shown(value)}")
+            raise ConfigError(f"{where}: expected a whole number from {low} to {high}, not {shown(value)}")
         return value
     if not isinstance(value, str):
-        raise ConfigError(f"setting {name}: expected text, not {shown(value)}")
+        raise ConfigError(f"{where}: expected text, not {shown(value)}")
     if name == "base_url" and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
-        raise ConfigError(f"setting base_url: an http:// or https:// URL, not {shown(value)}")
+        raise ConfigError(f"{where}: an http:// or https:// URL, not {shown(value)}")
     return value
 
 

@@ -24,10 +24,9 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tracker import dataset
+from tracker import dataset, files
 from tracker.clock import start_of_day
 from tracker.errors import Conflict, InvalidInput
-from tracker.ics import atomic_write
 from tracker.models import Committee, Item, Meeting, MeetingSeries, Meta, Person, Precision, Status
 from tracker.vocab import POLICY_KEY
 
@@ -59,12 +58,7 @@ def dump(session: Session, directory: str | Path) -> list[dict[str, Any]]:
     for name, document in documents.items():
         path = directory / name
         data = render(document)
-        try:
-            changed = not path.is_file() or path.read_bytes() != data
-            if changed:
-                atomic_write(path, data)
-        except OSError as e:
-            raise InvalidInput(f"dump: cannot write {path}: {e.strerror}") from None
+        changed = files.write_if_changed(path, data, "dump")
         records = {section: len(document.get(section, [])) for section in FILES[name]}
         written.append({"path": str(path), "records": records, "bytes": len(data), "changed": changed})
     return written

@@ -10,8 +10,6 @@ a full build, since a full build is the same assembly.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -24,7 +22,7 @@ from icalendar.prop import vDuration, vRecur
 from sqlalchemy import Row, Select, select
 from sqlalchemy.orm import Session, selectinload
 
-from tracker import vtimezones
+from tracker import files, vtimezones
 from tracker.models import Committee, Item, ItemOwner, Meeting, MeetingSeries, Person, Precision, Status
 from tracker.policy import DEFAULT, Policy, item_alarm_triggers, load_policies, policy_for
 from tracker.timing import local_date
@@ -385,31 +383,15 @@ def build(
     return assemble(header(spec.name, refresh), parts)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, fsync, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def export(session: Session, out: str | Path = "calendars", refresh: timedelta = timedelta(hours=1)) -> list[dict]:
-    """Write every calendar of `specs()` under `out`; returns what was written (path, bytes, changed)."""
+    """Write every calendar of `specs()` under `out` (made if missing), each file atomically, only when its bytes
+    change; returns what was written (path, bytes, changed).
+    :raises InvalidInput: `out` cannot be made or written."""
     out = Path(out)
     written = []
     for spec in specs(session):
         path = out / f"{spec.slug}.ics"
         data = build(session, spec, refresh)
-        changed = not path.exists() or path.read_bytes() != data
-        if changed:
-            atomic_write(path, data)
+        changed = files.write_if_changed(path, data, "export")
         written.append({"path": str(path), "bytes": len(data), "changed": changed})
     return written

@@ -367,7 +367,7 @@ def serve(settings: Settings, engine: Engine, now: Callable[[], datetime], host:
           ready: Callable[[], None] | None = None) -> None:  # fmt: skip
     """Run the app on uvicorn until interrupted, with the deadlines and connection cap of tracker.serving.
 
-    With `workers` > 1, uvicorn's supervisor binds the socket and runs that many worker processes on it, each
+    With `workers` > 1, uvicorn's supervisor runs that many worker processes on the one socket, each
     with its own engine and feed cache (`now` must pickle: tracker.clock.clock); it replaces a worker that
     dies, and SIGTERM or Ctrl-C stops them all gracefully. The app, not uvicorn, sends the Date header, so
     that Last-Modified and Date come from one clock.
@@ -382,13 +382,11 @@ def serve(settings: Settings, engine: Engine, now: Callable[[], datetime], host:
 
     _log_to_stderr()
     limits = serving.fit(serving.Limits.from_settings(settings), serving.raise_open_files_limit())
+    options = {"host": host, "port": port, "log_level": "info", "date_header": False}
+    sock = serving.listen(serving.config(None, limits, **options))  # first: a port in use is one Error line
     log.info("header_timeout %gs, body_timeout %gs, keepalive_timeout %gs, send_timeout %gs, max_connections %d "
              "per worker, %d worker(s)", limits.header_timeout, limits.body_timeout, limits.keepalive_timeout,
              limits.send_timeout, limits.max_connections, workers)  # fmt: skip
-    options = {"host": host, "port": port, "log_level": "info", "date_header": False}
-    bound = serving.config(None, limits, **options)
-    sock = bound.bind_socket()
-    sock.listen(bound.backlog)  # uvicorn logs "running on" as it binds: from then on clients queue, never refused
     settings = replace(settings, base_url=settings.base_url or addresses.listening_url(host, sock.getsockname()[1]))
     with store.transaction(engine, write=True) as session:
         addresses.record(session, settings.base_url)

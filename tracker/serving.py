@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections import OrderedDict
 from dataclasses import dataclass, fields, replace
 from typing import Any, ClassVar
@@ -31,6 +32,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from tracker.config import Settings
+from tracker.errors import ConfigError
 
 log = logging.getLogger("tracker.server")
 
@@ -281,3 +283,24 @@ def config(app: Any, limits: Limits, **options: Any) -> uvicorn.Config:  # noqa:
         server_header=False,
         **options,
     )
+
+
+def listen(bound: uvicorn.Config) -> socket.socket:
+    """A socket listening on `bound`'s host and port, made as uvicorn's Config.bind_socket makes it (IPv6 for an
+    address with a colon, SO_REUSEADDR, inheritable by worker processes), except that where uvicorn logs the
+    failure and exits with its own code, this raises the project's error.
+    :raises ConfigError: the address is in use, the host unknown or not this machine's."""
+    address = f"[{bound.host}]:{bound.port}" if ":" in bound.host else f"{bound.host}:{bound.port}"
+    sock = socket.socket(socket.AF_INET6 if ":" in bound.host else socket.AF_INET)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((bound.host, bound.port))
+        sock.listen(bound.backlog)  # from now on clients queue, never refused, while the app starts
+    except OSError as e:
+        sock.close()
+        reason = e.strerror or str(e)
+        raise ConfigError(f"cannot listen on {address}: {reason[:1].lower()}{reason[1:]}") from None
+    sock.set_inheritable(True)
+    actual = f"[{bound.host}]" if ":" in bound.host else bound.host
+    log.info("running on http://%s:%d (Press CTRL+C to quit)", actual, sock.getsockname()[1])
+    return sock

@@ -60,7 +60,8 @@ def engine(url: str, option: str = "--db", create: bool = True) -> Engine:
     error that says how to make one, since a mistyped path would silently give an empty database. A writer waits
     BUSY_TIMEOUT seconds for another's lock unless the URL says otherwise (SQLite `?timeout=30`; PostgreSQL
     `?options=-c lock_timeout=…`).
-    :raises ConfigError: not a SQLite or PostgreSQL URL, or (without `create`) no SQLite file there.
+    :raises ConfigError: not a SQLite or PostgreSQL URL, a SQLite database in memory, a query parameter tracker
+        does not take, no PostgreSQL driver, or (without `create`) no SQLite file there.
     """
     try:
         parsed = make_url(url)
@@ -69,19 +70,27 @@ def engine(url: str, option: str = "--db", create: bool = True) -> Engine:
     backend = parsed.get_backend_name()
     if backend not in ("sqlite", "postgresql"):
         raise ConfigError(f"{option}: tracker works with SQLite and PostgreSQL URLs, not {backend} ({parsed!r})")
-    path = _sqlite_file(parsed) if backend == "sqlite" else None
-    if path is not None and not path.exists():
-        if not create:
-            raise ConfigError(f"no database at {path}; create it with: tracker --db {shlex.quote(url)} init")
-        path.parent.mkdir(parents=True, exist_ok=True)
     connect_args: dict[str, Any] = {}
-    if backend == "sqlite" and "timeout" not in parsed.query:
-        connect_args["timeout"] = BUSY_TIMEOUT
-    if backend == "postgresql" and "options" not in parsed.query:
+    if backend == "sqlite":
+        _check_sqlite_query(parsed, option)
+        path = _sqlite_file(parsed)
+        if path is None:  # everything written would be gone when the command ends
+            raise ConfigError(f"{option}: {url} is a SQLite database in memory, which keeps nothing after the "
+                              "command; give a file, e.g. sqlite:///path/to/tracker.db")  # fmt: skip
+        if not path.exists():
+            if not create:
+                raise ConfigError(f"no database at {path}; create it with: tracker --db {shlex.quote(url)} init")
+            path.parent.mkdir(parents=True, exist_ok=True)
+        if "timeout" not in parsed.query:
+            connect_args["timeout"] = BUSY_TIMEOUT
+    elif "options" not in parsed.query:  # PostgreSQL: libpq checks its own query parameters, naming a wrong one
         connect_args["options"] = f"-c lock_timeout={int(BUSY_TIMEOUT * 1000)} -c timezone=UTC"
     try:
         eng = create_engine(parsed, connect_args=connect_args, pool_pre_ping=backend == "postgresql")
-    except Exception as e:  # a missing driver or bad option is a configuration problem, not a bug
+    except ImportError:
+        raise ConfigError(f"{option}: PostgreSQL needs the psycopg driver: pip install 'tracker[postgres]' "
+                          "(from a checkout: pip install '.[postgres]')") from None  # fmt: skip
+    except Exception as e:  # a bad option is a configuration problem, not a bug
         raise ConfigError(f"{option} {parsed.render_as_string()}: {e}") from None
     if backend == "sqlite":
         event.listen(eng, "connect", _sqlite_pragmas)
@@ -89,6 +98,34 @@ def engine(url: str, option: str = "--db", create: bool = True) -> Engine:
     elif backend == "postgresql":
         event.listen(eng, "begin", _postgresql_begin)
     return eng
+
+
+# The query parameters a SQLite URL may carry: the sqlite3 driver's busy timeout, and with uri=true SQLite's own
+# URI parameters (https://sqlite.org/uri.html). The driver's other ones (isolation_level, check_same_thread, …)
+# are tracker's to set; SQLAlchemy would only warn about, and drop, any other name.
+_SQLITE_DRIVER_PARAMETERS = ("timeout", "uri")
+_SQLITE_URI_PARAMETERS = ("vfs", "mode", "cache", "psow", "nolock", "immutable", "modeof")
+
+
+def _check_sqlite_query(url: URL, option: str) -> None:
+    """:raises ConfigError: a query parameter SQLite does not take here, or a timeout that is not seconds."""
+    uri = url.query.get("uri") in ("true", "1")
+    known = _SQLITE_DRIVER_PARAMETERS + (_SQLITE_URI_PARAMETERS if uri else ())
+    for name in url.query:
+        if name not in known:
+            extra = "" if uri or name not in _SQLITE_URI_PARAMETERS else " without uri=true"
+            raise ConfigError(f"{option}: SQLite takes no query parameter {name!r}{extra} (tracker knows "
+                              "timeout=SECONDS, and uri=true with SQLite's URI parameters)")  # fmt: skip
+    timeout = url.query.get("timeout")
+    if timeout is not None and not _seconds(timeout):
+        raise ConfigError(f"{option}: ?timeout= takes seconds, 0 or more, not {timeout!r}")
+
+
+def _seconds(text: object) -> bool:
+    try:
+        return isinstance(text, str) and 0 <= float(text) < float("inf")
+    except ValueError:
+        return False
 
 
 def _sqlite_file(url: str | URL) -> Path | None:
@@ -307,6 +344,7 @@ def backup(eng: Engine, path: str | os.PathLike[str], force: bool = False) -> di
     tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
+        tmp.touch(exist_ok=False)  # a folder that cannot be written fails here, saying why, on both databases
         tables, rows = (_sqlite_copy if eng.dialect.name == "sqlite" else _pg_dump)(eng, tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
@@ -316,7 +354,8 @@ def backup(eng: Engine, path: str | os.PathLike[str], force: bool = False) -> di
     except sqlite3.OperationalError as e:
         raise InvalidInput(f"backup: cannot write {target}: {e}") from None
     finally:
-        tmp.unlink(missing_ok=True)
+        if tmp.exists():  # not tmp.unlink(missing_ok=True): on a read-only disk removing nothing fails too (EROFS)
+            tmp.unlink()
     return {"path": str(target), "bytes": target.stat().st_size, "tables": tables, "rows": rows}
 
 
