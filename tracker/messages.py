@@ -166,8 +166,12 @@ def _digest_message(session: Session, sign: Signing, reminder: Reminder, person:
     if not (overdue or due or ahead):
         return None
     subject = f"Weekly digest: {len(overdue)} overdue, {len(due)} due in 14 days, {plural(len(ahead), 'meeting')} ahead"
-    context = {"overdue": [items.readable(r) for r in overdue], "due": [items.readable(r) for r in due],
-               "meetings": [meetings.readable(m) for m in ahead], "links": links(sign, settings, now, person, None)}
+    context = {
+        "overdue": [items.readable(r) for r in overdue],
+        "due": [items.readable(r) for r in due],
+        "meetings": [meetings.readable(m) for m in ahead],
+        "links": links(sign, settings, now, person, None),
+    }
     data = {"overdue": [r["slug"] for r in overdue], "due": [r["slug"] for r in due]}
     return _message(reminder, person, recipient, now, subject, "digest", context, data)
 
