@@ -272,3 +272,19 @@ def test_tables_at_80_columns_keep_every_slug_whole(invoke, invoke_json, loaded,
     for slug in set(slugs):
         whole = re.compile(rf"(?<![\w@.-]){re.escape(slug)}(?![\w@.-])")  # not inside an e-mail address
         assert len(whole.findall(narrow)) >= len(whole.findall(wide)), (slug, narrow)
+
+
+def test_the_other_json_documents_have_only_offset_times_too(invoke, loaded, tmp_path):
+    def run(*args: str):
+        document = json.loads(invoke("--now", "2009-09-28T10:00+08:00", *args, "--json").stdout)
+        assert set(document) == {"command", "now", "results"}
+        check_times(document)
+        return document["results"]
+
+    assert {r["kind"] for r in run("load", str(loaded))} == {"people", "committees", "series", "meetings", "items"}
+    assert all(set(r) == {"path", "bytes", "changed"} for r in run("export", "--out", str(tmp_path / "cal")))
+    assert set(run("backup", str(tmp_path / "copy.db"))) == {"path", "bytes", "rows", "tables"}
+    subscription = run("subscribe", "add", "--name", "phone", "--person", "apec-officer")
+    assert subscription["created_at"] == "2009-09-28T02:00:00+00:00"
+    assert run("subscribe", "revoke", str(subscription["id"]))["revoked_at"] == "2009-09-28T02:00:00+00:00"
+    assert set(run("reopen", "1")) == set(run("cancel", "1")) == ITEM_KEYS
