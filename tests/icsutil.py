@@ -26,9 +26,11 @@ def components(data: bytes) -> dict[tuple[str, str, str], bytes]:
 
 
 def write_vdir(data: bytes, folder: Path) -> int:
-    """Split a calendar into a vdir: one file per UID (master + overrides + VTIMEZONEs), as khal requires."""
+    """Split a calendar into a vdir: one file per UID (master + overrides + the calendar's own VTIMEZONEs of the
+    zones they use), as khal requires."""
     cal = Calendar.from_ical(data)
     groups: dict[str, list] = defaultdict(list)
+    zones = {str(comp["TZID"]): comp for comp in cal.subcomponents if comp.name == "VTIMEZONE"}
     for comp in cal.subcomponents:
         if comp.name != "VTIMEZONE":
             groups[str(comp["UID"])].append(comp)
@@ -39,7 +41,7 @@ def write_vdir(data: bytes, folder: Path) -> int:
         one.add("VERSION", "2.0")
         for comp in comps:
             one.add_component(comp)
-        one.add_missing_timezones()
+        one.subcomponents[:0] = [zones[tzid] for tzid in sorted(one.get_used_tzids())]
         name = re.sub(r"[^A-Za-z0-9.-]", "_", uid)
         (folder / f"{name}.ics").write_bytes(one.to_ical())
     return len(groups)

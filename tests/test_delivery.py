@@ -229,3 +229,22 @@ def test_weekly_digest_lists_what_is_overdue_due_and_ahead(invoke, loaded, smtpd
     text = bilateral.get_body(("plain",)).get_content()
     assert "Invite a US delegation to the Taiwan Business Alliance Conference (due 2008-10-06)" in text
     assert "Taiwan Business Alliance Conference（全球招商大會） (2008-10-06, Taipei)" in text
+
+
+def test_the_console_summary_counts_people_kinds_and_catch_ups():
+    from datetime import UTC, datetime
+
+    from tracker.channels import SUMMARY_PEOPLE, summary
+    from tracker.mail import Message
+
+    def message(to: str, kind: str, **data) -> Message:
+        when = datetime(2026, 1, 1, tzinfo=UTC)
+        return Message("s", "t", "h", f"<{to}{kind}@x>", when, {"kind": kind, "to": to, **data})
+
+    held = [message(f"p{i:02}", "item-overdue") for i in range(SUMMARY_PEOPLE + 3)]
+    held += [message("p00", "catchup", missed=[{"when": "2009-03-02"}, {"when": "2008-10-06"}])]
+    lines = summary(held, ["email"])
+    assert lines[0].startswith(f"{SUMMARY_PEOPLE + 4} reminders for {SUMMARY_PEOPLE + 3} people sent to the console")
+    assert lines[1] == "  p00: 1 catch-up, 1 overdue" and lines[SUMMARY_PEOPLE + 1] == "  … and 3 more people"
+    assert "1 catch-up: one message per person" in lines[-3] and lines[-3].endswith("the oldest on 2008-10-06.")
+    assert lines[-1] == "Also sent by: email." and len(lines) == SUMMARY_PEOPLE + 5

@@ -177,6 +177,9 @@ def test_subscribe_from_the_settings_page_makes_one_subscription(desk, db_url):
     token = https.split("/feeds/")[1].split(".ics")[0]
     assert subscriptions.TOKEN_PATTERN.fullmatch(token) and subscriptions.hash_token(token) == sub.token_hash
     assert desk.client.get(f"/feeds/{token}.ics").status_code == 200
+    # http://testserver is plain http: no button says https, and Google (https only) is not offered
+    assert "Outlook (plain http link)" in first.text and "https link" not in first.text
+    assert "calendar.google.com" not in first.text and f'href="webcal://testserver/feeds/{token}.ics"' in first.text
 
     after_first = dump(db_url)
     again = desk.press(settings_url, action="subscribe")

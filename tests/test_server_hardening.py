@@ -93,7 +93,7 @@ def signed_links(settings, person_slug: str, item_slug: str) -> dict[str, str]:
         person = session.scalars(sql_select(Person).where(Person.slug == person_slug)).one()
         item = session.scalars(sql_select(Item).where(Item.slug == item_slug)).one()
         sign = messages.Signing.read(session, settings, [item.id])
-        links = messages.links(sign, settings, datetime.fromisoformat(NOW), person, item)
+        links = messages.links(sign, datetime.fromisoformat(NOW), person, item)
     return {action: url.rsplit("/", 1)[1] for action, url in links.items()}
 
 

@@ -25,14 +25,14 @@ CONNECTIONS = 24  # connections opened to the pair of workers
 
 
 class Served:
-    """`tracker serve --port 0 --workers N` in a process of its own, its log in a file."""
+    """`tracker serve --port 0 --workers N [args]` in a process of its own, its log in a file."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, workers: int) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, workers: int, *args: str) -> None:
         environ = {k: v for k, v in {**os.environ, **env}.items() if k != "TRACKER_NOW"}
         self.log_path = log_path
         with open(log_path, "wb") as log_file:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "tracker", "serve", "--port", "0", "--workers", str(workers)],
+                [sys.executable, "-m", "tracker", "serve", "--port", "0", "--workers", str(workers), *args],
                 env=environ, stdout=log_file, stderr=subprocess.STDOUT,
             )  # fmt: skip
         self.port = self._wait_for_workers(workers)

@@ -16,7 +16,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from email.message import EmailMessage
 from email.utils import formataddr
 from typing import Any, Protocol, TextIO
@@ -44,23 +45,74 @@ class Channel(Protocol):
 
 
 class ConsoleChannel:
-    """Prints reminders; what the README's first command shows when nothing else is configured."""
+    """Prints reminders; what the README's first command shows when nothing else is configured. Not `verbose`
+    (`remind send-due` without --verbose), it keeps them and prints a short summary when closed: the first run
+    on old data would print a wall of catch-ups. Either way they count as delivered (README "Reminders").
+    `others`: the names of the other channels sending with it."""
 
     name = "console"
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, verbose: bool = True, others: Sequence[str] = ()) -> None:
         self.stream = stream
+        self.verbose = verbose
+        self.others = tuple(others)
+        self.held: list[Message] = []
+        self._lock = threading.Lock()  # channels with several connections send on threads
 
     def reaches(self, person: Person) -> bool:
         return True
 
     def send(self, message: Message) -> None:
+        if not self.verbose:
+            with self._lock:
+                self.held.append(message)
+            return
         out = self.stream or sys.stdout
         print(f"--- reminder for {message.to_name} <{message.to_email or 'no e-mail'}>: {message.subject}", file=out)
         print(message.text.rstrip() + "\n", file=out)
 
     def close(self) -> None:
-        pass
+        if self.held:
+            print("\n".join(summary(self.held, self.others)), file=self.stream or sys.stdout)
+            self.held = []
+
+
+KIND_NAMES = {"item-before": "due soon", "item-due": "due today", "item-overdue": "overdue",
+              "meeting-before": "meeting", "digest": "digest", "catchup": "catch-up"}  # fmt: skip
+SUMMARY_PEOPLE = 8  # people listed one per line; the rest are counted
+
+
+def _count(n: int, word: str, words: str = "") -> str:
+    return f"{n} {word if n == 1 else words or word + 's'}"
+
+
+def summary(held: Sequence[Message], others: Sequence[str]) -> list[str]:
+    """A few lines about the reminders the console kept: how many, for whom, of which kinds, how many are
+    catch-ups for reminders missed long ago, and where to read them in full or have them mailed."""
+    by_person: dict[str, list[Message]] = {}
+    for message in held:
+        by_person.setdefault(message.data["to"], []).append(message)
+    people = _count(len(by_person), "person", "people")
+    lines = [f"{_count(len(held), 'reminder')} for {people} sent to the console, in short here "
+             "(`tracker remind send-due --verbose` prints them in full):"]  # fmt: skip
+    for person, messages in sorted(by_person.items())[:SUMMARY_PEOPLE]:
+        kinds = Counter(KIND_NAMES.get(m.data["kind"], m.data["kind"]) for m in messages)
+        lines.append(f"  {person}: " + ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())))
+    if len(by_person) > SUMMARY_PEOPLE:
+        lines.append(f"  … and {_count(len(by_person) - SUMMARY_PEOPLE, 'more person', 'more people')}")
+    catchups = [m for m in held if m.data["kind"] == "catchup"]
+    missed = [entry["when"] for m in catchups for entry in m.data.get("missed", [])]
+    if catchups:
+        lines.append(f"{_count(len(catchups), 'catch-up')}: one message per person for what fell due while "
+                     f"reminders were not running, the oldest on {min(missed, default='an unknown day')}.")  # fmt: skip
+    lines.append("They count as delivered: `tracker remind history` lists them, and a channel configured later does "
+                 "not send them again.")  # fmt: skip
+    if others:
+        lines.append(f"Also sent by: {', '.join(others)}.")
+    else:
+        lines.append('Nothing else is configured: for e-mail, add [channels.email] to a --config file (README '
+                     '"Reminders").')  # fmt: skip
+    return lines
 
 
 class DesktopChannel:

@@ -4,49 +4,112 @@ TrackerError becomes one `Error: …` line here, once."""
 
 from __future__ import annotations
 
-import dataclasses
+import gc
 import getpass
 import os
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from sqlalchemy import Engine
 
-from tracker import (
-    __version__,
-    agenda,
-    channels,
-    clock,
-    dataset,
-    delivery,
-    dumping,
-    history,
-    ics,
-    ics_import,
-    items,
-    meetings,
-    migrations,
-    people,
-    reminders,
-    store,
-    subscriptions,
-    transfer,
-)
-from tracker.config import Settings, load_settings, refresh_interval
+from tracker import __version__, clock
 from tracker.errors import InvalidInput, TrackerError
 from tracker.output import message, render_json, render_record, render_table
 from tracker.rules import one_line, plural
 from tracker.vocab import CATEGORIES, PRIORITIES
 
+if TYPE_CHECKING:  # this module is imported for every command, --help and each Tab: each command imports its own
+    from click.shell_completion import CompletionItem
+    from sqlalchemy import Engine
 
-class TrackerGroup(click.Group):
+    from tracker.addresses import BaseUrl
+    from tracker.config import Settings
+
+# The settings every command takes before or after its name, with their help.
+GLOBAL_OPTIONS = {
+    "db": "SQLAlchemy database URL [env TRACKER_DB; default: a SQLite file].",
+    "now": "Pretend it is this ISO-8601 instant [env TRACKER_NOW].",
+    "tz": "Time zone for dates you type and show [env TRACKER_TZ].",
+    "config": "TOML settings file [env TRACKER_CONFIG].",
+}
+_GIVEN = "tracker.options"  # ctx.meta key (shared by the nested contexts): the global options given so far
+_JSON = "tracker.json"  # ctx.meta key: --json was given before a command's name
+
+
+def _global_options(envvar: bool, json: bool) -> list[click.Option]:
+    """The global options, reading the environment or not, with --json or not. Only tracker's own copies read
+    the environment: a copy after a command's name that did would replace what was typed before the name."""
+    path = click.Path(dir_okay=False)
+    options = [
+        click.Option([f"--{name}"], help=text, envvar=f"TRACKER_{name.upper()}" if envvar else None,
+                     type=path if name == "config" else None)
+        for name, text in GLOBAL_OPTIONS.items()
+    ]  # fmt: skip
+    if json:
+        options.append(click.Option(["--json", "global_json"], is_flag=True, help="Print JSON (commands with --json)."))
+    return options
+
+
+class GlobalOptions(click.Command):
+    """A command or group that also takes the global options after its name (`tracker items --now 2026-01-01`),
+    listed in its help under their own heading. Each level's values go into ctx.meta as it is parsed, so a value
+    given later (after the name) wins; that also happens while a Tab is completed, which runs no callbacks."""
+
+    shared: list[click.Option]  # the global options it takes (the same objects for every command: made once)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        own = {decl for param in self.params for decl in param.opts} | {param.name for param in self.params}
+        self.global_params = [o for o in self.shared if not own & {*o.opts, o.name}]  # add's --tz is the item's
+        self.params = [*self.global_params, *self.params]
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        rest = super().parse_args(ctx, args)
+        given = ctx.meta.setdefault(_GIVEN, {})
+        for param in self.global_params:
+            value = ctx.params.pop(param.name)
+            if param.name == "global_json":
+                ctx.meta[_JSON] = ctx.meta.get(_JSON, False) or value
+            elif value is not None:
+                given[param.name] = value
+        if ctx.meta.get(_JSON) and not isinstance(self, click.Group) and not ctx.resilient_parsing:
+            if "as_json" not in ctx.params:
+                raise click.UsageError(f"--json: `{ctx.command_path}` has no JSON output", ctx)
+            ctx.params["as_json"] = True
+        return rest
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        if ctx.parent is None:  # the group's own help: they are its options
+            return super().format_options(ctx, formatter)
+        own, shared = [], []
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is not None:
+                (shared if param in self.global_params else own).append(record)
+        for heading, records in (("Options", own), ("Global options (also before the command)", shared)):
+            if records:
+                with formatter.section(heading):
+                    formatter.write_dl(records)
+        if isinstance(self, click.Group):
+            self.format_commands(ctx, formatter)
+
+
+class TrackerCommand(GlobalOptions):
+    """Every tracker command: the global options after its name, --json first for those that have it."""
+
+    shared = _global_options(envvar=False, json=False)
+
+
+class TrackerGroup(GlobalOptions, click.Group):
     """Turns the project's errors, and click's own usage errors, into one `Error: …` line and its exit code,
     for every command."""
+
+    shared = _global_options(envvar=False, json=True)
+    command_class = TrackerCommand
+    group_class = type  # subgroups are of the same class
 
     def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
         try:
@@ -63,6 +126,13 @@ class TrackerGroup(click.Group):
             raise _one_line(e.format_message(), e.exit_code, e.ctx) from None
 
 
+class RootGroup(TrackerGroup):
+    """`tracker` itself: its global options read the environment too."""
+
+    shared = _global_options(envvar=True, json=True)
+    group_class = TrackerGroup
+
+
 def _one_line(text: str, exit_code: int, ctx: click.Context | None = None) -> click.ClickException:
     """An error click prints as one `Error: …` line (a message quoting the user's input may hold breaks)."""
     hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
@@ -73,8 +143,15 @@ def _one_line(text: str, exit_code: int, ctx: click.Context | None = None) -> cl
 
 @dataclass
 class AppContext:
-    settings: Settings
+    given: dict[str, str]  # the global options given, before or after the command's name
     actor: str = field(default_factory=lambda: os.environ.get("TRACKER_USER") or getpass.getuser())
+
+    @cached_property
+    def settings(self) -> Settings:
+        from tracker.config import load_settings
+
+        overrides = {name: self.given.get(name) for name in ("db", "now", "tz")}
+        return load_settings(path=self.given.get("config"), overrides=overrides)
 
     @cached_property
     def now(self) -> datetime:
@@ -86,12 +163,15 @@ class AppContext:
 
     @cached_property
     def engine(self) -> Engine:
+        from tracker import store
+
         eng = store.engine(self.settings.db)
         try:
             store.init(eng)
         except BaseException:
             eng.dispose()
             raise
+        _end_of_start_up()
         return eng
 
     def close(self) -> None:
@@ -114,27 +194,45 @@ def json_option(f: Callable) -> Callable:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON for programs instead of a table.")(f)
 
 
-@click.group(cls=TrackerGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--db", envvar="TRACKER_DB", help="SQLAlchemy database URL [env TRACKER_DB; default: a SQLite file].")
-@click.option("--now", "now", envvar="TRACKER_NOW", help="Pretend it is this ISO-8601 instant [env TRACKER_NOW].")
-@click.option("--tz", envvar="TRACKER_TZ", help="Time zone for dates you type and show [env TRACKER_TZ].")
-@click.option("--config", envvar="TRACKER_CONFIG", type=click.Path(dir_okay=False), help="TOML settings file.")
+def _complete(kind: str, statuses: tuple[str, ...] | None = None) -> Callable:
+    """A shell_complete function: the database's `kind` ("item", or a kind of tracker.completion.slugs; items
+    of `statuses` only, if given), with each one's title as help where the shell shows it."""
+
+    def complete(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+        from click.shell_completion import CompletionItem
+
+        from tracker import completion
+
+        db, config = (ctx.meta.get(_GIVEN, {}).get(name) for name in ("db", "config"))
+        if kind == "item":
+            found = completion.items(incomplete, db, config, statuses)
+        else:
+            found = completion.slugs(kind, incomplete, db, config)
+        return [CompletionItem(value, help=title) for value, title in found]
+
+    return complete
+
+
+@click.group(cls=RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="tracker")
 @click.pass_context
-def cli(ctx: click.Context, db: str | None, now: str | None, tz: str | None, config: str | None) -> None:
+def cli(ctx: click.Context) -> None:
     """Follow-up action items and meeting calendars from international meetings.
+
+    Global options (--db, --now, --tz, --config, --json) may also follow the command's name.
 
     \b
     Example:
         tracker load data/
         tracker --now 2008-09-01 agenda --days 60
     """
-    settings = load_settings(path=config, overrides={"db": db, "now": now, "tz": tz})
-    ctx.obj = AppContext(settings)
+    ctx.obj = AppContext(ctx.meta.setdefault(_GIVEN, {}))
     ctx.call_on_close(ctx.obj.close)
 
 
 def _items_table(title: str, rows: list[dict[str, Any]], empty: str = "nothing") -> None:
+    from tracker import items
+
     rows = [items.readable(row) for row in rows]
     for row in rows:
         row["_style"] = "red" if row["overdue"] else ("dim" if row["status"] in ("done", "cancelled") else None)
@@ -153,6 +251,8 @@ def init(app: AppContext) -> None:
     Example:
         tracker --db sqlite:///tracker.db init
     """
+    from tracker import migrations
+
     message(f"database ready: {app.engine.url.render_as_string()} (schema revision {migrations.head()})")
 
 
@@ -167,6 +267,8 @@ def load(app: AppContext, paths: tuple[str, ...], as_json: bool) -> None:
     Example:
         tracker load data/
     """
+    from tracker import dataset, store
+
     records = dataset.read(paths or ("data",))  # parsed and validated before the write lock is taken
     with store.transaction(app.engine, write=True) as session:
         result = dataset.load(session, records, now=app.now)
@@ -178,9 +280,13 @@ def load(app: AppContext, paths: tuple[str, ...], as_json: bool) -> None:
 
 @cli.command("items")
 @click.option("--status", help="Comma-separated statuses, or all [default: open,in_progress].")
-@click.option("--owner", help="Person slug.")
+@click.option("--owner", help="Person slug.", shell_complete=_complete("person"))
 @click.option("--category", type=click.Choice(list(CATEGORIES)), help="Priority area.")
-@click.option("--meeting", help="Meeting or series slug the item came from or serves.")
+@click.option(
+    "--meeting",
+    help="Meeting or series slug the item came from or serves.",
+    shell_complete=_complete("meeting-or-series"),
+)
 @click.option("--due-before", help="Due before this date/time.")
 @click.option("--due-after", help="Due on or after this date/time.")
 @click.option("--overdue", is_flag=True, help="Only open items past their due date.")
@@ -195,6 +301,8 @@ def items_command(app: AppContext, status: str | None, due_before: str | None, d
         tracker items --overdue
         tracker items --status all --owner apec-officer --json
     """
+    from tracker import items, store
+
     with store.transaction(app.engine) as session:
         found = items.items(
             session,
@@ -212,7 +320,7 @@ def items_command(app: AppContext, status: str | None, due_before: str | None, d
 
 
 @cli.command()
-@click.argument("ref")
+@click.argument("ref", shell_complete=_complete("item"))
 @json_option
 @pass_app
 def show(app: AppContext, ref: str, as_json: bool) -> None:
@@ -222,6 +330,8 @@ def show(app: AppContext, ref: str, as_json: bool) -> None:
     Example:
         tracker show kpi-committee-volunteer
     """
+    from tracker import history, items, store
+
     with store.transaction(app.engine) as session:
         item = items.get(session, ref)
         record = items.as_dict(item, app.now) | {"history": history.entries(item, app.settings.zone)}
@@ -236,14 +346,24 @@ def show(app: AppContext, ref: str, as_json: bool) -> None:
 
 def _item_options(f: Callable) -> Callable:
     options = [
-        click.option("--owner", "owners", multiple=True, help="Owner person slug (repeat for several)."),
+        click.option(
+            "--owner",
+            "owners",
+            multiple=True,
+            help="Owner person slug (repeat for several).",
+            shell_complete=_complete("person"),
+        ),
         click.option("--due", help="Due date (2009-03-01) or date-time (2009-03-01T17:00)."),
         click.option("--tz", "item_tz", help="IANA zone of the due date [default: first owner's, else --tz]."),
         click.option("--priority", type=click.Choice(PRIORITIES)),
         click.option("--category", type=click.Choice(list(CATEGORIES))),
-        click.option("--meeting", help="Slug of the meeting the item came from."),
-        click.option("--serves", help="Slug of the meeting or series the item serves."),
-        click.option("--committee", help="Committee slug."),
+        click.option("--meeting", help="Slug of the meeting the item came from.", shell_complete=_complete("meeting")),
+        click.option(
+            "--serves",
+            help="Slug of the meeting or series the item serves.",
+            shell_complete=_complete("meeting-or-series"),
+        ),
+        click.option("--committee", help="Committee slug.", shell_complete=_complete("committee")),
         click.option("--description"),
         click.option("--source", "source_quote", help="The source quote."),
     ]
@@ -266,6 +386,8 @@ def add(app: AppContext, title: str, slug: str | None, owners: tuple[str, ...], 
     Example:
         tracker add "Send KPI draft to the lead economy" --owner apec-officer --due 2009-02-15
     """
+    from tracker import items, store
+
     fields = {k: v for k, v in fields.items() if v is not None}
     with store.transaction(app.engine, write=True) as session:
         item = items.add(
@@ -280,13 +402,15 @@ def _show_changed(command: str, app: AppContext, before: dict[str, Any] | None, 
                   as_json: bool) -> None:  # fmt: skip
     if as_json:
         render_json(command, app.now, record)
-    else:
-        message(history.sentence(command, before, record))
-        _items_table(command, [record])
+        return
+    from tracker import history
+
+    message(history.sentence(command, before, record))
+    _items_table(command, [record])
 
 
 @cli.command()
-@click.argument("ref")
+@click.argument("ref", shell_complete=_complete("item"))
 @click.option("--title")
 @click.option("--status", type=click.Choice(["open", "in_progress", "done", "cancelled"]))
 @click.option("--note", help="Why; kept in the history.")
@@ -301,6 +425,8 @@ def edit(app: AppContext, ref: str, owners: tuple[str, ...], item_tz: str | None
     Example:
         tracker edit 3 --due 2009-03-15 --note "moved by the lead economy"
     """
+    from tracker import items, store
+
     with store.transaction(app.engine, write=True) as session:
         before = items.as_dict(items.get(session, ref), app.now)
         item = items.edit(
@@ -317,23 +443,27 @@ def edit(app: AppContext, ref: str, owners: tuple[str, ...], item_tz: str | None
     _show_changed("edit", app, before, record, as_json)
 
 
-def _status_command(name: str, change: Callable, summary: str) -> None:
+def _status_command(name: str, summary: str, candidates: tuple[str, ...]) -> None:
+    """The command `name`, which calls items.<name>; Tab offers the items of `candidates` statuses."""
+
     @cli.command(name, help=f'{summary}\n\n\b\nExample:\n    tracker {name} 3 --note "..."')
-    @click.argument("ref")
+    @click.argument("ref", shell_complete=_complete("item", candidates))
     @click.option("--note", default="", help="Why; kept in the history.")
     @json_option
     @pass_app
     def command(app: AppContext, ref: str, note: str, as_json: bool) -> None:
+        from tracker import items, store
+
         with store.transaction(app.engine, write=True) as session:
             before = items.as_dict(items.get(session, ref), app.now)
-            item = change(session, ref, app.now, by=app.actor, note=note)
+            item = getattr(items, name)(session, ref, app.now, by=app.actor, note=note)
             record = items.as_dict(item, app.now)
         _show_changed(name, app, before, record, as_json)
 
 
-_status_command("done", items.done, "Mark an item done (again: no change). REF is the id or slug.")
-_status_command("reopen", items.reopen, "Reopen a done or cancelled item.")
-_status_command("cancel", items.cancel, "Cancel an item: it stays in the record, and reminders stop.")
+_status_command("done", "Mark an item done (again: no change). REF is the id or slug.", ("open", "in_progress"))
+_status_command("reopen", "Reopen a done or cancelled item.", ("done", "cancelled"))
+_status_command("cancel", "Cancel an item: it stays in the record, and reminders stop.", ("open", "in_progress"))
 
 
 @cli.command("people")
@@ -346,15 +476,17 @@ def people_command(app: AppContext, as_json: bool) -> None:
     Example:
         tracker people --json
     """
+    from tracker import people, store
+
     with store.transaction(app.engine) as session:
         rows = people.people(session)
     if as_json:
         render_json("people", app.now, rows)
-    else:
-        for row in rows:  # the role beside the name: at 80 columns every slug still fits on its line
-            row["name"] += f" ({row['role']})" if row["role"] else ""
-            row["open"] = row["open_items"]
-        render_table("people", ["slug", "name", "email", "tz", "escalation", "open"], rows)
+        return
+    for row in rows:  # the role beside the name: at 80 columns every slug still fits on its line
+        row["name"] += f" ({row['role']})" if row["role"] else ""
+        row["open"] = row["open_items"]
+    render_table("people", ["slug", "name", "email", "tz", "escalation", "open"], rows)
 
 
 @cli.command("meetings")
@@ -369,6 +501,8 @@ def meetings_command(app: AppContext, start: str | None, end: str | None, as_jso
     Example:
         tracker meetings --from 2008-01-01 --to 2012-12-31
     """
+    from tracker import meetings, store
+
     begin = app.parse_time(start, "--from") or app.now
     until = app.parse_time(end, "--to") or begin + timedelta(days=365)
     with store.transaction(app.engine) as session:
@@ -395,6 +529,8 @@ def agenda_command(app: AppContext, days: int, as_json: bool) -> None:
     Example:
         tracker --now 2008-09-01 agenda --days 60
     """
+    from tracker import agenda, meetings, store
+
     with store.transaction(app.engine) as session:
         result = agenda.agenda(session, app.now, days)
     if as_json:
@@ -420,6 +556,9 @@ def export(app: AppContext, out: str, as_json: bool) -> None:
     Example:
         tracker export --out calendars/
     """
+    from tracker import ics, store
+    from tracker.config import refresh_interval
+
     with store.transaction(app.engine) as session:
         written = ics.export(session, out, refresh_interval(app.settings))
     if as_json:
@@ -445,6 +584,8 @@ def dump(app: AppContext, directory: str, as_json: bool) -> None:
     Example:
         tracker dump data/ && git -C data diff
     """
+    from tracker import dumping, store
+
     with store.transaction(app.engine) as session:
         written = dumping.dump(session, directory)
     if as_json:
@@ -470,6 +611,8 @@ def backup(app: AppContext, path: str, force: bool, as_json: bool) -> None:
     Example:
         tracker backup ~/backups/tracker-2008-09-01.db
     """
+    from tracker import store
+
     result = store.backup(app.engine, path, force=force)
     if as_json:
         render_json("backup", app.now, result)
@@ -492,6 +635,8 @@ def copy_to(app: AppContext, url: str, as_json: bool) -> None:
     Example:
         tracker copy-to 'postgresql+psycopg://tracker@db.example.org/tracker'
     """
+    from tracker import store, transfer
+
     target = store.engine(url, option="copy-to URL")
     try:
         result = transfer.copy_to(app.engine, target)
@@ -517,6 +662,8 @@ def import_command(app: AppContext, path: str, as_json: bool) -> None:
     Example:
         tracker import official-schedule.ics
     """
+    from tracker import ics_import, store
+
     with store.transaction(app.engine, write=True) as session:
         result = ics_import.import_ics(session, path, now=app.now, tz=app.settings.tz)
     row = {"created": result.created, "updated": result.updated, "unchanged": result.unchanged}
@@ -536,19 +683,29 @@ def subscribe() -> None:
     """
 
 
-def _print_links(sub: dict[str, Any], token: str, app: AppContext, as_json: bool, command: str) -> None:
-    links = subscriptions.links(app.settings.base_url, token)
+def _print_links(sub: dict[str, Any], token: str, base: BaseUrl, app: AppContext, as_json: bool,
+                 command: str) -> None:  # fmt: skip
+    from tracker import subscriptions
+
+    links = subscriptions.links(base.url, token)
     record = sub | {"https": links.https, "webcal": links.webcal, "google": links.google, "page": links.page}
     if as_json:
         render_json(command, app.now, record)
-        return
-    render_record(f"subscription {sub['id']}: {sub['name']} ({sub['calendar']})", record)
-    message("The link is shown only now; `tracker subscribe rotate` makes a new one.")
+    else:
+        render_record(f"subscription {sub['id']}: {sub['name']} ({sub['calendar']})", record)
+        message("The link is shown only now; `tracker subscribe rotate` makes a new one.")
+    note = base.warning()
+    if note:
+        message(f"Note: {note}")
 
 
 @subscribe.command("add")
 @click.option("--name", required=True, help="Who or what subscribes (shown in the list).")
-@click.option("--person", help="A person's own feed: their items and the meetings those serve.")
+@click.option(
+    "--person",
+    help="A person's own feed: their items and the meetings those serve.",
+    shell_complete=_complete("person"),
+)
 @click.option("--calendar", help="all, meetings, action-items, deadlines, people/<slug> or committees/<slug>.")
 @click.option("--alarms/--no-alarms", default=None, help="Include VALARMs [default: only in a person's feed].")
 @json_option
@@ -557,14 +714,19 @@ def subscribe_add(app: AppContext, name: str, person: str | None, calendar: str 
                   as_json: bool) -> None:  # fmt: skip
     """Create a subscription and print its https:// and webcal:// URLs.
 
+    They start with the base URL: the setting base_url, else where `tracker serve` last listened.
+
     \b
     Example:
         tracker subscribe add --name "Desk wall screen" --calendar meetings
     """
+    from tracker import addresses, store, subscriptions
+
     with store.transaction(app.engine, write=True) as session:
         sub, token = subscriptions.add(session, app.now, name, person=person, calendar=calendar, alarms=alarms)
         record = subscriptions.as_dict(sub)
-    _print_links(record, token, app, as_json, "subscribe add")
+        base = addresses.base_url(session, app.settings)
+    _print_links(record, token, base, app, as_json, "subscribe add")
 
 
 @subscribe.command("list")
@@ -577,6 +739,8 @@ def subscribe_list(app: AppContext, as_json: bool) -> None:
     Example:
         tracker subscribe list
     """
+    from tracker import store, subscriptions
+
     with store.transaction(app.engine) as session:
         rows = [subscriptions.as_dict(s) for s in subscriptions.subscriptions(session)]
     if as_json:
@@ -596,6 +760,8 @@ def subscribe_revoke(app: AppContext, ref: str, as_json: bool) -> None:
     Example:
         tracker subscribe revoke 3
     """
+    from tracker import store, subscriptions
+
     with store.transaction(app.engine, write=True) as session:
         record = subscriptions.as_dict(subscriptions.revoke(session, ref, app.now))
     if as_json:
@@ -615,16 +781,23 @@ def subscribe_rotate(app: AppContext, ref: str, as_json: bool) -> None:
     Example:
         tracker subscribe rotate 3
     """
+    from tracker import addresses, store, subscriptions
+
     with store.transaction(app.engine, write=True) as session:
         sub, token = subscriptions.rotate(session, ref, app.now)
         record = subscriptions.as_dict(sub)
-    _print_links(record, token, app, as_json, "subscribe rotate")
+        base = addresses.base_url(session, app.settings)
+    _print_links(record, token, base, app, as_json, "subscribe rotate")
 
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--base-url", help="Public URL of this server, as subscribers reach it [env TRACKER_BASE_URL].")
+@click.option(
+    "--base-url",
+    help="Public URL of this server, as subscribers reach it [env TRACKER_BASE_URL; "
+    "default: the URL it listens on]; recorded for `subscribe add` and reminders.",
+)
 @click.option("--with-reminders", is_flag=True, help="Also run the reminder scheduler in this process.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), envvar="TRACKER_WORKERS",
               help="Worker processes sharing the socket [env TRACKER_WORKERS].")  # fmt: skip
@@ -636,17 +809,18 @@ def serve(app: AppContext, host: str, port: int, base_url: str | None, with_remi
     Example:
         tracker serve --port 8765 --base-url https://calendars.example.org --with-reminders --workers 2
     """
-    from tracker import scheduler, server
+    import dataclasses
+
+    from tracker import channels, scheduler, server
 
     settings = dataclasses.replace(app.settings, base_url=base_url) if base_url else app.settings
     channels.load(settings.channels, os.environ)  # a bad channel table fails now, not at the first sweep
     background = scheduler.build(app.engine, settings, app.clock, background=True) if with_reminders else None
-    if background is not None:
-        background.start()
-    try:
-        server.serve(settings, app.engine, clock.clock(settings.zone, settings.now), host, port, workers)
+    try:  # reminders start once the base URL their links use is recorded
+        server.serve(settings, app.engine, clock.clock(settings.zone, settings.now), host, port, workers,
+                     ready=background.start if background is not None else None)  # fmt: skip
     finally:
-        if background is not None:
+        if background is not None and background.running:
             background.shutdown(wait=False)
 
 
@@ -673,6 +847,8 @@ def remind_plan(app: AppContext, days: int, lead_days: str | None, due_at: str |
     Example:
         tracker --now 2008-09-01 remind plan --days 60 --lead-days 14,3
     """
+    from tracker import channels, reminders, store
+
     overrides = {"item_before_days": _int_list(lead_days, "--lead-days"), "due_day_at": due_at}
     names = [c.name for c in channels.load(app.settings.channels, os.environ)]
     with store.transaction(app.engine) as session:
@@ -706,18 +882,25 @@ def _int_list(text: str | None, option: str) -> list[int] | None:
 
 
 @remind.command("send-due")
+@click.option("--verbose", "-v", is_flag=True, help="Print each reminder the console sends in full, not a summary.")
 @json_option
 @pass_app
-def remind_send_due(app: AppContext, as_json: bool) -> None:
-    """Send every reminder due now, then exit (for cron or a systemd timer).
+def remind_send_due(app: AppContext, verbose: bool, as_json: bool) -> None:
+    """Send every reminder due now, then exit (for cron or a systemd timer). The console (the channel when
+    nothing else is configured) prints a short summary of what it sent; --verbose prints every message.
 
     \b
     Example:
-        tracker remind send-due
+        tracker remind send-due --verbose
     """
+    import sys
+
+    from tracker import channels, delivery
+
     configured = channels.load(app.settings.channels, os.environ)
-    if as_json:  # keep stdout for the JSON document
-        configured = [channels.ConsoleChannel(sys.stderr) if c.name == "console" else c for c in configured]
+    others = [c.name for c in configured if c.name != "console"]
+    stream = sys.stderr if as_json else None  # keep stdout for the JSON document
+    configured = [channels.ConsoleChannel(stream, verbose, others) if c.name == "console" else c for c in configured]
     result = delivery.send_due(app.engine, app.now, app.settings, configured)
     if as_json:
         render_json("remind send-due", app.now, result.as_dict())
@@ -742,7 +925,7 @@ def remind_run(app: AppContext, interval: int) -> None:
     Example:
         tracker remind run
     """
-    from tracker import scheduler
+    from tracker import channels, scheduler
 
     channels.load(app.settings.channels, os.environ)
     scheduler.run(app.engine, app.settings, app.clock, timedelta(seconds=interval))
@@ -759,6 +942,8 @@ def remind_history(app: AppContext, limit: int, as_json: bool) -> None:
     Example:
         tracker remind history --json
     """
+    from tracker import delivery, store
+
     with store.transaction(app.engine) as session:
         rows = delivery.history(session, limit)
     if as_json:
@@ -771,4 +956,16 @@ def remind_history(app: AppContext, limit: int, as_json: bool) -> None:
 
 
 def main() -> None:
+    # Start-up creates a few hundred thousand objects that live as long as the process (modules, SQLAlchemy's
+    # tables and mappers), and each full pass of the cycle collector on the way walks all of them again: about a
+    # tenth of a short command's time. So it is paused until the command has opened its database.
+    gc.disable()
     cli(prog_name="tracker")
+
+
+def _end_of_start_up() -> None:
+    """Resume the collector main() paused, first moving every object made so far out of its sight (gc.freeze):
+    they will not become garbage, and long-running commands (serve, remind run) collect as usual from here."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()

@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import platformdirs
-import tzlocal
-from icalendar.prop import vDuration
 
 from tracker.clock import zone
 from tracker.errors import ConfigError, InvalidInput
@@ -31,7 +30,7 @@ class Settings:
     db: str = ""
     tz: str = ""
     now: str | None = None
-    base_url: str = "http://127.0.0.1:8765"
+    base_url: str = ""  # none set: tracker.addresses falls back to where `tracker serve` last listened
     refresh: str = "PT1H"
     feed_gzip: bool = False
     secret: str | None = None
@@ -54,22 +53,35 @@ def load_settings(
     environ: dict[str, str] | None = None, path: str | None = None, overrides: dict | None = None
 ) -> Settings:
     """Build Settings from defaults, the TOML file at `path`, `environ`, then `overrides` (non-None only)."""
+    import tzlocal
+
     environ = os.environ if environ is None else environ
     values: dict = {"db": default_db_url(), "tz": environ.get("TZ") or tzlocal.get_localzone_name()}
-    names = {f.name for f in fields(Settings)}
-    if path:
-        values.update(_read_toml(Path(path), names - {"channels"}))
-    values.update(
-        {n: environ[f"TRACKER_{n.upper()}"] for n in names - {"channels"} if f"TRACKER_{n.upper()}" in environ}
-    )
-    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    values.update(_layers(environ, path, overrides))
     settings = replace(Settings(), **{k: _coerce(k, v) for k, v in values.items()})
     try:
         settings.zone  # noqa: B018 - validate the zone name once, up front
     except InvalidInput as e:
         raise ConfigError(f"setting tz: {e}") from None
-    refresh_interval(settings)
+    if settings.refresh != Settings.refresh:  # the default is valid; checking it would cost every command icalendar
+        refresh_interval(settings)
     return settings
+
+
+def _layers(environ: Mapping[str, str], path: str | None, overrides: dict | None) -> dict:
+    """The values the TOML file, the environment and the overrides give, each layer over the one before."""
+    names = {f.name for f in fields(Settings)} - {"channels"}
+    values = _read_toml(Path(path), names) if path else {}
+    values.update({n: environ[f"TRACKER_{n.upper()}"] for n in names if f"TRACKER_{n.upper()}" in environ})
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return values
+
+
+def db_url(environ: Mapping[str, str] | None = None, path: str | None = None, override: str | None = None) -> str:
+    """The database URL load_settings would give, without the rest of the settings (shell completion needs
+    only this, and fast). :raises ConfigError: as load_settings for the TOML file or the URL's type."""
+    values = _layers(os.environ if environ is None else environ, path, {"db": override})
+    return _coerce("db", values["db"]) if "db" in values else default_db_url()
 
 
 RANGES = {
@@ -111,6 +123,8 @@ def _coerce(name: str, value: object) -> object:
 
 def refresh_interval(settings: Settings) -> timedelta:
     """The REFRESH-INTERVAL / X-PUBLISHED-TTL of every feed."""
+    from icalendar.prop import vDuration  # only to read this one setting: icalendar costs more than the rest
+
     try:
         value = vDuration.from_ical(settings.refresh)
     except ValueError:

@@ -14,7 +14,7 @@ import os
 import tempfile
 from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -24,6 +24,7 @@ from icalendar.prop import vDuration, vRecur
 from sqlalchemy import Row, Select, select
 from sqlalchemy.orm import Session, selectinload
 
+from tracker import vtimezones
 from tracker.models import Committee, Item, ItemOwner, Meeting, MeetingSeries, Person, Precision, Status
 from tracker.policy import DEFAULT, Policy, item_alarm_triggers, load_policies, policy_for
 from tracker.timing import local_date
@@ -42,15 +43,22 @@ GLYPH = {Status.open: "☐", Status.in_progress: "▶", Status.done: "✔", Stat
 SOURCE_LABEL = "Source (report on the 2008 APEC SME Ministerial Meeting)"
 
 
+def _in_zone(at: datetime, tz: str) -> datetime:
+    """`at` as a local time of `tz`, or in UTC where that local time is ambiguous (in the hour repeated when the
+    clocks go back): RFC 5545 reads such a time as its first occurrence, ical.js as its second."""
+    local = at.astimezone(ZoneInfo(tz))
+    return local if local.replace(fold=1 - local.fold).utcoffset() == local.utcoffset() else at.astimezone(UTC)
+
+
 def _span(start: datetime, end: datetime, all_day: bool, tz: str) -> tuple[date | datetime, date | datetime]:
     if all_day:
         return local_date(start, tz), local_date(end, tz)
-    zone = ZoneInfo(tz)
-    return start.astimezone(zone), end.astimezone(zone)
+    return _in_zone(start, tz), _in_zone(end, tz)
 
 
-def _description(*parts: str) -> str:
-    return "\n\n".join(p for p in parts if p)
+def _description(*parts: str) -> str | None:
+    """The non-empty parts, or None (no DESCRIPTION: libical rejects an empty one)."""
+    return "\n\n".join(p for p in parts if p) or None
 
 
 def _quote(text: str) -> str:
@@ -121,7 +129,7 @@ def _item_categories(item: Item) -> list[str]:
     return ["Action item"] + ([CATEGORIES[item.category]] if item.category else [])
 
 
-def _item_description(item: Item) -> str:
+def _item_description(item: Item) -> str | None:
     owners = ", ".join(p.name for p in item.owners)
     facts = [
         f"Owner: {owners}" if owners else "",
@@ -134,7 +142,7 @@ def _item_description(item: Item) -> str:
 
 
 def _due_value(item: Item) -> date | datetime:
-    return local_date(item.due, item.tz) if item.due_all_day else item.due.astimezone(ZoneInfo(item.tz))
+    return local_date(item.due, item.tz) if item.due_all_day else _in_zone(item.due, item.tz)
 
 
 def item_todo(item: Item, alarms: bool = False, policy: Policy = DEFAULT) -> Todo:
@@ -200,13 +208,10 @@ def item_deadline_event(item: Item) -> Event | None:
 # --- assembling calendars --------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=64)
-def vtimezone(tzid: str) -> bytes:
-    """The VTIMEZONE bytes of one IANA zone, built by icalendar from zoneinfo."""
-    probe = Calendar()
-    probe.add_component(Event.new(uid="probe", start=datetime(2000, 1, 1, tzinfo=ZoneInfo(tzid))))
-    probe.add_missing_timezones()
-    return b"".join(tz.to_ical() for tz in probe.timezones)
+@lru_cache(maxsize=256)
+def vtimezone(tzid: str, since: int) -> bytes:
+    """The VTIMEZONE bytes of one IANA zone for times from 1 January `since` on (see tracker.vtimezones)."""
+    return vtimezones.vtimezone(tzid, since).to_ical()
 
 
 def header(name: str, refresh: timedelta) -> Calendar:
@@ -229,18 +234,20 @@ def _sort_key(component: Component) -> tuple[str, str]:
 
 
 def assemble(head: Calendar, parts: list[Part]) -> bytes:
-    """Header + VTIMEZONEs + the (sort key, bytes, tzids) parts in key order + END."""
+    """Header + VTIMEZONEs (each from the earliest year a part needs) + the parts in key order + END."""
     head_bytes = head.to_ical()
-    tzids = sorted(set().union(*(p[2] for p in parts))) if parts else []
+    since: dict[str, int] = {}
+    for _, _, years in parts:
+        for tzid, year in years:
+            since[tzid] = min(since.get(tzid, year), year)
+    zones = b"".join(vtimezone(tzid, since[tzid]) for tzid in sorted(since))
     ordered = sorted(parts, key=lambda p: p[0])
-    return head_bytes[: -len(END)] + b"".join(vtimezone(t) for t in tzids) + b"".join(p[1] for p in ordered) + END
+    return head_bytes[: -len(END)] + zones + b"".join(p[1] for p in ordered) + END
 
 
 def part(component: Component) -> Part:
-    """One component's sort key, bytes and the TZIDs it uses."""
-    probe = Calendar()
-    probe.add_component(component)
-    return _sort_key(component), component.to_ical(), frozenset(probe.get_used_tzids())
+    """One component's sort key, bytes, and the TZIDs it uses with the first year each is needed."""
+    return _sort_key(component), component.to_ical(), frozenset(vtimezones.first_years(component).items())
 
 
 # --- which rows go into which calendar -------------------------------------------------------------------
@@ -327,7 +334,7 @@ def load_meetings(session: Session, spec: CalendarSpec, rows: list[Row]) -> tupl
 
 
 Source = tuple[tuple, Callable[[], Component]]
-Part = tuple[tuple[str, str], bytes, frozenset[str]]
+Part = tuple[tuple[str, str], bytes, frozenset[tuple[str, int]]]
 
 
 def sources(session: Session, spec: CalendarSpec, alarms: bool = False, cached: Container = ()) -> list[Source]:

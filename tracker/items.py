@@ -7,7 +7,7 @@ SEQUENCE (calendar clients ignore edits whose SEQUENCE does not rise) and stamps
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -196,6 +196,12 @@ def parse_statuses(text: str | None) -> list[Status] | None:
         return [Status(s.strip()) for s in text.split(",")]
     except ValueError:
         raise InvalidInput(f"--status: use all or some of {', '.join(s.value for s in Status)}") from None
+
+
+def by_due(found: Iterable[Item]) -> list[Item]:
+    """Earliest due first, undated last, then by id: the order of `items` (its SQL ORDER BY), for lists made
+    otherwise."""
+    return sorted(found, key=lambda i: (i.due is None, i.due.timestamp() if i.due else 0, i.id))
 
 
 def items(

@@ -14,7 +14,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tracker import agenda, ics, items, meetings, rules, signing
+from tracker import addresses, agenda, ics, items, meetings, rules, signing, vtimezones
 from tracker.channels import Message
 from tracker.config import Settings
 from tracker.models import Item, Meeting, MeetingSeries, Person, Reminder
@@ -36,23 +36,25 @@ def message_id(reminder: Reminder, recipient: str) -> str:
 
 @dataclass(frozen=True)
 class Signing:
-    """What the links of a batch of messages are signed with, read once for the batch: the secret, and the
-    status marks of the batch's items (read with the items, so a link is bound to the status it was sent for)."""
+    """What the links of a batch of messages are made with, read once for the batch: the secret, the status
+    marks of the batch's items (read with the items, so a link is bound to the status it was sent for) and the
+    base URL they point at (tracker.addresses)."""
 
     key: str
     marks: Mapping[int, int]
+    base: str
 
     @classmethod
     def read(cls, session: Session, settings: Settings, item_ids: Iterable[int]) -> Signing:
-        return cls(signing.secret(session, settings.secret), signing.status_marks(session, item_ids))
+        return cls(signing.secret(session, settings.secret), signing.status_marks(session, item_ids),
+                   addresses.base_url(session, settings).url.rstrip("/"))  # fmt: skip
 
 
-def links(sign: Signing, settings: Settings, now: datetime, person: Person, item: Item | None,
+def links(sign: Signing, now: datetime, person: Person, item: Item | None,
           reminder: Reminder | None = None) -> dict[str, str]:  # fmt: skip
     """The signed links of a message. Done and snooze are bound to the item's status as it is now (a later
     reopen makes them stale) and snooze to the reminder they come with (its target is computed from that)."""
-    key = sign.key
-    base = settings.base_url.rstrip("/")
+    key, base = sign.key, sign.base
     out = {"settings": f"{base}/settings/{signing.make(key, 'settings', now, p=person.id)}"}
     if item is not None:
         mark = sign.marks.get(item.id, 0)
@@ -70,7 +72,7 @@ def _calendar_bytes(components: list) -> bytes:
     for component in components:
         if component is not None:
             cal.add_component(component)
-    cal.add_missing_timezones()
+    vtimezones.add_timezones(cal)
     return cal.to_ical()
 
 
@@ -96,12 +98,12 @@ def compose(session: Session, reminder: Reminder, person: Person, recipient: str
     if sign is None:
         sign = Signing.read(session, settings, [reminder.item_id] if reminder.item_id is not None else [])
     if reminder.kind.startswith("item-"):
-        return _item_message(sign, reminder, person, recipient, now, settings)
+        return _item_message(sign, reminder, person, recipient, now)
     if reminder.kind == "meeting-before":
-        return _meeting_message(session, sign, reminder, person, recipient, now, settings)
+        return _meeting_message(session, sign, reminder, person, recipient, now)
     if reminder.kind == "digest":
-        return _digest_message(session, sign, reminder, person, recipient, now, settings)
-    return _catchup_message(sign, reminder, person, recipient, now, settings)
+        return _digest_message(session, sign, reminder, person, recipient, now)
+    return _catchup_message(sign, reminder, person, recipient, now)
 
 
 def _message(reminder: Reminder, person: Person, recipient: str, now: datetime, subject: str, template: str,
@@ -122,13 +124,12 @@ def _message(reminder: Reminder, person: Person, recipient: str, now: datetime, 
     )
 
 
-def _item_message(sign: Signing, reminder: Reminder, person: Person, recipient: str, now: datetime,
-                  settings: Settings) -> Message:  # fmt: skip
+def _item_message(sign: Signing, reminder: Reminder, person: Person, recipient: str, now: datetime) -> Message:
     item = reminder.item
     row = items.as_dict(item, now)
     served = item.serves_meeting or item.serves_series or item.meeting
     context = {"item": items.readable(row), "served": served.title if served else None,
-               "links": links(sign, settings, now, person, item, reminder), "reminder": reminder}  # fmt: skip
+               "links": links(sign, now, person, item, reminder), "reminder": reminder}  # fmt: skip
     attachment = _calendar_bytes([ics.item_todo(item), ics.item_deadline_event(item)])
     data = {"item": {k: row[k] for k in ("id", "slug", "uid", "title", "due", "due_utc", "status", "owners",
                                          "overdue", "days_overdue", "source_quote")}}  # fmt: skip
@@ -137,8 +138,8 @@ def _item_message(sign: Signing, reminder: Reminder, person: Person, recipient: 
                     attachment)  # fmt: skip
 
 
-def _meeting_message(session: Session, sign: Signing, reminder: Reminder, person: Person, recipient: str, now: datetime,
-                     settings: Settings) -> Message:  # fmt: skip
+def _meeting_message(session: Session, sign: Signing, reminder: Reminder, person: Person, recipient: str,
+                     now: datetime) -> Message:  # fmt: skip
     day = datetime.fromisoformat(reminder.occurrence).replace(tzinfo=now.tzinfo)
     found = [o for o in meetings.meetings(session, day - timedelta(days=2), day + timedelta(days=2), now)
              if o["uid"] == reminder.meeting_uid and o["start_local"] == reminder.occurrence]  # fmt: skip
@@ -146,7 +147,7 @@ def _meeting_message(session: Session, sign: Signing, reminder: Reminder, person
     shown = meetings.readable(occurrence) if found else occurrence
     days = reminder.payload.get("days")
     subject = f"In {plural(days, 'day')}: {occurrence['title']} ({shown['date']})"
-    context = {"meeting": shown, "days": days, "links": links(sign, settings, now, person, None)}
+    context = {"meeting": shown, "days": days, "links": links(sign, now, person, None)}
     return _message(reminder, person, recipient, now, subject, "reminder_meeting", context,
                     {"meeting": occurrence}, _meeting_ics(session, reminder.meeting_uid))  # fmt: skip
 
@@ -158,8 +159,8 @@ def _meeting_ics(session: Session, uid: str | None) -> bytes | None:
     return _calendar_bytes(components) if components else None
 
 
-def _digest_message(session: Session, sign: Signing, reminder: Reminder, person: Person, recipient: str, now: datetime,
-                    settings: Settings) -> Message | None:  # fmt: skip
+def _digest_message(session: Session, sign: Signing, reminder: Reminder, person: Person, recipient: str,
+                    now: datetime) -> Message | None:  # fmt: skip
     mine = agenda.agenda(session, now, days=14, owner=person.slug)
     overdue, due = mine["overdue"], mine["due"]
     ahead = [o for o in meetings.meetings(session, now, now + timedelta(days=30), now) if person.slug in o["attendees"]]
@@ -170,17 +171,16 @@ def _digest_message(session: Session, sign: Signing, reminder: Reminder, person:
         "overdue": [items.readable(r) for r in overdue],
         "due": [items.readable(r) for r in due],
         "meetings": [meetings.readable(m) for m in ahead],
-        "links": links(sign, settings, now, person, None),
+        "links": links(sign, now, person, None),
     }
     data = {"overdue": [r["slug"] for r in overdue], "due": [r["slug"] for r in due]}
     return _message(reminder, person, recipient, now, subject, "digest", context, data)
 
 
-def _catchup_message(sign: Signing, reminder: Reminder, person: Person, recipient: str, now: datetime,
-                     settings: Settings) -> Message:  # fmt: skip
+def _catchup_message(sign: Signing, reminder: Reminder, person: Person, recipient: str, now: datetime) -> Message:
     missed = reminder.payload.get("missed", [])
     titles = sorted({m["title"] for m in missed})
     about = "1 item or meeting" if len(titles) == 1 else f"{len(titles)} items and meetings"
     subject = f"Missed while reminders were off: {plural(len(missed), 'reminder')} about {about}"
-    context = {"missed": missed, "titles": titles, "links": links(sign, settings, now, person, None)}
+    context = {"missed": missed, "titles": titles, "links": links(sign, now, person, None)}
     return _message(reminder, person, recipient, now, subject, "catchup", context, {"missed": missed})

@@ -8,11 +8,6 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
-from rich.text import Text
-
 from tracker.rules import one_line, visible
 
 
@@ -37,6 +32,10 @@ PROSE = frozenset({"title", "name", "role", "email", "about", "place", "note", "
 
 def render_table(title: str, columns: Sequence[str], rows: Sequence[dict[str, Any]], empty: str = "nothing") -> None:
     """A table of `columns` (keys of each row); a row with "_style" gets that rich style."""
+    from rich.console import Console  # rich is imported only by what prints with it: --json does not need it
+    from rich.table import Table
+    from rich.text import Text
+
     console = Console(highlight=False)
     if not rows:
         console.print(f"[bold]{title}[/bold]: {empty}")
@@ -45,17 +44,20 @@ def render_table(title: str, columns: Sequence[str], rows: Sequence[dict[str, An
     for column in columns:
         table.add_column(column.replace("_", " "), overflow="fold", no_wrap=column not in PROSE)
     for row in rows:
-        table.add_row(*(_text(row.get(c), c in PROSE) for c in columns), style=row.get("_style"))
+        table.add_row(*(Text(_shown(row.get(c), c in PROSE)) for c in columns), style=row.get("_style"))
     console.print(table)
 
 
-def _text(value: Any, prose: bool) -> Text:
+def _shown(value: Any, prose: bool) -> str:
     if isinstance(value, list) and not prose:
-        return Text("\n".join(one_line(_cell(v)) for v in value))
-    return Text(one_line(_cell(value)))
+        return "\n".join(one_line(_cell(v)) for v in value)
+    return one_line(_cell(value))
 
 
 def render_record(title: str, record: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
     console = Console(highlight=False)
     console.print(f"[bold]{escape(one_line(title))}[/bold]")
     for key, value in record.items():
@@ -64,6 +66,8 @@ def render_record(title: str, record: dict[str, Any]) -> None:
 
 
 def message(text: str) -> None:
+    from rich.console import Console
+
     Console(highlight=False, stderr=True, soft_wrap=True).print(visible(text), markup=False)  # the terminal wraps
 
 

@@ -8,9 +8,6 @@ import re
 import unicodedata
 from datetime import date, datetime, time
 
-from dateutil.rrule import rrulestr  # recurring-ical-events expands with dateutil: check with what expands
-from icalendar.prop import vRecur
-
 # Line breaks that str.splitlines() honours: LF, CR, VT, FF, FS, GS, RS, NEL, LINE and PARAGRAPH SEPARATOR.
 _BREAKS = re.compile(r"\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 # Bidirectional overrides and isolates: they make a terminal or a page show text in another order than stored.
@@ -121,6 +118,10 @@ _CYCLE = 400  # the Gregorian calendar, weekdays included, repeats every 400 yea
 def check_rrule(text: str, start: date) -> str:
     """An RFC 5545 RRULE for a meeting series that starts on `start`: at most daily, every part once and in its
     range, and meeting again within MAX_GAP_YEARS — so that expanding it can never hang. Returns it unchanged."""
+    # Imported here: every command reads this module, few check RRULEs, and these two cost more than the rest.
+    from dateutil.rrule import rrulestr  # recurring-ical-events expands with dateutil: check with what expands
+    from icalendar.prop import vRecur
+
     if len(text) > RRULE_MAX:
         raise ValueError(f"an RRULE has at most {RRULE_MAX} characters (this one has {len(text)})")
     parts = [p.partition("=") for p in text.strip().upper().split(";") if p]

@@ -16,7 +16,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from email.utils import formatdate
 from typing import Any
@@ -33,7 +33,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.types import Message, Receive, Scope, Send
 
-from tracker import actions, ics, items, meetings, signing, store, subscriptions
+from tracker import actions, addresses, ics, items, meetings, signing, store, subscriptions
 from tracker.config import Settings, refresh_interval
 from tracker.errors import Busy, NotFound, TrackerError
 from tracker.feeds import Feed, FeedCache
@@ -248,7 +248,7 @@ def page_context(ctx: Context, token: str) -> dict[str, Any]:
         if sub is None:
             raise NotFound("subscription")
         spec = subscriptions.spec_for(session, sub.calendar)
-        found = ics.load_items(session, spec)
+        found = items.by_due(ics.load_items(session, spec))  # listed as `tracker items` lists them
         rows = [items.readable(items.as_dict(i, now)) for i in found]
         due_soon = {i.id for i in found if i.due and not items.is_overdue(i, now) and i.due < now + timedelta(days=30)}
         upcoming = []
@@ -314,8 +314,12 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 def create_app(settings: Settings, engine: Engine, now: Callable[[], datetime], dates: bool = False) -> Front:
     """The ASGI app. `now` is the clock (tests and demos pass a fixed one). `dates`: the app sends each
-    response's Date itself (from `now`), for a server configured to send none (see serve)."""
+    response's Date itself (from `now`), for a server configured to send none (see serve). Without a configured
+    base URL, the pages' links use the one `tracker serve` recorded (tracker.addresses)."""
     store.init(engine)
+    if not settings.base_url:
+        with store.transaction(engine) as session:
+            settings = replace(settings, base_url=addresses.base_url(session, settings).url)
     handlers = {signing.LinkError: actions.link_error, TrackerError: tracker_error, HTTPException: http_error}
     pages = Starlette(
         routes=[Route("/{token}/", page), Route("/{token}/calendar.ics", download)],
@@ -360,15 +364,18 @@ class WorkerApp:
             sys.exit(STARTUP_FAILURE)
 
 
-def serve(
-    settings: Settings, engine: Engine, now: Callable[[], datetime], host: str, port: int, workers: int = 1
-) -> None:
+def serve(settings: Settings, engine: Engine, now: Callable[[], datetime], host: str, port: int, workers: int = 1,
+          ready: Callable[[], None] | None = None) -> None:  # fmt: skip
     """Run the app on uvicorn until interrupted, with the deadlines and connection cap of tracker.serving.
 
     With `workers` > 1, uvicorn's supervisor binds the socket and runs that many worker processes on it, each
     with its own engine and feed cache (`now` must pickle: tracker.clock.clock); it replaces a worker that
     dies, and SIGTERM or Ctrl-C stops them all gracefully. The app, not uvicorn, sends the Date header, so
-    that Last-Modified and Date come from one clock."""
+    that Last-Modified and Date come from one clock.
+
+    The socket is bound first: without a configured base URL, the URL it listens on (its real port, even for
+    port 0) is recorded for `subscribe add` and reminders, and is the one the pages link to; then `ready` runs
+    (serve --with-reminders starts its scheduler there)."""
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
@@ -380,9 +387,18 @@ def serve(
              "per worker, %d worker(s)", limits.header_timeout, limits.body_timeout, limits.keepalive_timeout,
              limits.send_timeout, limits.max_connections, workers)  # fmt: skip
     options = {"host": host, "port": port, "log_level": "info", "date_header": False}
+    bound = serving.config(None, limits, **options)
+    sock = bound.bind_socket()
+    sock.listen(bound.backlog)  # uvicorn logs "running on" as it binds: from then on clients queue, never refused
+    settings = replace(settings, base_url=settings.base_url or addresses.listening_url(host, sock.getsockname()[1]))
+    with store.transaction(engine, write=True) as session:
+        addresses.record(session, settings.base_url)
+    log.info("base URL of links and pages: %s", settings.base_url)
+    if ready is not None:
+        ready()
     if workers == 1:
         app = create_app(settings, engine, now, dates=True)
-        uvicorn.Server(serving.config(app, limits, **options)).run()
+        uvicorn.Server(serving.config(app, limits, **options)).run(sockets=[sock])
         return
     config = serving.config(WorkerApp(settings, now), limits, factory=True, workers=workers, **options)
-    Multiprocess(config, sockets=[config.bind_socket()]).run()
+    Multiprocess(config, sockets=[sock]).run()

@@ -44,6 +44,17 @@ class Links:
     page: str
     download: str
 
+    @property
+    def secure(self) -> bool:
+        """The feed is served over https (the field `https` holds the feed's web URL, http or https)."""
+        return self.https.startswith("https://")
+
+    @property
+    def webcals(self) -> str:
+        """The subscribe link for Thunderbird, which reads webcal:// as http and webcals:// as https. Apple
+        Calendar and Google are given webcal://, the form they document."""
+        return "webcals://" + self.webcal.removeprefix("webcal://") if self.secure else self.webcal
+
 
 def links(base_url: str, token: str) -> Links:
     base = base_url.rstrip("/")

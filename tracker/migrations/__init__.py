@@ -10,23 +10,33 @@ a database at head; read it, then test it with `tests/test_migrations.py`.
 from __future__ import annotations
 
 import functools
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect, text
 
 from tracker.errors import ConfigError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
 
 # tracker 0.1 created this schema without Alembic and recorded meta.schema_version = 1; such a database is
 # stamped with the first revision, then upgraded like any other.
 LEGACY_REVISION = "0001"
 # Our own name, not Alembic's default: a PostgreSQL database may be shared with another Alembic-managed app.
 VERSION_TABLE = "tracker_alembic_version"
+# Revisions are numbered (`python -m tracker.migrations` writes versions/NNNN_what.py with revision id NNNN), so
+# the head is the highest number: known without importing Alembic, which every command would pay for otherwise
+# (about 0.1 s) although only an upgrade needs it. tests/test_migrations.py checks Alembic agrees.
+_REVISION_FILE = re.compile(r"(\d{4})_\w+\.py")
 
 
 def _config(connection: Connection | None = None) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", "tracker:migrations")
     config.attributes["connection"] = connection
@@ -34,16 +44,23 @@ def _config(connection: Connection | None = None) -> Config:
 
 
 def _context(connection: Connection) -> MigrationContext:
+    from alembic.runtime.migration import MigrationContext
+
     return MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
 
 
 @functools.cache
 def _scripts() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(_config())
 
 
+@functools.cache
 def head() -> str:
-    return _scripts().get_current_head()
+    """The newest revision: the highest-numbered file in versions/."""
+    names = (_REVISION_FILE.fullmatch(path.name) for path in (Path(__file__).parent / "versions").iterdir())
+    return max(found[1] for found in names if found)
 
 
 def schema_version() -> int:
@@ -83,14 +100,23 @@ def is_current(connection: Connection) -> bool:
     """Whether the database records the head revision (a tracker 0.1 database is not: it must be stamped).
 
     :raises ConfigError: as `recorded`."""
-    if _context(connection).get_current_heads() == (head(),):
+    if _stored_heads(connection) == [head()]:
         return True
     recorded(connection)
     return False
 
 
+def _stored_heads(connection: Connection) -> list[str]:
+    """The version table's rows, read with plain SQL (what Alembic's MigrationContext reads, without Alembic)."""
+    if not inspect(connection).has_table(VERSION_TABLE):
+        return []
+    return list(connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars())
+
+
 def upgrade(connection: Connection) -> None:
     """Apply every revision the database lacks, in the caller's transaction (which holds the write lock)."""
+    from alembic import command
+
     config = _config(connection)
     if not _context(connection).get_current_heads() and recorded(connection) == LEGACY_REVISION:
         command.stamp(config, LEGACY_REVISION)
