@@ -212,7 +212,7 @@ def test_a_co_owner_who_is_also_the_escalation_contact_is_reminded_once(invoke, 
     late = [(r["to"], r["when"]) for r in mine if r["kind"] == "item-overdue"]
     assert len(late) == len(set(late))
     # Its 91-days-overdue reminder fell due on 2009-05-31, more than 48 hours before: a catch-up message.
-    sent = invoke("--now", "2009-06-04T10:00+08:00", "remind", "send-due").stdout
+    sent = invoke("--now", "2009-06-04T10:00+08:00", "remind", "send-due", "--verbose").stdout
     catch_up = sent.split("--- reminder for APEC SME desk lead")[-1]
     assert catch_up.startswith(" <desk-lead@example.org>: Missed while reminders were off")
     title = invoke_json("show", "2")["title"]
@@ -228,10 +228,10 @@ def test_an_item_created_after_its_reminder_times_gets_one_honest_overdue_remind
         ("2026-11-25T15:00:00+08:00", "desk-lead", "item-overdue", "6250 days overdue; escalation copy", "send"),
         ("2026-11-25T15:00:00+08:00", "forum-officer", "item-overdue", "6250 days overdue", "send"),
     ]  # the next weekly repeat waits a week
-    sent = invoke("--now", now, "remind", "send-due").stdout
+    sent = invoke("--now", now, "remind", "send-due", "--verbose").stdout
     assert "Overdue by 6250 days: File the 2009 report" in sent
     assert "not running" not in sent.split("File the 2009 report")[0].rsplit("Subject:", 1)[-1]
-    later = invoke("--now", "2026-11-25T16:00+08:00", "remind", "send-due").stdout
+    later = invoke("--now", "2026-11-25T16:00+08:00", "remind", "send-due", "--verbose").stdout
     assert "File the 2009 report" not in later  # sent once
 
 
