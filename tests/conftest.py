@@ -82,8 +82,10 @@ class ThrowawayPostgres:
 
 @pytest.fixture
 def db_url(request: pytest.FixtureRequest, tmp_path: Path):
-    """The test's own empty database: a SQLite file, or a fresh PostgreSQL database dropped afterwards."""
+    """The test's own empty database: an empty SQLite file (the counterpart of `createdb`; a missing file is made
+    only by init, load and import), or a fresh PostgreSQL database dropped afterwards."""
     if request.param == "sqlite":
+        (tmp_path / "tracker.db").touch()
         yield f"sqlite:///{tmp_path / 'tracker.db'}"
         return
     with pg_database(request.getfixturevalue("pg_server"), "test") as url:

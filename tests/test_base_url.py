@@ -75,3 +75,16 @@ def test_the_listening_url_and_what_counts_as_local():
     assert all(BaseUrl(url, "configured").local for url in local)
     assert not BaseUrl("http://10.0.0.5:8765", "configured").local
     assert BaseUrl("https://calendars.example.org", "configured").warning() is None
+
+
+def test_subscribe_add_labels_each_link_by_what_it_is_and_keeps_it_on_one_line(loaded, env, invoke):
+    plain = invoke("subscribe", "add", "--name", "phone", "--person", "apec-officer", env=env).stdout
+    lines = plain.splitlines()
+    feed = next(line for line in lines if "/feeds/" in line and "webcal" not in line)
+    assert re.fullmatch(r"  http: http://127\.0\.0\.1:8765/feeds/[\w-]{43}\.ics", feed)  # one line, named http
+    assert not any(line.lstrip().startswith(("https:", "google:")) for line in lines)  # Google needs https
+    secure = {**env, "TRACKER_BASE_URL": "https://calendars.example.org/a-rather-long-path/for-the-desk"}
+    lines = invoke("subscribe", "add", "--name", "wall", "--calendar", "meetings", env=secure).stdout.splitlines()
+    google = next(line for line in lines if line.lstrip().startswith("google:"))
+    assert re.fullmatch(r"  google: https://calendar\.google\.com/calendar/r\?cid=webcal%3A%2F%2F\S+\.ics", google)
+    assert any(re.fullmatch(r"  https: https://calendars\.example\.org/\S+\.ics", line) for line in lines)

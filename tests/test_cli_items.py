@@ -99,7 +99,6 @@ def test_user_mistakes_are_one_line_errors(invoke, loaded, db_url):
     before = dump(db_url)
     cases = [
         (("show", "999"), "Error: no item with id or slug '999'"),
-        (("--now", "yesterday", "items"), "Error: --now (TRACKER_NOW): not an ISO-8601 date or date-time: 'yesterday'"),
         (("items", "--status", "finished"), "Error: --status: use all or some of"),
         (("add", "x", "--owner", "nobody"), "Error: no person with slug 'nobody'"),
         (("add", "x", "--slug", "forum-host-2009"), "Error: an item with slug 'forum-host-2009' already exists"),

@@ -74,7 +74,11 @@ def test_a_status_changed_in_yaml_is_applied(invoke_json, invoke, loaded):
 
 
 BAD = [
-    ("due: 2008-09-30", "due: 2008-13-30", r"items\.yaml:\d+: items kpi-committee-volunteer: due: not a date"),
+    (
+        "due: 2008-09-30",
+        "due: 2008-13-30",
+        r"items\.yaml:\d+: items kpi-committee-volunteer: due: 2008-13-30: there is no month 13",
+    ),
     (
         "    due_note: end of September 2008\n",
         "    due_note: x\n    colour: red\n",

@@ -14,7 +14,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, MetaData, create_engine, select, text
 
-from tests.conftest import dump
+from tests.conftest import DATA, dump
 from tracker import migrations, store, transfer
 from tracker.models import Base
 
@@ -170,3 +170,23 @@ def test_a_damaged_0_1_database_is_one_line(invoke, db_url):
         "Error: the database has schema version abc but no migration record: not tracker's\n"
     )
     assert dump(db_url) == before
+
+
+def test_0003_records_of_a_0_1_database_are_claimed_by_the_first_load(invoke, invoke_json, db_url, tmp_path):
+    """0003 adds loaded_from (NULL for what was there); the next load of the data claims its records, after which
+    another file reusing one of their slugs is refused."""
+    if db_url.startswith("sqlite"):
+        shutil.copyfile(OLD, db_url.removeprefix("sqlite:///"))
+    else:
+        as_0_1_on_postgresql(db_url)
+    invoke("init")
+    tables = ("people", "committees", "meeting_series", "meetings", "items")
+    assert {
+        t: sorted({r[0] for r in rows})
+        for t, rows in rows_by_table(db_url, dict.fromkeys(tables, ["loaded_from"])).items()
+    } == dict.fromkeys(tables, [None])
+    invoke("load", str(DATA))
+    claimed = rows_by_table(db_url, {"items": ["slug", "loaded_from"]})["items"]
+    assert ("kpi-committee-volunteer", "items.yaml") in claimed and ("send-kpi-draft-to-thailand", None) in claimed
+    (tmp_path / "other.yaml").write_text("items:\n  - {slug: kpi-committee-volunteer, title: Copy, tz: UTC}\n")
+    assert "slug already loaded from items.yaml" in invoke("load", str(tmp_path / "other.yaml"), code=1).stderr

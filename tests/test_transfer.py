@@ -71,6 +71,7 @@ def test_copying_onto_itself_or_onto_data_is_refused(invoke, loaded, db_url, tmp
             "Error: copy-to: the target is this database, or already a copy of it; give an empty database\n"
         )
     other = f"sqlite:///{tmp_path / 'other.db'}"
+    invoke("--db", other, "init")  # only init, load and import make a database file
     invoke("--db", other, "add", "Someone else's item")
     other_before = dump(other)
     assert invoke("copy-to", other, code=1).stderr == (

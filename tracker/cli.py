@@ -14,6 +14,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import click
+from click.core import ParameterSource
 
 from tracker import __version__, clock
 from tracker.errors import InvalidInput, TrackerError
@@ -73,8 +74,9 @@ class GlobalOptions(click.Command):
             value = ctx.params.pop(param.name)
             if param.name == "global_json":
                 ctx.meta[_JSON] = ctx.meta.get(_JSON, False) or value
-            elif value is not None:
-                given[param.name] = value
+            elif value is not None and (param.name == "config" or ctx.get_parameter_source(param.name)
+                                        is not ParameterSource.ENVIRONMENT):  # fmt: skip
+                given[param.name] = value  # load_settings reads TRACKER_NOW itself: its errors name the variable
         if ctx.meta.get(_JSON) and not isinstance(self, click.Group) and not ctx.resilient_parsing:
             if "as_json" not in ctx.params:
                 raise click.UsageError(f"--json: `{ctx.command_path}` has no JSON output", ctx)
@@ -141,9 +143,15 @@ def _one_line(text: str, exit_code: int, ctx: click.Context | None = None) -> cl
     return error
 
 
+# The commands that may make the database file; any command may make the default one (a fresh HOME's first
+# command). Elsewhere a missing file is a mistyped --db, and an error.
+CREATING_COMMANDS = ("init", "load", "import")
+
+
 @dataclass
 class AppContext:
     given: dict[str, str]  # the global options given, before or after the command's name
+    may_create: bool = False
     actor: str = field(default_factory=lambda: os.environ.get("TRACKER_USER") or getpass.getuser())
 
     @cached_property
@@ -164,8 +172,9 @@ class AppContext:
     @cached_property
     def engine(self) -> Engine:
         from tracker import store
+        from tracker.config import default_db_url
 
-        eng = store.engine(self.settings.db)
+        eng = store.engine(self.settings.db, create=self.may_create or self.settings.db == default_db_url())
         try:
             store.init(eng)
         except BaseException:
@@ -226,8 +235,13 @@ def cli(ctx: click.Context) -> None:
         tracker load data/
         tracker --now 2008-09-01 agenda --days 60
     """
-    ctx.obj = AppContext(ctx.meta.setdefault(_GIVEN, {}))
+    ctx.obj = AppContext(ctx.meta.setdefault(_GIVEN, {}), may_create=ctx.invoked_subcommand in CREATING_COMMANDS)
     ctx.call_on_close(ctx.obj.close)
+
+
+def _complete_category(_ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[str]:
+    """Priority areas for shell completion; the core checks the value (and suggests the closest when wrong)."""
+    return [c for c in CATEGORIES if c.startswith(incomplete)]
 
 
 def _items_table(title: str, rows: list[dict[str, Any]], empty: str = "nothing") -> None:
@@ -251,17 +265,20 @@ def init(app: AppContext) -> None:
     Example:
         tracker --db sqlite:///tracker.db init
     """
-    from tracker import migrations
+    from tracker import migrations, store
 
-    message(f"database ready: {app.engine.url.render_as_string()} (schema revision {migrations.head()})")
+    message(f"database ready: {store.shown_url(app.engine)} (schema revision {migrations.head()})")
 
 
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--move", is_flag=True, help="Let records move here from the files they were loaded from before.")
 @json_option
 @pass_app
-def load(app: AppContext, paths: tuple[str, ...], as_json: bool) -> None:
+def load(app: AppContext, paths: tuple[str, ...], move: bool, as_json: bool) -> None:
     """Load YAML files or folders (default: data/) — an idempotent upsert by slug.
+
+    A slug already loaded from another file is refused, unless --move.
 
     \b
     Example:
@@ -271,7 +288,9 @@ def load(app: AppContext, paths: tuple[str, ...], as_json: bool) -> None:
 
     records = dataset.read(paths or ("data",))  # parsed and validated before the write lock is taken
     with store.transaction(app.engine, write=True) as session:
-        result = dataset.load(session, records, now=app.now)
+        result = dataset.load(session, records, now=app.now, move=move)
+    for warning in result.warnings:
+        message(f"Warning: {warning}")
     if as_json:
         render_json("load", app.now, result.rows())
     else:
@@ -281,7 +300,7 @@ def load(app: AppContext, paths: tuple[str, ...], as_json: bool) -> None:
 @cli.command("items")
 @click.option("--status", help="Comma-separated statuses, or all [default: open,in_progress].")
 @click.option("--owner", help="Person slug.", shell_complete=_complete("person"))
-@click.option("--category", type=click.Choice(list(CATEGORIES)), help="Priority area.")
+@click.option("--category", help=f"Priority area: {', '.join(CATEGORIES)}.", shell_complete=_complete_category)
 @click.option(
     "--meeting",
     help="Meeting or series slug the item came from or serves.",
@@ -356,7 +375,7 @@ def _item_options(f: Callable) -> Callable:
         click.option("--due", help="Due date (2009-03-01) or date-time (2009-03-01T17:00)."),
         click.option("--tz", "item_tz", help="IANA zone of the due date [default: first owner's, else --tz]."),
         click.option("--priority", type=click.Choice(PRIORITIES)),
-        click.option("--category", type=click.Choice(list(CATEGORIES))),
+        click.option("--category", help=f"Priority area: {', '.join(CATEGORIES)}.", shell_complete=_complete_category),
         click.option("--meeting", help="Slug of the meeting the item came from.", shell_complete=_complete("meeting")),
         click.option(
             "--serves",
@@ -688,11 +707,11 @@ def _print_links(sub: dict[str, Any], token: str, base: BaseUrl, app: AppContext
     from tracker import subscriptions
 
     links = subscriptions.links(base.url, token)
-    record = sub | {"https": links.https, "webcal": links.webcal, "google": links.google, "page": links.page}
-    if as_json:
-        render_json(command, app.now, record)
+    if as_json:  # the keys programs already read, whatever the scheme
+        render_json(command, app.now, sub | {"https": links.https, "webcal": links.webcal, "google": links.google,
+                                             "page": links.page})  # fmt: skip
     else:
-        render_record(f"subscription {sub['id']}: {sub['name']} ({sub['calendar']})", record)
+        render_record(f"subscription {sub['id']}: {sub['name']} ({sub['calendar']})", sub | links.labelled())
         message("The link is shown only now; `tracker subscribe rotate` makes a new one.")
     note = base.warning()
     if note:

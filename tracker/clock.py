@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tracker.errors import InvalidInput
-from tracker.rules import OutOfRange, check_date, shown
+from tracker.rules import OutOfRange, check_date, date_problem, shown
 
 
 def zone(name: str) -> ZoneInfo:
@@ -28,8 +28,9 @@ def parse_instant(text: str, tz: ZoneInfo) -> datetime:
         value = datetime.fromisoformat(text.strip())
         check_date(value.date())
     except ValueError as e:
-        reason = str(e) if isinstance(e, OutOfRange) else "not an ISO-8601 date or date-time"
-        raise InvalidInput(f"{reason}: {shown(text)}") from None
+        if isinstance(e, OutOfRange):
+            raise InvalidInput(f"{e}: {shown(text)}") from None
+        raise InvalidInput(date_problem(text) or f"not an ISO-8601 date or date-time: {shown(text)}") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=tz)
     return value.astimezone(UTC)
@@ -48,7 +49,7 @@ def now(tz: ZoneInfo, override: str | None = None, environ: dict[str, str] | Non
         try:
             return parse_instant(text, tz)
         except InvalidInput as e:
-            raise InvalidInput(f"--now (TRACKER_NOW): {e}") from None
+            raise InvalidInput(f"{'--now' if override else 'TRACKER_NOW'}: {e}") from None
     return datetime.now(UTC)
 
 

@@ -8,12 +8,13 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import platformdirs
 
-from tracker.clock import zone
+from tracker.clock import parse_instant, zone
 from tracker.errors import ConfigError, InvalidInput
 from tracker.rules import shown
 
@@ -59,10 +60,16 @@ def load_settings(
     values: dict = {"db": default_db_url(), "tz": environ.get("TZ") or tzlocal.get_localzone_name()}
     values.update(_layers(environ, path, overrides))
     settings = replace(Settings(), **{k: _coerce(k, v) for k, v in values.items()})
+    origin = partial(_origin, path=path, environ=environ, overrides=overrides or {})
     try:
         settings.zone  # noqa: B018 - validate the zone name once, up front
     except InvalidInput as e:
-        raise ConfigError(f"setting tz: {e}") from None
+        raise ConfigError(f"{origin('tz')}: {e}") from None
+    if settings.now:  # checked here, so that the error names where the bad instant came from
+        try:
+            parse_instant(settings.now, settings.zone)
+        except InvalidInput as e:
+            raise ConfigError(f"{origin('now')}: {e}") from None
     if settings.refresh != Settings.refresh:  # the default is valid; checking it would cost every command icalendar
         refresh_interval(settings)
     return settings
@@ -82,6 +89,15 @@ def db_url(environ: Mapping[str, str] | None = None, path: str | None = None, ov
     only this, and fast). :raises ConfigError: as load_settings for the TOML file or the URL's type."""
     values = _layers(os.environ if environ is None else environ, path, {"db": override})
     return _coerce("db", values["db"]) if "db" in values else default_db_url()
+
+
+def _origin(name: str, path: str | None, environ: Mapping[str, str], overrides: dict) -> str:
+    """Where the value of setting `name` came from, as the user gave it: the option, the variable or the file."""
+    if overrides.get(name) is not None:
+        return f"--{name}"
+    if f"TRACKER_{name.upper()}" in environ:
+        return f"TRACKER_{name.upper()}"
+    return f"{path}: {name}" if path else f"setting {name}"
 
 
 RANGES = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import typing
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -19,13 +20,13 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from tracker import items as items_module
-from tracker import rules
+from tracker import overrides, rules
 from tracker.clock import zone
-from tracker.errors import InvalidInput, NotFound
+from tracker.errors import Conflict, InvalidInput, NotFound
 from tracker.models import (
     Committee,
     Item,
@@ -53,7 +54,7 @@ def _tz(value: str) -> str:
 
 def _category(value: str) -> str:
     if value not in CATEGORIES:
-        raise ValueError(f"unknown category; use one of {', '.join(CATEGORIES)}")
+        raise ValueError(f"unknown category{rules.did_you_mean(value, CATEGORIES)}; use one of {', '.join(CATEGORIES)}")
     return value
 
 
@@ -71,7 +72,8 @@ def _when(value: str) -> str:
         raise
     except ValueError:
         raise ValueError(
-            f"not a date (2008-09-30), month (2009-03) or date-time (2008-10-06T09:30): {rules.shown(value)}"
+            rules.date_problem(value)
+            or f"not a date (2008-09-30), month (2009-03) or date-time (2008-10-06T09:30): {rules.shown(value)}"
         ) from None
     return value
 
@@ -105,10 +107,19 @@ Slugs = Annotated[list[Slug], AfterValidator(rules.check_unique), Field(max_leng
 Uid = Annotated[str, AfterValidator(_uid)]
 
 
+def _file_name(value: str) -> str:
+    if not value or len(value) > 255 or not value.isprintable() or "/" in value or "\\" in value:
+        raise ValueError("a file name such as items.yaml (no folder), at most 255 characters")
+    return value
+
+
 class Record(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     slug: Slug
     recorded: WhenText | None = None
+    # The file the record belongs to, when not the one it is written in: `tracker dump` gathers records of
+    # several files into one, and writes this so that loading the dump back is no conflict.
+    loaded_from: Annotated[str, AfterValidator(_file_name)] | None = None
 
 
 def _hhmm(value: str) -> str:
@@ -313,6 +324,33 @@ _Loader.yaml_implicit_resolvers = {
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _Loader.construct_mapping)
 
 
+# What PyYAML's complaints usually mean in a hand-edited data file, keyed by the start of its problem text.
+_YAML_HINTS = {
+    "mapping values are not allowed": "a colon followed by a space inside a value: put the value in quotes "
+    '(title: "Plan: phase 2"), or the line is indented too far',
+    "found character '\\t'": "a tab character: indent with spaces only",
+    "did not find expected key": "the indentation does not line up with the lines above (or a '-' is missing)",
+    "did not find expected '-' indicator": "the indentation does not line up with the list items above",
+    "expected <block end>": "the indentation does not line up with the lines above",
+    "could not find expected ':'": "a line is not `key: value` (a missing colon, or a value that runs on to "
+    "a line indented less than its key)",
+    "found unexpected end of stream": "a quote is not closed",
+    "found undefined alias": "an *alias with no &anchor before it",
+    "found unknown escape character": 'a backslash inside "double quotes": use single quotes, or write \\\\',
+    "expected ',' or ']'": "a [list] is not closed with ], or a comma is missing",
+    "expected ',' or '}'": "a {mapping} is not closed with }, or a comma is missing",
+    "found character '@'": "a value cannot start with @ or `: put it in quotes",
+    "found character '%'": "a value cannot start with %: put it in quotes",
+}
+
+
+def _plain(error: yaml.MarkedYAMLError) -> str:
+    """The parser's complaint, led by what it usually means in plain words, on one line."""
+    problem = rules.one_line(str(error.problem or error.context))
+    hint = next((h for start, h in _YAML_HINTS.items() if problem.startswith(start)), None)
+    return f"{hint} (the parser says: {problem})" if hint else problem
+
+
 @dataclass
 class Entry:
     """One validated record with where it came from."""
@@ -323,6 +361,13 @@ class Entry:
     line: int
     lines: dict[str, int]
     recorded: str | None
+    overrides: str | None = None  # a meeting's series occurrence, inferred when the record does not say
+
+    @property
+    def file(self) -> str:
+        """The name the record's file is known by: its name, not its folder, so that `load data/` and
+        `load data/items.yaml`, from any working folder or clone, are the same file."""
+        return self.record.loaded_from or self.path.name
 
     def where(self, field_name: str | None = None) -> str:
         line = self.lines.get(field_name, self.line) if field_name else self.line
@@ -337,14 +382,25 @@ class Dataset:
     entries: dict[str, list[Entry]] = field(default_factory=lambda: {s: [] for s in SECTIONS})
     policy: PolicyFileIn | None = None
     policy_at: str = ""
+    warnings: list[str] = field(default_factory=list)
+    files: set[str] = field(default_factory=set)  # the names of the files read
 
 
 def read(paths: Iterable[str | Path]) -> Dataset:
-    """Parse and validate every file (a folder means its *.yaml/*.yml, sorted) before anything is written."""
+    """Parse and validate every file (a folder means its *.yaml/*.yml, sorted) before anything is written.
+    A file without records is a warning; nothing to load at all is an error (a wrong path looks like "no work").
+
+    :raises InvalidInput: a file or folder is missing or bad, a folder holds no YAML file, or no file holds a record.
+    """
     dataset = Dataset()
     seen: dict[tuple[str, str], Entry] = {}
-    for path in _files(paths):
+    files = _files(paths)
+    empty: list[str] = []
+    for path in files:
         entries, policy, where = _read_file(path)
+        dataset.files.add(path.name)
+        if not entries and policy is None:
+            empty.append(str(path))
         if policy is not None:
             if dataset.policy is not None:
                 raise InvalidInput(f"{where}: reminder_policy: already given at {dataset.policy_at}")
@@ -356,6 +412,9 @@ def read(paths: Iterable[str | Path]) -> Dataset:
                 raise entry.error("slug", f"duplicate slug {entry.record.slug!r} (first at {first.path}:{first.line})")
             seen[key] = entry
             dataset.entries[entry.section].append(entry)
+    if files and len(empty) == len(files):
+        raise InvalidInput(f"nothing to load: {', '.join(empty)} {'has' if len(empty) == 1 else 'have'} no records")
+    dataset.warnings += [f"{name}: no records (an empty file?)" for name in empty]
     return dataset
 
 
@@ -364,12 +423,16 @@ def _files(paths: Iterable[str | Path]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            files += sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml"))
+            found = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml"))
+            if not found:
+                raise InvalidInput(f"{path}: no *.yaml or *.yml file in this folder, so nothing to load")
+            files += found
         elif path.is_file():
             files.append(path)
         else:
             raise InvalidInput(f"{path}: no such file or folder")
-    return files
+    unique = {p.resolve(): p for p in reversed(files)}  # a file named twice (`data/ data/items.yaml`) is read once
+    return list(reversed(unique.values()))
 
 
 def _read_file(path: Path) -> tuple[list[Entry], PolicyFileIn | None, str]:
@@ -383,7 +446,7 @@ def _read_file(path: Path) -> tuple[list[Entry], PolicyFileIn | None, str]:
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else 0
-        raise InvalidInput(f"{path}:{line}: YAML syntax: {rules.one_line(str(e.problem or e.context))}") from None
+        raise InvalidInput(f"{path}:{line}: YAML syntax: {_plain(e)}") from None
     except yaml.reader.ReaderError as e:  # a character YAML does not allow (most control characters)
         line = text.count("\n", 0, e.position) + 1
         raise InvalidInput(f"{path}:{line}: YAML syntax: character {e.character!r} is not allowed") from None
@@ -414,23 +477,44 @@ def _read_file(path: Path) -> tuple[list[Entry], PolicyFileIn | None, str]:
         try:
             policy = PolicyFileIn.model_validate(raw or {})
         except ValidationError as e:
-            raise _problem(path, raw if isinstance(raw, _LineDict) else document, "reminder_policy", e) from None
+            row = raw if isinstance(raw, _LineDict) else document
+            raise _problem(path, row, "reminder_policy", PolicyFileIn, e) from None
     return entries, policy, where
 
 
-def _problem(path: Path, row: _LineDict, label: str, e: ValidationError) -> InvalidInput:
-    """One line naming file, line, record and field for the first validation error."""
-    error = e.errors()[0]
+def _problem(path: Path, row: _LineDict, label: str, model: type[BaseModel], e: ValidationError) -> InvalidInput:
+    """One line naming file, line, record and field for the first validation error; an unknown field first,
+    since a misspelled required field (`titel:`) also makes that field missing."""
+    errors = e.errors()
+    error = next((x for x in errors if x["type"] == "extra_forbidden"), errors[0])
     loc = [str(part) for part in error["loc"]]
     name = ".".join(loc)
     if not re.fullmatch(r"[\w.]*", name):
         name = rules.shown(name)
     line = row.lines.get(loc[0], row.line) if loc else row.line
-    problem = "unknown field" if error["type"] == "extra_forbidden" else rules.one_line(error["msg"])
-    problem = problem.removeprefix("Value error, ")
+    problem = rules.one_line(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        problem = f"unknown field{rules.did_you_mean(loc[-1], _fields_at(model, loc))}"
     if error["type"] == "missing":
         problem = "required field is missing"
     return InvalidInput(f"{path}:{line}: {label}: {name}: {problem}")
+
+
+def _fields_at(model: type[BaseModel], loc: list[str]) -> list[str]:
+    """The field names allowed where the last part of `loc` stands (inside nested records such as `reminders`)."""
+    for part in loc[:-1]:
+        info = model.model_fields.get(part)
+        if info is None:  # a list index or a mapping key: still inside the same kind of record
+            continue
+        nested = [t for t in _types_in(info.annotation) if isinstance(t, type) and issubclass(t, BaseModel)]
+        if not nested:
+            return []
+        model = nested[0]
+    return list(model.model_fields)
+
+
+def _types_in(annotation: Any) -> list[Any]:
+    return [annotation, *(t for arg in typing.get_args(annotation) for t in _types_in(arg))]
 
 
 def _validate(path: Path, section: str, row: Any, recorded: str | None) -> Entry:
@@ -441,7 +525,7 @@ def _validate(path: Path, section: str, row: Any, recorded: str | None) -> Entry
     except ValidationError as e:
         slug = row.get("slug")
         label = slug if isinstance(slug, str) and rules.is_slug(slug) else f"#{row.line}"
-        raise _problem(path, row, f"{section} {label}", e) from None
+        raise _problem(path, row, f"{section} {label}", MODELS[section], e) from None
     return Entry(section, record, path, row.line, row.lines, record.recorded or recorded)
 
 
@@ -453,6 +537,7 @@ class LoadResult:
     created: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SECTIONS, 0))
     updated: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SECTIONS, 0))
     unchanged: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SECTIONS, 0))
+    warnings: list[str] = field(default_factory=list)  # for stderr: the load went ahead, but look at these
 
     def rows(self) -> list[dict[str, Any]]:
         return [
@@ -466,12 +551,21 @@ class LoadResult:
         ]
 
 
-def load(session: Session, paths: Iterable[str | Path] | Dataset, now: datetime) -> LoadResult:
+ROWS = {"people": Person, "committees": Committee, "series": MeetingSeries, "meetings": Meeting, "items": Item}
+
+
+def load(session: Session, paths: Iterable[str | Path] | Dataset, now: datetime, move: bool = False) -> LoadResult:
     """Upsert every record of `paths` (or of a Dataset already `read`) by slug. Call inside
     store.transaction(): an error rolls back all. Reading first, outside the transaction, keeps the parsing
-    out of the write lock."""
+    out of the write lock.
+
+    Each record belongs to the file it was loaded from. A slug that belongs to another file, one not read in
+    this load, is a Conflict unless `move` (a record moved between files read together simply moves).
+    :raises InvalidInput: a record is wrong (see `read`) or links to something that does not exist.
+    :raises Conflict: a record claims a slug another file's record has.
+    """
     dataset = paths if isinstance(paths, Dataset) else read(paths)
-    result = LoadResult()
+    result = LoadResult(warnings=list(dataset.warnings))
     writers = {
         "people": _write_person,
         "committees": _write_committee,
@@ -480,16 +574,44 @@ def load(session: Session, paths: Iterable[str | Path] | Dataset, now: datetime)
         "items": _write_item,
     }
     for section in SECTIONS:
+        model = ROWS[section]
+        owners = {slug: owner for slug, owner in session.execute(select(model.slug, model.loaded_from))}
+        if not move:
+            for entry in dataset.entries[section]:
+                _check_owner(entry, owners.get(entry.record.slug), dataset.files)
+        if section == "meetings":  # the series are written by now
+            result.warnings += _infer_overrides(session, dataset.entries["meetings"])
         for entry in dataset.entries[section]:
             outcome = writers[section](session, entry, now)
             getattr(result, outcome)[section] += 1
             session.flush()
+        _claim(session, model, [e for e in dataset.entries[section] if owners.get(e.record.slug) != e.file])
     # Escalation contacts may point forward in the file, so they are linked once everyone exists.
     for entry in dataset.entries["people"]:
         _link_escalation(session, entry)
     if dataset.policy is not None:
         _write_policy(session, dataset.policy)
     return result
+
+
+def _claim(session: Session, model: type, entries: list[Entry]) -> None:
+    """Record the file of each of `entries` (records new, claimed or moved by this load), one UPDATE per file."""
+    by_file: dict[str, list[str]] = {}
+    for entry in entries:
+        by_file.setdefault(entry.file, []).append(entry.record.slug)
+    for name, slugs in by_file.items():
+        session.execute(update(model).where(model.slug.in_(slugs)).values(loaded_from=name))
+
+
+def _check_owner(entry: Entry, owner: str | None, files: set[str]) -> None:
+    """Refuse a record whose slug belongs to a record of another file: two files, one slug, is most often a
+    copied record whose slug was not changed, and loading it would overwrite the other silently."""
+    if owner is None or owner == entry.file or owner in files:  # unclaimed, the same file, or moved within this load
+        return
+    raise Conflict(
+        f"{entry.where('slug')}: slug already loaded from {owner}; give this record another slug, or load with --move "
+        f"if it moved here from {owner}"
+    )
 
 
 def _write_policy(session: Session, policy: PolicyFileIn) -> None:
@@ -600,6 +722,34 @@ def _write_series(session: Session, entry: Entry, now: datetime) -> str:
     return _upsert(session, MeetingSeries, r.slug, values, now)
 
 
+def _infer_overrides(session: Session, entries: list[Entry]) -> list[str]:
+    """Give a series' meeting without `overrides:` the occurrence it falls on, when that is unambiguous (see
+    tracker.overrides); returns the warnings: what was inferred (add the line to say so), and what could not be."""
+    series = {s.slug: s for s in session.scalars(select(MeetingSeries))}
+    by_slug = {e.record.slug: e for e in entries if e.record.series in series}  # a missing series: _write_meeting
+    loading = []
+    for e in by_slug.values():
+        r: MeetingIn = e.record
+        s = series[r.series]
+        said = parse_when(r.overrides, zone(s.tz)).local_date(zone(s.tz)) if r.overrides else None
+        day = parse_when(r.start, zone(r.tz)).local_date(zone(r.tz))
+        loading.append(overrides.Dated(r.slug, s, day, said, own_uid=r.uid is not None))
+    warnings = []
+    for f in overrides.findings(session, loading):
+        entry = by_slug[f.slug]
+        if f.inferred:
+            entry.overrides = f.text
+            warnings.append(f"{entry.where('start')}: taken as the {f.text} occurrence of series {f.series} (not "
+                            f"shown beside it); add `overrides: {f.text}` to say so")  # fmt: skip
+        else:
+            one = len(f.meetings) == 1
+            warnings.append(f"{entry.where('start')}: {' and '.join(f.meetings)} fall{'s' * one} on the {f.text} "
+                            f"occurrence of series {f.series}, which is shown beside {'it' if one else 'them'}; add "
+                            f"`overrides: {f.text}`{' (and remove its uid)' * bool(entry.record.uid)} to the meeting "
+                            "that replaces it")  # fmt: skip
+    return warnings
+
+
 def _meeting_span(entry: Entry, r: MeetingIn) -> tuple[When, datetime]:
     tz = zone(r.tz)
     start = parse_when(r.start, tz)
@@ -622,10 +772,11 @@ def _write_meeting(session: Session, entry: Entry, now: datetime) -> str:
     series = _by_slug(session, MeetingSeries, r.series, entry, "series")
     start, end = _meeting_span(entry, r)
     recurrence_id = None
-    if r.overrides is not None:
+    occurrence = r.overrides or entry.overrides
+    if occurrence is not None:
         if series is None:
             raise entry.error("overrides", "only a meeting of a series can override one of its occurrences")
-        recurrence_id = parse_when(r.overrides, zone(series.tz)).at
+        recurrence_id = parse_when(occurrence, zone(series.tz)).at
         other = session.scalars(select(Meeting.slug).where(Meeting.uid == series.uid, Meeting.slug != r.slug,
                                                            Meeting.recurrence_id == recurrence_id)).first()  # fmt: skip
         if other is not None:
@@ -672,7 +823,7 @@ def _write_item(session: Session, entry: Entry, now: datetime) -> str:
     for name, model in (("meeting", Meeting), ("committee", Committee)):
         _by_slug(session, model, getattr(r, name), entry, name)
     if r.serves is not None and not _serves_target(session, r.serves):
-        raise entry.error("serves", f"no meeting or series with slug {r.serves!r}")
+        raise entry.error("serves", str(items_module.unknown_slug(session, (Meeting, MeetingSeries), r.serves)))
     values = {
         "title": r.title,
         "description": r.description,

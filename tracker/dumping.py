@@ -85,21 +85,26 @@ def _check_directory(directory: Path) -> None:
 
 def documents_of(session: Session) -> dict[str, dict[str, Any]]:
     """File name → the YAML document it holds."""
-    people = _records(session, Person, _person)
+    people = _records(session, Person, _person, "people.yaml")
     policy = _file_policy(session)
     return {
         "people.yaml": {"people": people} | ({"reminder_policy": policy} if policy else {}),
-        "committees.yaml": {"committees": _records(session, Committee, _committee)},
+        "committees.yaml": {"committees": _records(session, Committee, _committee, "committees.yaml")},
         "meetings.yaml": {
-            "series": _records(session, MeetingSeries, _series),
-            "meetings": _records(session, Meeting, _meeting),
+            "series": _records(session, MeetingSeries, _series, "meetings.yaml"),
+            "meetings": _records(session, Meeting, _meeting, "meetings.yaml"),
         },
-        "items.yaml": {"items": _records(session, Item, _item)},
+        "items.yaml": {"items": _records(session, Item, _item, "items.yaml")},
     }
 
 
-def _records(session: Session, model: type, record: Callable[[Any], dict[str, Any]]) -> list[dict[str, Any]]:
-    return [record(row) for row in session.scalars(select(model).order_by(model.id))]
+def _records(session: Session, model: type, record: Callable[[Any], dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    """The rows of `model` as records of the file `name`; each keeps the file it was loaded from, when another,
+    so that loading the dump back is no conflict (dataset.load)."""
+    rows = session.scalars(select(model).order_by(model.id))
+    return [
+        record(row) | ({"loaded_from": row.loaded_from} if row.loaded_from not in (None, name) else {}) for row in rows
+    ]
 
 
 def _trimmed(model: type[BaseModel], fields: dict[str, Any]) -> dict[str, Any]:

@@ -163,7 +163,8 @@ def parse(path: Path) -> Calendar:
     except (ValueError, IndexError, KeyError, TypeError, OSError) as e:  # OSError: a TZID as long as a path
         if "Found no components" in str(e):
             raise InvalidInput(f"{path}: not an iCalendar file (no complete BEGIN:VCALENDAR … END:VCALENDAR)") from None
-        raise InvalidInput(f"{path}: not a valid iCalendar file: {rules.one_line(str(e))[:200]}") from None
+        problem = rules.date_problem(str(e)) or rules.one_line(str(e))[:200]
+        raise InvalidInput(f"{path}: not a valid iCalendar file: {problem}") from None
 
 
 def _check_component(component: Component, where: str) -> None:

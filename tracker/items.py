@@ -31,6 +31,7 @@ from tracker.models import (
     Status,
 )
 from tracker.timing import parse_when
+from tracker.vocab import CATEGORIES
 
 # --- the normalised view of an item's editable fields (what YAML and `edit` speak) --------------------
 
@@ -62,15 +63,23 @@ def current(item: Item, name: str) -> Any:
     return getter(item) if getter else getattr(item, name)
 
 
-NOUNS = {Person: "person", Committee: "committee", Meeting: "meeting", MeetingSeries: "meeting series", Item: "item"}
+NOUNS = {Person: "person", Committee: "committee", Meeting: "meeting", MeetingSeries: "series", Item: "item"}
 
 
 def lookup(session: Session, model: type, slug: str) -> Any:
-    """The row of `model` with `slug`, or NotFound naming what was looked for."""
+    """The row of `model` with `slug`, or NotFound naming what was looked for (and what is close to it)."""
     row = session.scalars(select(model).where(model.slug == slug)).one_or_none()
     if row is None:
-        raise NotFound(f"no {NOUNS[model]} with slug {rules.shown(slug)}")
+        raise unknown_slug(session, (model,), slug)
     return row
+
+
+def unknown_slug(session: Session, models: tuple[type, ...], slug: str) -> NotFound:
+    """The error for a slug that none of `models` has, suggesting the closest slugs they do have: a typo in a
+    filter must not look like "nothing to do"."""
+    known = [s for model in models for s in session.scalars(select(model.slug))]
+    nouns = " or ".join(NOUNS[model] for model in models)
+    return NotFound(f"no {nouns} with slug {rules.shown(slug)}{rules.did_you_mean(slug, known)}")
 
 
 def _set(session: Session, item: Item, name: str, value: Any) -> None:
@@ -89,8 +98,11 @@ def _set(session: Session, item: Item, name: str, value: Any) -> None:
         )
     elif name == "serves":
         meeting = session.scalars(select(Meeting).where(Meeting.slug == value)).one_or_none() if value else None
+        series = session.scalars(select(MeetingSeries).where(MeetingSeries.slug == value)).one_or_none()
+        if value and meeting is None and series is None:
+            raise unknown_slug(session, (Meeting, MeetingSeries), value)
         item.serves_meeting = meeting
-        item.serves_series = lookup(session, MeetingSeries, value) if value and meeting is None else None
+        item.serves_series = series if meeting is None else None
     else:
         setattr(item, name, value)
 
@@ -182,7 +194,8 @@ def get(session: Session, ref: str | int) -> Item:
     column = Item.id if number is not None else Item.slug
     item = session.scalars(select(Item).where(column == (ref if number is None else number))).one_or_none()
     if item is None:
-        raise NotFound(f"no item with id or slug {rules.shown(ref)} (see `tracker items --status all`)")
+        close = rules.did_you_mean(ref, session.scalars(select(Item.slug)))
+        raise NotFound(f"no item with id or slug {rules.shown(ref)}{close} (see `tracker items --status all`)")
     return item
 
 
@@ -223,10 +236,11 @@ def items(
         lookup(session, Person, owner)
         query = query.where(Item.owner_links.any(ItemOwner.person.has(Person.slug == owner)))
     if category:
+        checked({"category": category})
         query = query.where(Item.category == category)
     if meeting:
         if not any(session.scalars(select(m.id).where(m.slug == meeting)).first() for m in (Meeting, MeetingSeries)):
-            raise NotFound(f"no meeting or series with slug {rules.shown(meeting)}")
+            raise unknown_slug(session, (Meeting, MeetingSeries), meeting)
         query = query.where(
             or_(
                 Item.meeting.has(Meeting.slug == meeting),
@@ -241,6 +255,14 @@ def items(
     query = query.order_by(Item.due.is_(None), Item.due, Item.id)
     found = list(session.scalars(query))
     return [i for i in found if is_overdue(i, now)] if overdue else found
+
+
+def check_category(category: str) -> str:
+    """`category` if it is one of the priority areas; else InvalidInput suggesting the closest."""
+    if category not in CATEGORIES:
+        raise InvalidInput(f"no priority area {rules.shown(category)}{rules.did_you_mean(category, CATEGORIES)}; "
+                           f"the areas are {', '.join(CATEGORIES)}")  # fmt: skip
+    return category
 
 
 def slugify(title: str) -> str:
@@ -297,8 +319,10 @@ def _due_fields(due: str | None, tz: str) -> dict[str, Any]:
     try:
         when = parse_when(due, zone(tz))
     except ValueError as e:
-        reason = str(e) if isinstance(e, rules.OutOfRange) else "not a date or date-time"
-        raise InvalidInput(f"--due: {reason}: {rules.shown(due)}") from None
+        if isinstance(e, rules.OutOfRange):
+            raise InvalidInput(f"--due: {e}: {rules.shown(due)}") from None
+        problem = rules.date_problem(due) or f"not a date or date-time: {rules.shown(due)}"
+        raise InvalidInput(f"--due: {problem}") from None
     if when.precision == Precision.month:
         raise InvalidInput(f"--due: a due date needs a day, not only a month: {rules.shown(due)}")
     return {"due": when.at.isoformat(), "due_all_day": when.all_day}
@@ -323,6 +347,8 @@ def checked(fields: dict[str, Any]) -> dict[str, Any]:
                 out[name] = rules.check_unique([rules.check_slug(v) for v in value])
             elif name == "tz":
                 out[name] = zone(value).key
+            elif name == "category":
+                out[name] = check_category(value)
     except (ValueError, InvalidInput) as e:
         raise InvalidInput(f"--{name.removesuffix('_quote').replace('_', '-')}: {e}") from None
     return out

@@ -65,6 +65,9 @@ class Person(Base):
     __tablename__ = "people"
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(100), unique=True)
+    # The data file a record was loaded from, by name (people.yaml): another file claiming its slug is refused
+    # unless moved (README "Reloading"); NULL for records made by `add`/`import`, or before tracker 0.3.
+    loaded_from: Mapped[str | None] = mapped_column(String(255))
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(254))
     tz: Mapped[str] = mapped_column(String(64))
@@ -80,6 +83,7 @@ class Committee(Base):
     __tablename__ = "committees"
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(100), unique=True)
+    loaded_from: Mapped[str | None] = mapped_column(String(255))  # as Person.loaded_from
     name: Mapped[str] = mapped_column(String(300))
     role: Mapped[Role] = mapped_column(Enum(Role, name="committee_role"))
     category: Mapped[str | None] = mapped_column(String(64))
@@ -93,6 +97,7 @@ class MeetingSeries(Base):
     __tablename__ = "meeting_series"
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(100), unique=True)
+    loaded_from: Mapped[str | None] = mapped_column(String(255))  # as Person.loaded_from
     uid: Mapped[str] = mapped_column(String(300), unique=True)
     title: Mapped[str] = mapped_column(String(300))
     rrule: Mapped[str] = mapped_column(String(300))
@@ -115,6 +120,7 @@ class Meeting(Base):
     __table_args__ = (UniqueConstraint("uid", "recurrence_id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(100), unique=True)
+    loaded_from: Mapped[str | None] = mapped_column(String(255))  # as Person.loaded_from
     uid: Mapped[str] = mapped_column(String(300), index=True)
     title: Mapped[str] = mapped_column(String(300))
     number: Mapped[int | None]
@@ -154,6 +160,7 @@ class Item(Base):
     __tablename__ = "items"
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(100), unique=True)
+    loaded_from: Mapped[str | None] = mapped_column(String(255))  # as Person.loaded_from
     uid: Mapped[str] = mapped_column(String(300), unique=True)
     title: Mapped[str] = mapped_column(String(500))
     description: Mapped[str] = mapped_column(Text, default="")

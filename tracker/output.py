@@ -58,7 +58,7 @@ def render_record(title: str, record: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.markup import escape
 
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)  # the terminal wraps: a long URL stays one line to copy
     console.print(f"[bold]{escape(one_line(title))}[/bold]")
     for key, value in record.items():
         if value not in (None, "", [], False):

@@ -4,8 +4,11 @@ the input path adds where (file:line: field) and turns it into InvalidInput."""
 
 from __future__ import annotations
 
+import calendar
+import difflib
 import re
 import unicodedata
+from collections.abc import Iterable
 from datetime import date, datetime, time
 
 # Line breaks that str.splitlines() honours: LF, CR, VT, FF, FS, GS, RS, NEL, LINE and PARAGRAPH SEPARATOR.
@@ -66,6 +69,15 @@ def shown(value: object) -> str:
     return quoted + (f"… ({len(text)} characters)" if len(text) > SHOWN else "")
 
 
+def did_you_mean(wrong: str, known: Iterable[str]) -> str:
+    """' (did you mean "owners"?)' style advice when something in `known` is close to `wrong`, else ''."""
+    close = difflib.get_close_matches(str(wrong), list(known), n=3, cutoff=0.6)
+    if not close:
+        return ""
+    choices = [repr(c) for c in close]
+    return f" (did you mean {', '.join(choices[:-1])}{' or ' * (len(choices) > 1)}{choices[-1]}?)"
+
+
 def row_id(ref: str) -> int | None:
     """The number a reference like "3" names, if it can be a row's id (a database integer), else None."""
     return int(ref) if ref.isdigit() and len(ref) <= 18 else None
@@ -92,6 +104,26 @@ def check_unique(values: list[str]) -> list[str]:
 class OutOfRange(ValueError):
     """A date outside the years tracker stores: its message says so, where other parse errors get the input
     path's own wording."""
+
+
+_DAY = re.compile(r"(?<!\d)(\d{4})-?(\d{2})-?(\d{2})(?!\d)")
+
+
+def date_problem(text: str) -> str | None:
+    """Why the date in `text` (2009-02-30, or 20090230 as calendars write it) names no day, in words
+    ("2009-02-30: February 2009 has 28 days"); None when it does, or when `text` holds no date."""
+    found = _DAY.search(str(text))
+    if found is None:
+        return None
+    year, month, day = (int(part) for part in found.groups())
+    if not 1 <= month <= 12:
+        return f"{found[0]}: there is no month {month} (months are 01–12)"
+    if year < 1:
+        return None
+    last = calendar.monthrange(year, month)[1]
+    if not 1 <= day <= last:
+        return f"{found[0]}: {calendar.month_name[month]} {year} has {last} days"
+    return None
 
 
 def check_date(day: date) -> date:

@@ -11,9 +11,11 @@ import functools
 import logging
 import os
 import secrets
+import shlex
 import shutil
 import sqlite3
 import subprocess
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import Engine, Integer, cast, create_engine, event, insert, inspect, text, update
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DatabaseError, DataError, DBAPIError, OperationalError, ProgrammingError
+from sqlalchemy.exc import ArgumentError, DatabaseError, DataError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tracker import migrations, rules
@@ -34,8 +36,11 @@ LINK_SECRET = "link_secret"  # signs the links in reminders (tracker.signing); m
 BUSY_TIMEOUT = 10.0
 BUSY_MESSAGE = "the database is busy: another tracker process is writing; try again"
 _SQLITE_BUSY = 5  # the primary result code; extended codes (BUSY_SNAPSHOT, BUSY_RECOVERY) share the low byte
+_SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_NOTADB = 8, 10, 11, 13, 26
 _PG_LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's answer when lock_timeout runs out
 _PG_INSUFFICIENT_PRIVILEGE = "42501"  # the role lacks a grant: a configuration problem, not a bug
+_PG_READ_ONLY = "25006"  # a standby server, or default_transaction_read_only
+_PG_DISK_FULL = "53100"
 log = logging.getLogger("tracker.store")
 
 
@@ -50,9 +55,13 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DBAPI 
     cursor.close()
 
 
-def engine(url: str, option: str = "--db") -> Engine:
-    """An engine for `url`; a SQLite file's folder is created on first use. A writer waits BUSY_TIMEOUT seconds
-    for another's lock unless the URL says otherwise (SQLite `?timeout=30`; PostgreSQL `?options=-c lock_timeout=…`)."""
+def engine(url: str, option: str = "--db", create: bool = True) -> Engine:
+    """An engine for `url`. A missing SQLite file is made (with its folder) only when `create`: otherwise it is an
+    error that says how to make one, since a mistyped path would silently give an empty database. A writer waits
+    BUSY_TIMEOUT seconds for another's lock unless the URL says otherwise (SQLite `?timeout=30`; PostgreSQL
+    `?options=-c lock_timeout=…`).
+    :raises ConfigError: not a SQLite or PostgreSQL URL, or (without `create`) no SQLite file there.
+    """
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -60,8 +69,11 @@ def engine(url: str, option: str = "--db") -> Engine:
     backend = parsed.get_backend_name()
     if backend not in ("sqlite", "postgresql"):
         raise ConfigError(f"{option}: tracker works with SQLite and PostgreSQL URLs, not {backend} ({parsed!r})")
-    if backend == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    path = _sqlite_file(parsed) if backend == "sqlite" else None
+    if path is not None and not path.exists():
+        if not create:
+            raise ConfigError(f"no database at {path}; create it with: tracker --db {shlex.quote(url)} init")
+        path.parent.mkdir(parents=True, exist_ok=True)
     connect_args: dict[str, Any] = {}
     if backend == "sqlite" and "timeout" not in parsed.query:
         connect_args["timeout"] = BUSY_TIMEOUT
@@ -77,6 +89,20 @@ def engine(url: str, option: str = "--db") -> Engine:
     elif backend == "postgresql":
         event.listen(eng, "begin", _postgresql_begin)
     return eng
+
+
+def _sqlite_file(url: str | URL) -> Path | None:
+    """The file a SQLite URL names (also in URI form, sqlite:///file:path?uri=true); None for a database in memory.
+    PostgreSQL URLs name no file."""
+    parsed = make_url(url)
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:") or parsed.query.get("mode") == "memory":
+        return None
+    if parsed.query.get("uri") in ("true", "1") and database.startswith("file:"):
+        database = urllib.parse.unquote(urllib.parse.urlsplit(database).path)  # file:a.db, file:/a.db, file:///a.db
+        if database in ("", ":memory:"):
+            return None
+    return Path(database)  # as SQLite opens it: relative to the working directory, no ~ expansion
 
 
 def _sqlite_begin(conn) -> None:  # noqa: ANN001 - SQLAlchemy Connection
@@ -121,10 +147,11 @@ def init(eng: Engine) -> None:
             for key, value in ((LINK_SECRET, secrets.token_hex(32)), (DATA_VERSION, "0")):
                 if session.get(Meta, key) is None:  # Core inserts: making them is not a change of the data
                     session.execute(insert(Meta).values(key=key, value=value))
-    except (DatabaseError, Unavailable) as e:  # "file is not a database", no server, no such database …
+    except (DatabaseError, Unavailable) as e:  # no server, no such database, a folder …
         cause = e if isinstance(e, DatabaseError) else e.__cause__
-        reason = rules.one_line(str(cause.orig))
-        raise ConfigError(f"cannot open the database {eng.url.render_as_string()}: {reason}") from None
+        if isinstance(e, Unavailable) and _disk_trouble(cause.orig):
+            raise  # a full disk is not a wrong --db
+        raise ConfigError(f"cannot open the database {shown_url(eng)}: {rules.one_line(str(cause.orig))}") from None
 
 
 DATA_VERSION = "data_version"
@@ -171,19 +198,49 @@ def transaction(eng: Engine, write: bool = False, lock: bool = True) -> Iterator
             yield session
             session.flush()
             _bump_data_version(session)
-    except OperationalError as e:
-        if _is_busy(e.orig):
-            raise Busy(BUSY_MESSAGE) from e
-        if "readonly" in str(e.orig):
-            raise ConfigError(f"the database {eng.url.render_as_string()} is read-only: {e.orig}") from None
-        raise Unavailable(f"the database cannot be used now: {rules.one_line(str(e.orig))[:300]}") from e
-    except ProgrammingError as e:
-        if getattr(e.orig, "sqlstate", None) == _PG_INSUFFICIENT_PRIVILEGE:
-            raise ConfigError(f"the database user may not do this: {rules.one_line(str(e.orig))[:200]}") from None
-        raise
     except DataError as e:  # PostgreSQL checks lengths and ranges that the input rules should have checked first
         log.error("a value the input rules let through does not fit the database", exc_info=e)
         raise InvalidInput(f"a value does not fit the database: {rules.one_line(str(e.orig))[:200]}") from None
+    except DBAPIError as e:
+        translated = _translated(e, eng)
+        if translated is None:  # anything else is a bug, and tracebacks
+            raise
+        raise translated from e
+
+
+def _translated(error: DBAPIError, eng: Engine) -> TrackerError | None:
+    """The user's view of a database failure that is not a bug (all rolled back, so nothing was changed):
+    configuration problems (exit 2) or the database's state now (exit 1); None for anything else."""
+    orig, url = error.orig, shown_url(eng)
+    reason = rules.one_line(str(orig))[:300]
+    code = (getattr(orig, "sqlite_errorcode", None) or 0) & 0xFF
+    state = getattr(orig, "sqlstate", None)
+    if _is_busy(orig):
+        return Busy(BUSY_MESSAGE)
+    if code == _SQLITE_READONLY or state == _PG_READ_ONLY:
+        return ConfigError(f"the database {url} is read-only ({reason}): tracker needs to write it (and, for "
+                           "SQLite, its folder); use a writable copy for changes")  # fmt: skip
+    if code in (_SQLITE_NOTADB, _SQLITE_CORRUPT):
+        return ConfigError(f"cannot open the database {url}: {reason}")
+    if _disk_trouble(orig):
+        return Unavailable(f"the database could not be written ({reason}): free some space on its disk (or lift "
+                           "the file size limit), then try again; nothing was changed")  # fmt: skip
+    if state == _PG_INSUFFICIENT_PRIVILEGE:
+        return ConfigError(f"the database user may not do this: {reason[:200]}")
+    if isinstance(error, OperationalError):
+        return Unavailable(f"the database cannot be used now: {reason}")
+    return None
+
+
+def _disk_trouble(orig: BaseException | None) -> bool:
+    """A full disk (SQLite's SQLITE_FULL, PostgreSQL's disk_full) or a write the system refused (SQLITE_IOERR)."""
+    code = (getattr(orig, "sqlite_errorcode", None) or 0) & 0xFF
+    return code in (_SQLITE_FULL, _SQLITE_IOERR) or getattr(orig, "sqlstate", None) == _PG_DISK_FULL
+
+
+def shown_url(eng: Engine) -> str:
+    """The URL as the user wrote it, password hidden (render_as_string would escape a URI filename's colon)."""
+    return urllib.parse.unquote(eng.url.render_as_string())
 
 
 def _is_busy(error: BaseException | None) -> bool:

@@ -49,6 +49,14 @@ class Links:
         """The feed is served over https (the field `https` holds the feed's web URL, http or https)."""
         return self.https.startswith("https://")
 
+    def labelled(self) -> dict[str, str]:
+        """The links a person is shown, each under the name of what it is: the feed under its real scheme, and
+        Google only over https (it cannot subscribe to plain http), as on the subscription page."""
+        shown = {"https" if self.secure else "http": self.https, "webcal": self.webcal}
+        if self.secure:
+            shown["google"] = self.google
+        return shown | {"page": self.page}
+
     @property
     def webcals(self) -> str:
         """The subscribe link for Thunderbird, which reads webcal:// as http and webcals:// as https. Apple
@@ -74,7 +82,10 @@ def _calendar_for(session: Session, calendar: str | None, person: Person | None)
         return f"people/{person.slug}" if person else "all"
     known = {spec.slug for spec in ics.specs(session)}
     if calendar not in known:
-        raise InvalidInput(f"--calendar: no calendar {rules.shown(calendar)}; choose one of {', '.join(sorted(known))}")
+        close = rules.did_you_mean(calendar, known)
+        raise InvalidInput(
+            f"--calendar: no calendar {rules.shown(calendar)}{close}; choose one of {', '.join(sorted(known))}"
+        )
     return calendar
 
 
