@@ -18,7 +18,7 @@ def test_default_listing_is_open_items_soonest_first(invoke_json, loaded):
     assert rows[0]["slug"] == "kpi-committee-volunteer"
     dated = [r["due_utc"] for r in rows if r["due_utc"]]
     assert dated == sorted(dated)
-    assert rows[-1]["due"] == ""  # standing commitments come last
+    assert rows[-1]["due"] is None  # standing commitments come last
 
 
 def test_filters(invoke_json, loaded):
@@ -65,6 +65,7 @@ def test_done_reopen_and_history(invoke, invoke_json, loaded, db_url):
     shown = invoke_json("show", "1")
     assert shown["status"] == "open" and shown["completed_at"] is None and shown["sequence"] == 2
     assert [(h["field"], h["old"], h["new"], h["note"]) for h in shown["history"]] == [
+        ("created", None, "Volunteer for the KPI drafting committees", ""),
         ("status", "open", "done", "letter sent"),
         ("status", "done", "open", ""),
     ]
@@ -90,7 +91,7 @@ def test_add_and_edit(invoke_json, loaded):
     edited = invoke_json(
         "--now", "2008-09-03", "edit", added["slug"], "--due", "2009-02-20T17:00", "--note", "moved by the lead"
     )
-    assert edited["due"] == "2009-02-20 17:00 Asia/Taipei" and edited["due_utc"] == "2009-02-20T09:00:00+00:00"
+    assert edited["due"] == "2009-02-20T17:00:00+08:00" and edited["due_utc"] == "2009-02-20T09:00:00+00:00"
     assert edited["sequence"] == 1
 
 

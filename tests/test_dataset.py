@@ -61,7 +61,7 @@ def test_reload_keeps_status_changes_and_applies_yaml_edits(invoke, invoke_json,
     assert item["completed_by"] == "tester"
     assert item["completed_at"].startswith("2008-09-19T16:00")  # 2008-09-20 00:00 Asia/Taipei
     assert item["sequence"] == 2
-    assert [h["field"] for h in item["history"]] == ["status", "title"]
+    assert [h["field"] for h in item["history"]] == ["created", "status", "title"]
 
 
 def test_a_status_changed_in_yaml_is_applied(invoke_json, invoke, loaded):

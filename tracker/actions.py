@@ -61,7 +61,7 @@ def _still_current(session: Session, item: Item, claims: dict) -> None:
 
 
 def _item_view(item: Item, now: datetime) -> dict[str, Any]:
-    row = items.as_dict(item, now)
+    row = items.readable(items.as_dict(item, now))
     row["completed"] = describe(item.completed_at, False, item.tz) if item.completed_at else ""
     return row
 

@@ -19,7 +19,7 @@ from click.core import ParameterSource
 from tracker import __version__, clock
 from tracker.errors import InvalidInput, TrackerError
 from tracker.output import message, render_json, render_record, render_table
-from tracker.rules import one_line
+from tracker.rules import one_line, plural
 from tracker.vocab import CATEGORIES, PRIORITIES
 
 if TYPE_CHECKING:  # this module is imported for every command, --help and each Tab: each command imports its own
@@ -245,10 +245,14 @@ def _complete_category(_ctx: click.Context, _param: click.Parameter, incomplete:
 
 
 def _items_table(title: str, rows: list[dict[str, Any]], empty: str = "nothing") -> None:
+    from tracker import items
+
+    rows = [items.readable(row) for row in rows]
     for row in rows:
         row["_style"] = "red" if row["overdue"] else ("dim" if row["status"] in ("done", "cancelled") else None)
-        row["owner"] = ", ".join(row["owners"])
-        row["when"] = f"{row['due']} ({row['days_overdue']} days overdue)" if row["overdue"] else row["due"]
+        row["owner"] = row["owners"]
+        late = f" ({plural(row['days_overdue'], 'day')} overdue)" if row["overdue"] else ""
+        row["when"] = row["due"] + late
     render_table(title, ["id", "title", "when", "status", "owner", "priority"], rows, empty)
 
 
@@ -345,17 +349,18 @@ def show(app: AppContext, ref: str, as_json: bool) -> None:
     Example:
         tracker show kpi-committee-volunteer
     """
-    from tracker import items, store
+    from tracker import history, items, store
 
     with store.transaction(app.engine) as session:
         item = items.get(session, ref)
-        record = items.as_dict(item, app.now) | {"history": items.history_dicts(item)}
+        record = items.as_dict(item, app.now) | {"history": history.entries(item, app.settings.zone)}
+        changes = history.entries(item, app.settings.zone, for_people=True)
     if as_json:
         render_json("show", app.now, record)
         return
-    history = record.pop("history")
-    render_record(f"#{record['id']} {record['title']}", record)
-    render_table("history", ["at", "by", "how", "field", "old", "new", "note"], history)
+    del record["history"]
+    render_record(f"#{record['id']} {record['title']}", items.readable(record, app.settings.zone))
+    render_table(f"history (times in {app.settings.tz})", ["at", "by", "how", "field", "old", "new", "note"], changes)
 
 
 def _item_options(f: Callable) -> Callable:
@@ -409,14 +414,18 @@ def add(app: AppContext, title: str, slug: str | None, owners: tuple[str, ...], 
             owners=list(owners), due=due, **fields,
         )  # fmt: skip
         record = items.as_dict(item, app.now)
-    _show_changed("add", app, record, as_json)
+    _show_changed("add", app, None, record, as_json)
 
 
-def _show_changed(command: str, app: AppContext, record: dict[str, Any], as_json: bool) -> None:
+def _show_changed(command: str, app: AppContext, before: dict[str, Any] | None, record: dict[str, Any],
+                  as_json: bool) -> None:  # fmt: skip
     if as_json:
         render_json(command, app.now, record)
-    else:
-        _items_table(command, [record])
+        return
+    from tracker import history
+
+    message(history.sentence(command, before, record))
+    _items_table(command, [record])
 
 
 @cli.command()
@@ -438,6 +447,7 @@ def edit(app: AppContext, ref: str, owners: tuple[str, ...], item_tz: str | None
     from tracker import items, store
 
     with store.transaction(app.engine, write=True) as session:
+        before = items.as_dict(items.get(session, ref), app.now)
         item = items.edit(
             session,
             ref,
@@ -449,7 +459,7 @@ def edit(app: AppContext, ref: str, owners: tuple[str, ...], item_tz: str | None
             **fields,
         )
         record = items.as_dict(item, app.now)
-    _show_changed("edit", app, record, as_json)
+    _show_changed("edit", app, before, record, as_json)
 
 
 def _status_command(name: str, summary: str, candidates: tuple[str, ...]) -> None:
@@ -464,14 +474,38 @@ def _status_command(name: str, summary: str, candidates: tuple[str, ...]) -> Non
         from tracker import items, store
 
         with store.transaction(app.engine, write=True) as session:
+            before = items.as_dict(items.get(session, ref), app.now)
             item = getattr(items, name)(session, ref, app.now, by=app.actor, note=note)
             record = items.as_dict(item, app.now)
-        _show_changed(name, app, record, as_json)
+        _show_changed(name, app, before, record, as_json)
 
 
 _status_command("done", "Mark an item done (again: no change). REF is the id or slug.", ("open", "in_progress"))
 _status_command("reopen", "Reopen a done or cancelled item.", ("done", "cancelled"))
 _status_command("cancel", "Cancel an item: it stays in the record, and reminders stop.", ("open", "in_progress"))
+
+
+@cli.command("people")
+@json_option
+@pass_app
+def people_command(app: AppContext, as_json: bool) -> None:
+    """List the people items and reminders go to: name, role, e-mail, zone, escalation contact, open items.
+
+    \b
+    Example:
+        tracker people --json
+    """
+    from tracker import people, store
+
+    with store.transaction(app.engine) as session:
+        rows = people.people(session)
+    if as_json:
+        render_json("people", app.now, rows)
+        return
+    for row in rows:  # the role beside the name: at 80 columns every slug still fits on its line
+        row["name"] += f" ({row['role']})" if row["role"] else ""
+        row["open"] = row["open_items"]
+    render_table("people", ["slug", "name", "email", "tz", "escalation", "open"], rows)
 
 
 @cli.command("meetings")
@@ -495,6 +529,7 @@ def meetings_command(app: AppContext, start: str | None, end: str | None, as_jso
     if as_json:
         render_json("meetings", app.now, rows)
         return
+    rows = [meetings.readable(row) for row in rows]
     for row in rows:
         row["_style"] = "dim" if row["past"] else None
         row["when"] = row["date"] if row["end_date"] == row["date"] else f"{row['date']} – {row['end_date']}"
@@ -513,7 +548,7 @@ def agenda_command(app: AppContext, days: int, as_json: bool) -> None:
     Example:
         tracker --now 2008-09-01 agenda --days 60
     """
-    from tracker import agenda, store
+    from tracker import agenda, meetings, store
 
     with store.transaction(app.engine) as session:
         result = agenda.agenda(session, app.now, days)
@@ -522,10 +557,11 @@ def agenda_command(app: AppContext, days: int, as_json: bool) -> None:
         return
     message(f"now: {app.now.astimezone(app.settings.zone):%Y-%m-%d %H:%M} {app.settings.tz}")
     _items_table("overdue", result["overdue"])
-    _items_table(f"due in the next {days} days", result["due"])
-    for row in result["meetings"]:
+    _items_table(f"due in the next {plural(days, 'day')}", result["due"])
+    ahead = [meetings.readable(row) for row in result["meetings"]]
+    for row in ahead:
         row["when"] = row["date"] if row["end_date"] == row["date"] else f"{row['date']} – {row['end_date']}"
-    render_table(f"meetings in the next {days} days", ["when", "title", "place"], result["meetings"])
+    render_table(f"meetings in the next {plural(days, 'day')}", ["when", "title", "place"], ahead)
 
 
 @cli.command()
@@ -600,8 +636,8 @@ def backup(app: AppContext, path: str, force: bool, as_json: bool) -> None:
     if as_json:
         render_json("backup", app.now, result)
     else:
-        message(f"backed up {result['rows']} rows in {result['tables']} tables to {result['path']} "
-                f"({result['bytes']} bytes)")  # fmt: skip
+        message(f"backed up {plural(result['rows'], 'row')} in {plural(result['tables'], 'table')} to "
+                f"{result['path']} ({plural(result['bytes'], 'byte')})")  # fmt: skip
 
 
 @cli.command("copy-to")
@@ -628,7 +664,8 @@ def copy_to(app: AppContext, url: str, as_json: bool) -> None:
     if as_json:
         render_json("copy-to", app.now, result)
     else:
-        message(f"copied {sum(result['rows'].values())} rows in {result['tables']} tables to {result['target']}")
+        copied = plural(sum(result["rows"].values()), "row")
+        message(f"copied {copied} in {plural(result['tables'], 'table')} to {result['target']}")
 
 
 @cli.command("import")
@@ -839,9 +876,18 @@ def remind_plan(app: AppContext, days: int, lead_days: str | None, due_at: str |
         render_json("remind plan", app.now, rows)
         return
     for row in rows:
-        row["about"] = row["item"] or row["meeting"] or row["kind"]
+        about = row["item"] or row["meeting"]
+        row["about"] = f"{about} ({row['what']})" if about else row["what"]
         row["_style"] = "yellow" if row["late"] else None
-    render_table("reminder plan", ["when", "to", "kind", "about", "channels", "will"], rows, "nothing planned")
+        row["at"] = "now" if row["late"] else _minute(row["send_at"])
+        row["will"] += f" (fell due {_minute(row['when'])})" if row["late"] else ""
+    title = f"reminder plan, by {', '.join(names)} (times in each recipient's zone)"
+    render_table(title, ["at", "to", "about", "will"], rows, "nothing planned")
+
+
+def _minute(text: str) -> str:
+    """A local ISO-8601 time as a table shows it: 2008-09-23 09:00."""
+    return text[:16].replace("T", " ")
 
 
 def _int_list(text: str | None, option: str) -> list[int] | None:
@@ -923,7 +969,8 @@ def remind_history(app: AppContext, limit: int, as_json: bool) -> None:
     else:
         for row in rows:
             row["_style"] = "red" if row["status"] in ("failed", "dead") else None
-        render_table("deliveries", ["when", "to", "channel", "status", "kind", "about", "error"], rows, "none yet")
+            row["about"] = f"{row['about']} ({row['kind']})" if row["about"] else row["kind"]
+        render_table("deliveries", ["when", "to", "channel", "status", "about", "error"], rows, "none yet")
 
 
 def main() -> None:

@@ -33,6 +33,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, Update, and_, exists, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -44,7 +45,6 @@ from tracker import clock, messages, reminders, rules, store, workers
 from tracker.channels import Channel, ChannelError
 from tracker.config import Settings
 from tracker.models import OPEN_STATUSES, Delivery, Item, ItemOwner, Meta, Person, Reminder
-from tracker.timing import describe
 from tracker.workers import worker_id
 
 BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=15), timedelta(hours=1),
@@ -102,7 +102,8 @@ def _catch_up(session: Session, now: datetime, grace: timedelta) -> int:
     """Reminders that fell due long ago and were never sent become one catch-up message per person."""
     stale = list(session.scalars(
         select(Reminder).where(Reminder.state == "planned", Reminder.fire_at < now - grace,
-                               Reminder.kind != "catchup").options(selectinload(Reminder.item))
+                               Reminder.kind != "catchup").options(selectinload(Reminder.item),
+                                                                   selectinload(Reminder.person))
         .order_by(Reminder.fire_at)))  # fmt: skip
     by_person: dict[int, list[Reminder]] = defaultdict(list)
     for reminder in stale:
@@ -120,10 +121,9 @@ def _catch_up(session: Session, now: datetime, grace: timedelta) -> int:
 
 def _summary(reminder: Reminder) -> dict[str, str]:
     title = reminder.item.title if reminder.item else reminder.payload.get("title", "meeting")
-    days = reminder.payload.get("days") or reminder.payload.get("days_overdue")
-    what = {"item-before": f"due in {days} days", "item-due": "due that day", "item-overdue": f"{days} days overdue",
-            "meeting-before": f"{days} days before"}.get(reminder.kind, "reminder")  # fmt: skip
-    return {"when": reminder.fire_at.date().isoformat(), "what": f"{title} ({what})", "title": title}
+    what = reminders.what(reminder.kind, reminder.payload, "due that day")
+    day = reminder.fire_at.astimezone(ZoneInfo(reminder.person.tz)).date()  # the day it fell due for them
+    return {"when": day.isoformat(), "what": f"{title} ({what})", "title": title}
 
 
 def _queue(session: Session, now: datetime, channels: Sequence[Channel]) -> None:
@@ -398,7 +398,8 @@ def history(session: Session, limit: int = 200) -> list[dict[str, Any]]:
         {
             "id": d.id,
             "when": (d.sent_at or d.claimed_at).isoformat() if (d.sent_at or d.claimed_at) else None,
-            "fire_at": describe(r.fire_at, False, p.tz),
+            "fire_at": r.fire_at.astimezone(ZoneInfo(p.tz)).isoformat(),
+            "tz": p.tz,
             "to": p.slug,
             "recipient": d.recipient,
             "channel": d.channel,

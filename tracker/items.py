@@ -10,11 +10,12 @@ import re
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from tracker import rules
+from tracker import rules, timing
 from tracker.clock import zone
 from tracker.errors import Conflict, InvalidInput, NotFound
 from tracker.models import (
@@ -29,7 +30,7 @@ from tracker.models import (
     Precision,
     Status,
 )
-from tracker.timing import describe, parse_when
+from tracker.timing import parse_when
 from tracker.vocab import CATEGORIES
 
 # --- the normalised view of an item's editable fields (what YAML and `edit` speak) --------------------
@@ -161,6 +162,7 @@ def merge_loaded(
             _set(session, item, name, value)
         if item.completed_at is None:
             _record_completion(item, recorded, how, how)
+        item.history.append(ItemChange(at=now, by=how, how=how, field="created", old=None, new=item.title))
         session.add(item)
         return "created"
     baseline = item.loaded.get(how, {})
@@ -399,7 +401,7 @@ def as_dict(item: Item, now: datetime) -> dict[str, Any]:
         "uid": item.uid,
         "title": item.title,
         "status": item.status.value,
-        "due": describe(item.due, item.due_all_day, item.tz),
+        "due": timing.iso(item.due, item.due_all_day, item.tz),
         "due_utc": item.due.isoformat() if item.due else None,
         "due_all_day": item.due_all_day,
         "due_note": item.due_note,
@@ -423,16 +425,13 @@ def as_dict(item: Item, now: datetime) -> dict[str, Any]:
     }
 
 
-def history_dicts(item: Item) -> list[dict[str, Any]]:
-    return [
-        {
-            "at": c.at.isoformat(),
-            "by": c.by,
-            "how": c.how,
-            "field": c.field,
-            "old": c.old,
-            "new": c.new,
-            "note": c.note,
-        }
-        for c in item.history
-    ]
+def readable(row: dict[str, Any], tz: ZoneInfo | None = None) -> dict[str, Any]:
+    """An item's row (`as_dict`) as people read it in tables, pages and messages: the due date in words; with
+    `tz` (the user's zone), its other times in that zone to the minute, and no `due_utc`."""
+    shown = row | {"due": timing.readable(row["due"], row["tz"])}
+    if tz is None:
+        return shown
+    del shown["due_utc"]
+    for key in ("completed_at", "updated_at"):
+        shown[key] = row[key] and timing.minute(datetime.fromisoformat(row[key]), tz)
+    return shown

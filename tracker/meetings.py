@@ -11,11 +11,11 @@ from icalendar import Calendar
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from tracker import ics
+from tracker import ics, timing
 from tracker.clock import start_of_day, zone
 from tracker.errors import InvalidInput
 from tracker.models import Meeting, MeetingSeries, Precision
-from tracker.timing import describe, local_date
+from tracker.timing import local_date
 
 MAX_WINDOW = timedelta(days=100 * 365 + 25)
 MAX_OCCURRENCES = 5_000
@@ -87,8 +87,8 @@ def _occurrence(event: Any, by_uid: dict, overrides: dict, series_by_uid: dict, 
     return {
         "_start": start,
         "_end": end,
-        "date": describe(start, all_day, tz, precision),
-        "end_date": describe(end - timedelta(days=1), all_day, tz, precision) if all_day else describe(end, False, tz),
+        "date": timing.iso(start, all_day, tz, precision),
+        "end_date": timing.iso(end - timedelta(days=1) if all_day else end, all_day, tz, precision),
         "start_utc": start.astimezone(UTC).isoformat(),
         "end_utc": end.astimezone(UTC).isoformat(),
         "title": meeting.title if meeting else series.title,
@@ -106,3 +106,8 @@ def _occurrence(event: Any, by_uid: dict, overrides: dict, series_by_uid: dict, 
         "attendees": (meeting.attendees if meeting and meeting.attendees else (series.attendees if series else []))
         or (meeting.series.attendees if meeting and meeting.series else []),
     }
+
+
+def readable(row: dict[str, Any]) -> dict[str, Any]:
+    """An occurrence (a row of `meetings`) as people read it: "2009-03 (day TBC)", "2008-10-06 09:30 Asia/Taipei"."""
+    return row | {key: timing.readable(row[key], row["tz"]) for key in ("date", "end_date")}

@@ -18,12 +18,14 @@ from tracker import addresses, agenda, ics, items, meetings, rules, signing, vti
 from tracker.channels import Message
 from tracker.config import Settings
 from tracker.models import Item, Meeting, MeetingSeries, Person, Reminder
+from tracker.rules import plural
 
 # The templates ship with the package: no need to look for changes on disk at every message (auto_reload).
 TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape(["html"]),
     auto_reload=False,
 )  # fmt: skip
+TEMPLATES.filters["plural"] = plural
 
 
 def message_id(reminder: Reminder, recipient: str) -> str:
@@ -77,9 +79,9 @@ def _calendar_bytes(components: list) -> bytes:
 def _item_subject(reminder: Reminder, item: Item) -> str:
     days = reminder.payload.get("days") or reminder.payload.get("days_overdue")
     subject = {
-        "item-before": f"Due in {days} day{'s' * (days != 1)}: {item.title}",
+        "item-before": f"Due in {plural(days, 'day')}: {item.title}",
         "item-due": f"Due today: {item.title}",
-        "item-overdue": f"Overdue by {days} days: {item.title}",
+        "item-overdue": f"Overdue by {plural(days, 'day')}: {item.title}",
     }.get(reminder.kind, f"Reminder: {item.title}")
     if reminder.escalation:
         subject += f" (copied to you: {reminder.payload.get('owner')} is the owner)"
@@ -126,8 +128,8 @@ def _item_message(sign: Signing, reminder: Reminder, person: Person, recipient: 
     item = reminder.item
     row = items.as_dict(item, now)
     served = item.serves_meeting or item.serves_series or item.meeting
-    context = {"item": row, "served": served.title if served else None, "links": links(sign, now,
-               person, item, reminder), "reminder": reminder}  # fmt: skip
+    context = {"item": items.readable(row), "served": served.title if served else None,
+               "links": links(sign, now, person, item, reminder), "reminder": reminder}  # fmt: skip
     attachment = _calendar_bytes([ics.item_todo(item), ics.item_deadline_event(item)])
     data = {"item": {k: row[k] for k in ("id", "slug", "uid", "title", "due", "due_utc", "status", "owners",
                                          "overdue", "days_overdue", "source_quote")}}  # fmt: skip
@@ -142,9 +144,10 @@ def _meeting_message(session: Session, sign: Signing, reminder: Reminder, person
     found = [o for o in meetings.meetings(session, day - timedelta(days=2), day + timedelta(days=2), now)
              if o["uid"] == reminder.meeting_uid and o["start_local"] == reminder.occurrence]  # fmt: skip
     occurrence = found[0] if found else {"title": reminder.payload.get("title", "meeting"), "date": reminder.occurrence}
+    shown = meetings.readable(occurrence) if found else occurrence
     days = reminder.payload.get("days")
-    subject = f"In {days} day{'s' * (days != 1)}: {occurrence['title']} ({occurrence['date']})"
-    context = {"meeting": occurrence, "days": days, "links": links(sign, now, person, None)}
+    subject = f"In {plural(days, 'day')}: {occurrence['title']} ({shown['date']})"
+    context = {"meeting": shown, "days": days, "links": links(sign, now, person, None)}
     return _message(reminder, person, recipient, now, subject, "reminder_meeting", context,
                     {"meeting": occurrence}, _meeting_ics(session, reminder.meeting_uid))  # fmt: skip
 
@@ -163,8 +166,13 @@ def _digest_message(session: Session, sign: Signing, reminder: Reminder, person:
     ahead = [o for o in meetings.meetings(session, now, now + timedelta(days=30), now) if person.slug in o["attendees"]]
     if not (overdue or due or ahead):
         return None
-    subject = f"Weekly digest: {len(overdue)} overdue, {len(due)} due in 14 days, {len(ahead)} meetings ahead"
-    context = {"overdue": overdue, "due": due, "meetings": ahead, "links": links(sign, now, person, None)}
+    subject = f"Weekly digest: {len(overdue)} overdue, {len(due)} due in 14 days, {plural(len(ahead), 'meeting')} ahead"
+    context = {
+        "overdue": [items.readable(r) for r in overdue],
+        "due": [items.readable(r) for r in due],
+        "meetings": [meetings.readable(m) for m in ahead],
+        "links": links(sign, now, person, None),
+    }
     data = {"overdue": [r["slug"] for r in overdue], "due": [r["slug"] for r in due]}
     return _message(reminder, person, recipient, now, subject, "digest", context, data)
 
@@ -172,6 +180,7 @@ def _digest_message(session: Session, sign: Signing, reminder: Reminder, person:
 def _catchup_message(sign: Signing, reminder: Reminder, person: Person, recipient: str, now: datetime) -> Message:
     missed = reminder.payload.get("missed", [])
     titles = sorted({m["title"] for m in missed})
-    subject = f"Missed while reminders were off: {len(missed)} reminders about {len(titles)} items and meetings"
+    about = "1 item or meeting" if len(titles) == 1 else f"{len(titles)} items and meetings"
+    subject = f"Missed while reminders were off: {plural(len(missed), 'reminder')} about {about}"
     context = {"missed": missed, "titles": titles, "links": links(sign, now, person, None)}
     return _message(reminder, person, recipient, now, subject, "catchup", context, {"missed": missed})

@@ -23,6 +23,13 @@ def render_json(command: str, now: datetime, results: Any) -> None:
     print(json.dumps(envelope, sort_keys=True, ensure_ascii=False, indent=2, default=_default))
 
 
+# Columns of words: wrapped at spaces to fit the terminal (a word longer than the column is folded). Every
+# other column holds ids, slugs, codes, numbers or times, and keeps each value whole on one line (a list gets
+# a line per value), so a narrow terminal never breaks `apec-officer` into `apec-off` and `icer`.
+PROSE = frozenset({"title", "name", "role", "email", "about", "place", "note", "error", "old", "new", "when", "will",
+                   "records", "path"})  # fmt: skip
+
+
 def render_table(title: str, columns: Sequence[str], rows: Sequence[dict[str, Any]], empty: str = "nothing") -> None:
     """A table of `columns` (keys of each row); a row with "_style" gets that rich style."""
     from rich.console import Console  # rich is imported only by what prints with it: --json does not need it
@@ -35,10 +42,16 @@ def render_table(title: str, columns: Sequence[str], rows: Sequence[dict[str, An
         return
     table = Table(title=title, title_justify="left", title_style="bold")
     for column in columns:
-        table.add_column(column.replace("_", " "), overflow="fold")
+        table.add_column(column.replace("_", " "), overflow="fold", no_wrap=column not in PROSE)
     for row in rows:
-        table.add_row(*(Text(one_line(_cell(row.get(c)))) for c in columns), style=row.get("_style"))
+        table.add_row(*(Text(_shown(row.get(c), c in PROSE)) for c in columns), style=row.get("_style"))
     console.print(table)
+
+
+def _shown(value: Any, prose: bool) -> str:
+    if isinstance(value, list) and not prose:
+        return "\n".join(one_line(_cell(v)) for v in value)
+    return one_line(_cell(value))
 
 
 def render_record(title: str, record: dict[str, Any]) -> None:

@@ -6,4 +6,7 @@ from pathlib import Path
 
 from starlette.templating import Jinja2Templates
 
+from tracker.rules import plural
+
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+TEMPLATES.env.filters["plural"] = plural

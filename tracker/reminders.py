@@ -22,6 +22,7 @@ from tracker import meetings as meetings_module
 from tracker.errors import InvalidInput
 from tracker.models import OPEN_STATUSES, Delivery, Item, ItemOwner, Person, Reminder, Snooze
 from tracker.policy import Policy, load_policies, policy_for
+from tracker.rules import plural
 
 LOOKAHEAD = timedelta(days=1)  # how far ahead the reminders table is filled; `plan` looks further
 MEETING_LOOKBACK = timedelta(days=90)
@@ -69,7 +70,8 @@ def _local(day: date, at: str, tz: str) -> datetime:
 def _item_plan(item: Item, person: Person, policy: Policy, now: datetime) -> list[Planned]:
     """30/7/1 days before and on the due day at 09:00 in the owner's zone; then every 7 days while overdue
     (only the latest past one and the next one: older repeats are superseded), copying the escalation
-    contact from 14 days overdue."""
+    contact from 14 days overdue (unless they own the item too: they have their own). Nothing is planned
+    before the item existed (see `_since_created`)."""
     out: list[Planned] = []
     owner_tz = person.tz
     due_day = item.due.astimezone(ZoneInfo(item.tz)).date() if item.due else None
@@ -89,14 +91,43 @@ def _item_plan(item: Item, person: Person, policy: Policy, now: datetime) -> lis
             add(f"before{days}", "before", at, days=days)
         add("due", "due", _local(due_day, policy.due_day_at, owner_tz))
         if policy.overdue_every_days > 0:
-            _overdue_plan(person, policy, due_day, now, add)
+            _overdue_plan(item, person, policy, due_day, now, add)
     for text in policy.at:
         at = datetime.fromisoformat(text)
         add(f"at@{text}", "at", at if at.tzinfo else at.replace(tzinfo=ZoneInfo(owner_tz)))
-    return out
+    return _since_created(item, person, policy, due_day, out)
 
 
-def _overdue_plan(person: Person, policy: Policy, due_day: date, now: datetime, add: Any) -> None:
+def _since_created(item: Item, person: Person, policy: Policy, due_day: date | None,
+                   plan: list[Planned]) -> list[Planned]:  # fmt: skip
+    """An item's reminders from its creation on: none fell due while tracker was not running before the item
+    existed. If it was already due or overdue when created, the last such reminder before then (the due-day
+    one, or the latest overdue repeat with its copy) fires at the creation instead, once, keeping its key (its
+    identity in the ledger: a database that sent it before this rule does not send it again); the next overdue
+    repeat then waits its full interval."""
+    created = item.created_at
+    before = [p for p in plan if p.fire_at < created]
+    if not before:
+        return plan
+    last = max(p.fire_at for p in before)
+    people = {p.id: p for p in (person, person.escalation) if p is not None}
+    carried = [_at_creation(p, people[p.person_id], due_day, created) for p in before
+               if p.fire_at == last and p.kind in ("item-due", "item-overdue")]  # fmt: skip
+    overdue = any(p.kind == "item-overdue" for p in carried)
+    repeats_from = created + timedelta(days=policy.overdue_every_days) if overdue else created
+    return carried + [p for p in plan if p.fire_at >= (repeats_from if p.kind == "item-overdue" else created)]
+
+
+def _at_creation(planned: Planned, to: Person, due_day: date | None, created: datetime) -> Planned:
+    """`planned`, which fell due before its item was created, at the creation instead, saying how late it is."""
+    fire = quiet_adjusted(created, to)
+    late = (created.astimezone(ZoneInfo(to.tz)).date() - due_day).days if due_day else 0
+    if late < 1:
+        return replace(planned, fire_at=fire)
+    return replace(planned, kind="item-overdue", fire_at=fire, payload={**planned.payload, "days_overdue": late})
+
+
+def _overdue_plan(item: Item, person: Person, policy: Policy, due_day: date, now: datetime, add: Any) -> None:
     step = policy.overdue_every_days
     elapsed = (now.astimezone(ZoneInfo(person.tz)).date() - due_day).days
     latest = max(1, elapsed // step)  # the latest repeat already due (or the first one)
@@ -104,8 +135,9 @@ def _overdue_plan(person: Person, policy: Policy, due_day: date, now: datetime, 
         days_over = k * step
         at = _local(due_day + timedelta(days=days_over), policy.due_day_at, person.tz)
         add(f"overdue{days_over}", "overdue", at, days_overdue=days_over)
-        if days_over >= policy.escalate_after_days and person.escalation is not None:
-            add(f"overdue{days_over}", "overdue", at, escalation=True, to=person.escalation, days_overdue=days_over,
+        contact = person.escalation
+        if days_over >= policy.escalate_after_days and contact is not None and contact not in item.owners:
+            add(f"overdue{days_over}", "overdue", at, escalation=True, to=contact, days_overdue=days_over,
                 owner=person.slug)  # fmt: skip
 
 
@@ -210,12 +242,21 @@ def sync_plan(session: Session, now: datetime) -> dict[str, int]:
     return {"added": len(new), "dropped": len(stale)}
 
 
+def what(kind: str, payload: dict[str, Any], due: str = "due today") -> str:
+    """What a reminder says about its item or meeting, in a few words: "due in 7 days", "14 days overdue"."""
+    days = plural(payload.get("days") or payload.get("days_overdue") or 0, "day")
+    said = {"item-before": f"due in {days}", "item-due": due, "item-overdue": f"{days} overdue",
+            "meeting-before": f"{days} before", "item-snoozed": "snoozed", "digest": "weekly digest"}  # fmt: skip
+    return said.get(kind, "reminder") + ("; escalation copy" if payload.get("owner") else "")
+
+
 def plan_rows(
     session: Session, now: datetime, days: int, overrides: dict | None = None,
     channels: Iterable[str] = ("console",), grace: timedelta = timedelta(hours=48),
 ) -> list[dict[str, Any]]:  # fmt: skip
     """What will be sent in the next `days`, and what is due and unsent (sent late, or folded into one catch-up
-    message when older than `grace`), for people and --json. `overrides` follow the YAML's rules."""
+    message when older than `grace`), for people and --json: `when` it fell or falls due and `send_at`, when it
+    goes out (`now` for what is late), in the recipient's zone `tz`. `overrides` follow the YAML's rules."""
     if not 1 <= days <= meetings_module.MAX_WINDOW.days:
         raise InvalidInput(f"--days: from 1 to {meetings_module.MAX_WINDOW.days}")
     overrides = dataset.check_policy(overrides or {}, {"item_before_days": "--lead-days", "due_day_at": "--due-at"})
@@ -229,6 +270,8 @@ def plan_rows(
         person = people[p.person_id]
         rows.append({
             "when": p.fire_at.astimezone(ZoneInfo(person.tz)).isoformat(),
+            "send_at": max(p.fire_at, now).astimezone(ZoneInfo(person.tz)).isoformat(),
+            "tz": person.tz,
             "when_utc": p.fire_at.astimezone(UTC).isoformat(),
             "to": person.slug,
             "email": person.email,
@@ -236,6 +279,7 @@ def plan_rows(
             "escalation": p.escalation,
             "item": titles.get(p.item_id) if p.item_id else None,
             "item_id": p.item_id,
+            "what": what(p.kind, p.payload),
             "meeting": p.payload.get("title") if p.meeting_uid else None,
             "channels": list(channels),
             "late": p.fire_at < now,

@@ -34,6 +34,11 @@ def one_line(text: str) -> str:
     return _strip_controls(re.sub(r" *(?:" + _BREAKS.pattern + r"|\t)+ *", " ", text)).strip()
 
 
+def plural(count: int, noun: str) -> str:
+    """ "1 day", "2 days", "0 days": a count with its noun, for every sentence that says how many."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def visible(text: str) -> str:
     """`text` safe to print on a terminal: line breaks become \\n, tabs stay, other control characters go."""
     return _strip_controls(_BREAKS.sub("\n", text), keep="\n\t")

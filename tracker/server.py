@@ -249,13 +249,14 @@ def page_context(ctx: Context, token: str) -> dict[str, Any]:
             raise NotFound("subscription")
         spec = subscriptions.spec_for(session, sub.calendar)
         found = items.by_due(ics.load_items(session, spec))  # listed as `tracker items` lists them
-        rows = [items.as_dict(i, now) for i in found]
+        rows = [items.readable(items.as_dict(i, now)) for i in found]
         due_soon = {i.id for i in found if i.due and not items.is_overdue(i, now) and i.due < now + timedelta(days=30)}
         upcoming = []
         if spec.meetings:  # the meetings this calendar holds, as its feed does
             series, held = ics.load_meetings(session, spec, ics.item_keys(session, spec))
             uids = {m.uid for m in [*series, *held]}
-            upcoming = [o for o in meetings.meetings(session, now, now + timedelta(days=365), now) if o["uid"] in uids]
+            upcoming = [meetings.readable(o) for o in meetings.meetings(session, now, now + timedelta(days=365), now)
+                        if o["uid"] in uids]  # fmt: skip
         name = sub.name
     open_rows = [r for r in rows if r["status"] in ("open", "in_progress")]
     groups = []

@@ -52,13 +52,33 @@ def day_after(at: datetime, tz: str) -> datetime:
     return start_of_day(local_date(at, tz) + timedelta(days=1), ZoneInfo(tz))
 
 
-def describe(at: datetime | None, all_day: bool, tz: str, precision: Precision = Precision.day) -> str:
-    """How a person reads a stored instant: "2008-09-30", "2009-03 (day TBC)", "2008-10-06 09:30 Asia/Taipei"."""
+def iso(at: datetime | None, all_day: bool, tz: str, precision: Precision = Precision.day) -> str | None:
+    """How --json gives a stored instant: a date ("2008-09-30") or a month ("2009-03") where that is all the
+    source says, else ISO-8601 with the offset of `tz` ("2008-10-06T09:30:00+08:00")."""
     if at is None:
-        return ""
+        return None
     local = at.astimezone(ZoneInfo(tz))
     if precision == Precision.month:
-        return f"{local:%Y-%m} (day TBC)"
-    if all_day:
-        return local.date().isoformat()
-    return f"{local:%Y-%m-%d %H:%M} {tz}"
+        return f"{local:%Y-%m}"
+    return local.date().isoformat() if all_day else local.isoformat()
+
+
+def readable(value: str | None, tz: str) -> str:
+    """How a person reads what `iso` gives: "2008-09-30", "2009-03 (day TBC)", "2008-10-06 09:30 Asia/Taipei"."""
+    if not value:
+        return ""
+    if _MONTH.match(value):
+        return f"{value} (day TBC)"
+    if len(value) == len("2008-09-30"):
+        return value
+    return f"{datetime.fromisoformat(value).astimezone(ZoneInfo(tz)):%Y-%m-%d %H:%M} {tz}"
+
+
+def minute(at: datetime, tz: ZoneInfo) -> str:
+    """An instant as a person reads it in a table: local time in `tz`, to the nearest minute."""
+    return f"{(at + timedelta(seconds=30)).astimezone(tz):%Y-%m-%d %H:%M}"
+
+
+def describe(at: datetime | None, all_day: bool, tz: str, precision: Precision = Precision.day) -> str:
+    """How a person reads a stored instant (see `readable`)."""
+    return readable(iso(at, all_day, tz, precision), tz)
