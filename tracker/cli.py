@@ -711,7 +711,8 @@ def _print_links(sub: dict[str, Any], token: str, base: BaseUrl, app: AppContext
         render_json(command, app.now, sub | {"https": links.https, "webcal": links.webcal, "google": links.google,
                                              "page": links.page})  # fmt: skip
     else:
-        render_record(f"subscription {sub['id']}: {sub['name']} ({sub['calendar']})", sub | links.labelled())
+        title = f"subscription {sub['id']}: {sub['name']} ({sub['calendar']})"
+        render_record(title, sub | links.labelled(), links=True)
         message("The link is shown only now; `tracker subscribe rotate` makes a new one.")
     note = base.warning()
     if note:

@@ -54,11 +54,13 @@ def _shown(value: Any, prose: bool) -> str:
     return one_line(_cell(value))
 
 
-def render_record(title: str, record: dict[str, Any]) -> None:
+def render_record(title: str, record: dict[str, Any], links: bool = False) -> None:
+    """`title`, then each field on its own line, wrapped to the terminal; with `links`, the values are links left
+    for the terminal to wrap, so that each stays one line to copy."""
     from rich.console import Console
     from rich.markup import escape
 
-    console = Console(highlight=False, soft_wrap=True)  # the terminal wraps: a long URL stays one line to copy
+    console = Console(highlight=False, soft_wrap=links)
     console.print(f"[bold]{escape(one_line(title))}[/bold]")
     for key, value in record.items():
         if value not in (None, "", [], False):
