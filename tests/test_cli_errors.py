@@ -511,6 +511,27 @@ def test_add_names_its_tz_option_as_edit_does(invoke, loaded, db_url):
         assert line == "Error: --tz: unknown time zone 'Mars/Base' (use an IANA name such as Asia/Taipei)"
 
 
+SERIES = "series:\n  - slug: s\n    title: S\n    tz: America/New_York\n    start: {start}\n    rrule: FREQ=YEARLY\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (SERIES.format(start="2030-03-10T02:30"), ":5: series s: start: "),
+        (SERIES.format(start="2030-03-10") + "meetings:\n  - slug: m\n    title: M\n    series: s\n"
+         "    tz: America/New_York\n    start: 2030-03-10T02:30\n", ":12: meetings m: start: "),
+        ("meetings:\n  - slug: m\n    title: M\n    tz: America/New_York\n    start: 2030-03-11\n"
+         "    recorded: 2030-03-10T02:30\n", ":6: meetings m: recorded: "),
+        ("items:\n  - slug: i\n    title: I\n    tz: America/New_York\n    status: done\n"
+         "    completed_at: 2030-03-10T02:30\n", ":6: items i: completed_at: "),
+    ],
+)  # fmt: skip
+def test_a_skipped_local_time_is_refused_in_every_yaml_field(invoke, db_url, tmp_path, text, expected):
+    (tmp_path / "a.yaml").write_text(text)
+    line = error_line(invoke("load", str(tmp_path / "a.yaml"), code=1))
+    assert line.startswith(f"Error: {tmp_path / 'a.yaml'}{expected}{SKIPPED}"), line
+
+
 def test_a_skipped_local_time_is_refused_in_yaml_and_ics(invoke, db_url, tmp_path):
     (tmp_path / "a.yaml").write_text("meetings:\n  - slug: m\n    title: M\n    tz: America/New_York\n"
                                      "    start: 2030-03-10T02:30\n    end: 2030-03-10T04:00\n")  # fmt: skip

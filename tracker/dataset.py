@@ -643,7 +643,7 @@ def _local(entry: Entry, field_name: str, text: str, tz: ZoneInfo) -> When:
 
 
 def _recorded(entry: Entry, tz: str, now: datetime) -> datetime:
-    return parse_when(entry.recorded, zone(tz)).at if entry.recorded else now
+    return _local(entry, "recorded", entry.recorded, zone(tz)).at if entry.recorded else now
 
 
 def _by_slug(session: Session, model: type, slug: str | None, entry: Entry, field_name: str) -> Any:
@@ -711,7 +711,7 @@ def _write_committee(session: Session, entry: Entry, now: datetime) -> str:
 
 def _write_series(session: Session, entry: Entry, now: datetime) -> str:
     r: SeriesIn = entry.record
-    when = parse_when(r.start, zone(r.tz))
+    when = _local(entry, "start", r.start, zone(r.tz))
     if not when.all_day:
         raise entry.error("start", "a series starts on a date (2010-10-01) or a month (2010-10)")
     uid = _free_uid(session, entry, MeetingSeries, r.uid or f"series-{r.slug}@tracker")
@@ -740,8 +740,8 @@ def _infer_overrides(session: Session, entries: list[Entry]) -> list[str]:
     for e in by_slug.values():
         r: MeetingIn = e.record
         s = series[r.series]
-        said = parse_when(r.overrides, zone(s.tz)).local_date(zone(s.tz)) if r.overrides else None
-        day = parse_when(r.start, zone(r.tz)).local_date(zone(r.tz))
+        said = _local(e, "overrides", r.overrides, zone(s.tz)).local_date(zone(s.tz)) if r.overrides else None
+        day = _local(e, "start", r.start, zone(r.tz)).local_date(zone(r.tz))
         loading.append(overrides.Dated(r.slug, s, day, said, own_uid=r.uid is not None))
     warnings = []
     for f in overrides.findings(session, loading):
@@ -785,7 +785,7 @@ def _write_meeting(session: Session, entry: Entry, now: datetime) -> str:
     if occurrence is not None:
         if series is None:
             raise entry.error("overrides", "only a meeting of a series can override one of its occurrences")
-        recurrence_id = parse_when(occurrence, zone(series.tz)).at
+        recurrence_id = _local(entry, "overrides", occurrence, zone(series.tz)).at
         other = session.scalars(select(Meeting.slug).where(Meeting.uid == series.uid, Meeting.slug != r.slug,
                                                            Meeting.recurrence_id == recurrence_id)).first()  # fmt: skip
         if other is not None:
@@ -867,7 +867,7 @@ def _completion(entry: Entry, tz: str) -> dict[str, Any]:
                 raise entry.error(name, "needs completed_at")
     elif r.status != Status.done:
         raise entry.error("completed_at", "only a done item has a completion")
-    at = parse_when(r.completed_at, zone(tz)).at if r.completed_at else None
+    at = _local(entry, "completed_at", r.completed_at, zone(tz)).at if r.completed_at else None
     return {
         "completed_at": at.isoformat() if at else None,
         "completed_by": (r.completed_by or "yaml") if at else None,
