@@ -14,7 +14,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import click
-from click.core import ParameterSource
 
 from tracker import __version__, clock
 from tracker.errors import InvalidInput, TrackerError
@@ -41,11 +40,13 @@ _JSON = "tracker.json"  # ctx.meta key: --json was given before a command's name
 
 
 def _global_options(envvar: bool, json: bool) -> list[click.Option]:
-    """The global options, reading the environment or not, with --json or not. Only tracker's own copies read
-    the environment: a copy after a command's name that did would replace what was typed before the name."""
+    """The global options, with --json or not. With `envvar` (tracker's own copies), --config reads
+    TRACKER_CONFIG; load_settings reads TRACKER_DB, TRACKER_NOW and TRACKER_TZ itself, below what was typed, so
+    that its errors name the variable. A copy after a command's name that read the environment would replace
+    what was typed before the name."""
     path = click.Path(dir_okay=False)
     options = [
-        click.Option([f"--{name}"], help=text, envvar=f"TRACKER_{name.upper()}" if envvar else None,
+        click.Option([f"--{name}"], help=text, envvar="TRACKER_CONFIG" if envvar and name == "config" else None,
                      type=path if name == "config" else None)
         for name, text in GLOBAL_OPTIONS.items()
     ]  # fmt: skip
@@ -74,9 +75,8 @@ class GlobalOptions(click.Command):
             value = ctx.params.pop(param.name)
             if param.name == "global_json":
                 ctx.meta[_JSON] = ctx.meta.get(_JSON, False) or value
-            elif value is not None and (param.name == "config" or ctx.get_parameter_source(param.name)
-                                        is not ParameterSource.ENVIRONMENT):  # fmt: skip
-                given[param.name] = value  # load_settings reads TRACKER_NOW itself: its errors name the variable
+            elif value is not None:
+                given[param.name] = value
         if ctx.meta.get(_JSON) and not isinstance(self, click.Group) and not ctx.resilient_parsing:
             if "as_json" not in ctx.params:
                 raise click.UsageError(f"--json: `{ctx.command_path}` has no JSON output", ctx)
