@@ -353,12 +353,11 @@ def show(app: AppContext, ref: str, as_json: bool) -> None:
 
     with store.transaction(app.engine) as session:
         item = items.get(session, ref)
-        record = items.as_dict(item, app.now) | {"history": history.entries(item, app.settings.zone)}
-        changes = history.entries(item, app.settings.zone, for_people=True)
+        record = items.as_dict(item, app.now)
+        changes = history.entries(item, app.settings.zone, for_people=not as_json)
     if as_json:
-        render_json("show", app.now, record)
+        render_json("show", app.now, record | {"history": changes})
         return
-    del record["history"]
     render_record(f"#{record['id']} {record['title']}", items.readable(record, app.settings.zone))
     render_table(f"history (times in {app.settings.tz})", ["at", "by", "how", "field", "old", "new", "note"], changes)
 

@@ -98,11 +98,12 @@ def _set(session: Session, item: Item, name: str, value: Any) -> None:
         )
     elif name == "serves":
         meeting = session.scalars(select(Meeting).where(Meeting.slug == value)).one_or_none() if value else None
-        series = session.scalars(select(MeetingSeries).where(MeetingSeries.slug == value)).one_or_none()
-        if value and meeting is None and series is None:
-            raise unknown_slug(session, (Meeting, MeetingSeries), value)
-        item.serves_meeting = meeting
-        item.serves_series = series if meeting is None else None
+        series = None
+        if value and meeting is None:
+            series = session.scalars(select(MeetingSeries).where(MeetingSeries.slug == value)).one_or_none()
+            if series is None:
+                raise unknown_slug(session, (Meeting, MeetingSeries), value)
+        item.serves_meeting, item.serves_series = meeting, series
     else:
         setattr(item, name, value)
 
