@@ -28,6 +28,7 @@ from tracker import mail
 from tracker.errors import ConfigError
 from tracker.mail import Message
 from tracker.models import Person
+from tracker.rules import plural
 
 
 class ChannelError(Exception):
@@ -82,28 +83,24 @@ KIND_NAMES = {"item-before": "due soon", "item-due": "due today", "item-overdue"
 SUMMARY_PEOPLE = 8  # people listed one per line; the rest are counted
 
 
-def _count(n: int, word: str, words: str = "") -> str:
-    return f"{n} {word if n == 1 else words or word + 's'}"
-
-
 def summary(held: Sequence[Message], others: Sequence[str]) -> list[str]:
     """A few lines about the reminders the console kept: how many, for whom, of which kinds, how many are
     catch-ups for reminders missed long ago, and where to read them in full or have them mailed."""
     by_person: dict[str, list[Message]] = {}
     for message in held:
         by_person.setdefault(message.data["to"], []).append(message)
-    people = _count(len(by_person), "person", "people")
-    lines = [f"{_count(len(held), 'reminder')} for {people} sent to the console, in short here "
+    people = plural(len(by_person), "person", "people")
+    lines = [f"{plural(len(held), 'reminder')} for {people} sent to the console, in short here "
              "(`tracker remind send-due --verbose` prints them in full):"]  # fmt: skip
     for person, messages in sorted(by_person.items())[:SUMMARY_PEOPLE]:
         kinds = Counter(KIND_NAMES.get(m.data["kind"], m.data["kind"]) for m in messages)
         lines.append(f"  {person}: " + ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())))
     if len(by_person) > SUMMARY_PEOPLE:
-        lines.append(f"  … and {_count(len(by_person) - SUMMARY_PEOPLE, 'more person', 'more people')}")
+        lines.append(f"  … and {plural(len(by_person) - SUMMARY_PEOPLE, 'more person', 'more people')}")
     catchups = [m for m in held if m.data["kind"] == "catchup"]
     missed = [entry["when"] for m in catchups for entry in m.data.get("missed", [])]
     if catchups:
-        lines.append(f"{_count(len(catchups), 'catch-up')}: one message per person for what fell due while "
+        lines.append(f"{plural(len(catchups), 'catch-up')}: one message per person for what fell due while "
                      f"reminders were not running, the oldest on {min(missed, default='an unknown day')}.")  # fmt: skip
     lines.append("They count as delivered: `tracker remind history` lists them, and a channel configured later does "
                  "not send them again.")  # fmt: skip

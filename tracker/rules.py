@@ -34,9 +34,10 @@ def one_line(text: str) -> str:
     return _strip_controls(re.sub(r" *(?:" + _BREAKS.pattern + r"|\t)+ *", " ", text)).strip()
 
 
-def plural(count: int, noun: str) -> str:
-    """ "1 day", "2 days", "0 days": a count with its noun, for every sentence that says how many."""
-    return f"{count} {noun}{'' if count == 1 else 's'}"
+def plural(count: int, noun: str, nouns: str = "") -> str:
+    """ "1 day", "2 days", "0 days": a count with its noun, for every sentence that says how many; `nouns` is the
+    plural where it is not the noun + s ("person", "people")."""
+    return f"{count} {noun if count == 1 else nouns or noun + 's'}"
 
 
 def visible(text: str) -> str:
