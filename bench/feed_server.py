@@ -29,10 +29,12 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tracker import ics, items, store, subscriptions  # noqa: E402
-from tracker.dataset import load  # noqa: E402
-from tracker.feeds import FeedCache  # noqa: E402
-from tracker.models import Item, ItemOwner, Person, Status  # noqa: E402
+from tracker.calendars import ics, subscriptions  # noqa: E402
+from tracker.calendars.feeds import FeedCache  # noqa: E402
+from tracker.core import store  # noqa: E402
+from tracker.core.models import Item, ItemOwner, Person, Status  # noqa: E402
+from tracker.register import items  # noqa: E402
+from tracker.register.dataset import load  # noqa: E402
 
 NOW = datetime(2008, 9, 1, tzinfo=UTC)
 SPEC = ics.CalendarSpec("action-items", "bench", todos=True)

@@ -34,10 +34,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.conftest import ThrowawayPostgres  # noqa: E402
-from tracker import delivery, store  # noqa: E402
-from tracker.config import load_settings  # noqa: E402
-from tracker.messages import message_id  # noqa: E402
-from tracker.models import Delivery, Item, ItemOwner, Person, Reminder, Status  # noqa: E402
+from tracker.core import store  # noqa: E402
+from tracker.core.config import load_settings  # noqa: E402
+from tracker.core.models import Delivery, Item, ItemOwner, Person, Reminder, Status  # noqa: E402
+from tracker.reminders import delivery  # noqa: E402
+from tracker.reminders.messages import message_id  # noqa: E402
 
 MESSAGE_ID = re.compile(rb"^Message-ID: (<[^>]+>)", re.MULTILINE | re.IGNORECASE)
 

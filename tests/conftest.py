@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy.engine import make_url
 
-from tracker.cli import cli
+from tracker.cli.commands import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
@@ -114,7 +114,7 @@ def held_write_lock(db_url: str) -> Iterator[None]:
     write lock, held until the block ends."""
     from sqlalchemy import create_engine
 
-    from tracker.store import _WRITE_LOCK
+    from tracker.core.store import _WRITE_LOCK
 
     engine = create_engine(db_url)
     holder = engine.raw_connection()
@@ -251,9 +251,9 @@ def clock() -> Clock:
 @pytest.fixture
 def make_server(env, clock):
     """Start a live server over the test database; settings overrides as keyword arguments."""
-    from tracker import store
-    from tracker.config import load_settings
-    from tracker.server import create_app
+    from tracker.core import store
+    from tracker.core.config import load_settings
+    from tracker.web.server import create_app
 
     servers = []
 

@@ -66,7 +66,7 @@ def test_serve_with_reminders_links_them_to_the_port_it_listens_on(loaded, env, 
 
 
 def test_the_listening_url_and_what_counts_as_local():
-    from tracker.addresses import BaseUrl, listening_url
+    from tracker.core.addresses import BaseUrl, listening_url
 
     assert listening_url("127.0.0.1", 9000) == "http://127.0.0.1:9000"
     assert listening_url("::1", 9000) == "http://[::1]:9000"

@@ -20,9 +20,10 @@ from sqlalchemy import create_mock_engine
 from sqlalchemy.engine import make_url
 
 from tests.conftest import dump, pg_database, pg_tool
-from tracker import items, store
-from tracker.cli import TrackerGroup
-from tracker.errors import InvalidInput, TrackerError
+from tracker.cli.commands import TrackerGroup
+from tracker.core import store
+from tracker.core.errors import InvalidInput, TrackerError
+from tracker.register import items
 
 ITEM = "kpi-committee-volunteer"
 

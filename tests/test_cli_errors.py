@@ -17,8 +17,8 @@ from click.testing import CliRunner
 from sqlalchemy.engine import make_url
 
 from tests.conftest import DATA, ROOT, dump
-from tracker.cli import cli
-from tracker.vocab import CATEGORIES
+from tracker.cli.commands import cli
+from tracker.core.vocab import CATEGORIES
 
 # --- §2.7: times, dates, fields and YAML syntax, said in plain words ---------------------------------------
 
@@ -195,8 +195,9 @@ def test_an_unknown_slug_is_an_error_that_suggests_the_closest(invoke, loaded, d
 
 
 def test_the_check_is_the_core_s_so_every_front_end_has_it(invoke, loaded, db_url):
-    from tracker import items, store
-    from tracker.errors import NotFound
+    from tracker.core import store
+    from tracker.core.errors import NotFound
+    from tracker.register import items
 
     engine = store.engine(db_url)
     with store.transaction(engine) as session, pytest.raises(NotFound, match=r"did you mean 'apec-officer'"):

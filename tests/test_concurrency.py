@@ -20,7 +20,7 @@ from tests.conftest import held_write_lock
 from tests.test_exactly_once import NOW, many_items
 
 # Due in 2011: no reminder of its own is missed at NOW (toggling an item with missed ones makes the sweep insert a
-# second catch-up reminder with the same key, an IntegrityError in tracker/delivery.py, reported separately).
+# second catch-up reminder with the same key, an IntegrityError in tracker/reminders/delivery.py, reported separately).
 ITEM = "forum-case-study-book"
 COMMANDS, LOADS, BIG, DEADLINE = 40, 4, 2000, 150  # bounded: at most 40 commands and 4 loads, ~2.5 minutes
 BUSY = "Error: the database is busy: another tracker process is writing; try again"
@@ -80,7 +80,7 @@ def test_done_and_reopen_beside_remind_run_and_big_loads(invoke, loaded, env, tm
     folders = [big_folder(loaded, tmp_path / f"big{i}", BIG, title) for i, title in enumerate(("Big", "Large"))]
     penv = process_env(env)
     # The scheduler waits longer than the commands: a sweep that gets Busy is logged with a traceback today
-    # (tracker/scheduler.py catches it as an unexpected error), and that is not what this test is about.
+    # (tracker/reminders/scheduler.py catches it as an unexpected error), and that is not what this test is about.
     patient = process_env(env, TRACKER_DB=lock_wait(env["TRACKER_DB"], 120))
     log = (tmp_path / "remind.log").open("w")
     runner = subprocess.Popen([sys.executable, "-m", "tracker", "remind", "run", "--interval", "1"], env=patient,
@@ -146,8 +146,9 @@ def test_a_feed_build_survives_a_commit_by_another_process_while_it_reads(loaded
     a commit by another process in between must not make that write fail (it did when it upgraded the read)."""
     from datetime import UTC, datetime, timedelta
 
-    from tracker import ics, store
-    from tracker.feeds import FeedCache
+    from tracker.calendars import ics
+    from tracker.calendars.feeds import FeedCache
+    from tracker.core import store
 
     engine = store.engine(env["TRACKER_DB"])
     cache = FeedCache(engine, timedelta(hours=1), lambda: datetime(2008, 9, 1, tzinfo=UTC))

@@ -172,7 +172,7 @@ def test_mark_done_from_the_reminder(invoke, invoke_json, loaded, smtpd, mail_co
 
 def test_bad_links_get_a_clear_4xx_and_change_nothing(invoke, invoke_json, loaded, smtpd, mail_config, make_server,
                                                       clock, db_url, env):  # fmt: skip
-    from tracker import signing, store
+    from tracker.core import signing, store
 
     clock.set("2008-09-24T11:00:00+08:00")
     server = make_server()
@@ -234,8 +234,8 @@ def test_weekly_digest_lists_what_is_overdue_due_and_ahead(invoke, loaded, smtpd
 def test_the_console_summary_counts_people_kinds_and_catch_ups():
     from datetime import UTC, datetime
 
-    from tracker.channels import SUMMARY_PEOPLE, summary
-    from tracker.mail import Message
+    from tracker.reminders.channels import SUMMARY_PEOPLE, summary
+    from tracker.reminders.mail import Message
 
     def message(to: str, kind: str, **data) -> Message:
         when = datetime(2026, 1, 1, tzinfo=UTC)

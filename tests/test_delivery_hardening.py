@@ -15,10 +15,11 @@ from sqlalchemy import select, update
 from starlette.responses import JSONResponse
 
 from tests.test_delivery import send_due, webhook_receiver
-from tracker import delivery, store
-from tracker.channels import ChannelError, Message
-from tracker.config import load_settings
-from tracker.models import Delivery, Item, Person, Reminder
+from tracker.core import store
+from tracker.core.config import load_settings
+from tracker.core.models import Delivery, Item, Person, Reminder
+from tracker.reminders import delivery
+from tracker.reminders.channels import ChannelError, Message
 
 AT = "2008-09-24T10:00+08:00"  # the KPI item's 7-day reminder (fired 23 Sep 09:00) and others are due
 BAD_TITLE = "Volunteer for the KPI\r\nBcc: intruder@example.org\u2028drafting\ncommittees"
@@ -116,7 +117,7 @@ def test_any_exception_from_a_channel_fails_that_delivery_alone(loaded, env, cap
     engine, settings = engine_of(env), load_settings(environ=env)
     now = datetime.fromisoformat(AT)
     picky = Picky("apec-officer")
-    with caplog.at_level(logging.ERROR, logger="tracker.delivery"):
+    with caplog.at_level(logging.ERROR, logger="tracker.reminders.delivery"):
         result = delivery.send_due(engine, now, settings, [picky])
     rows = deliveries(env)
     failed = [d for d in rows if d.status != "sent"]
@@ -172,7 +173,7 @@ def test_a_message_that_cannot_be_composed_fails_alone(loaded, env, caplog):
         session.flush()
         session.add(Delivery(reminder_id=broken.id, recipient="apec-officer", channel="picky", status="pending"))
     picky = Picky("nobody")
-    with caplog.at_level(logging.ERROR, logger="tracker.delivery"):
+    with caplog.at_level(logging.ERROR, logger="tracker.reminders.delivery"):
         result = delivery.send_due(engine, now, settings, [picky])
     rows = deliveries(env)
     bad = next(d for d in rows if d.recipient == "apec-officer" and d.reminder_id == broken.id)

@@ -18,11 +18,12 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from tests.conftest import DATA
-from tracker import dataset, dumping, items, rules, store
-from tracker.cli import cli
-from tracker.errors import InvalidInput
-from tracker.models import Committee, Item, Meeting, MeetingSeries, Meta, Person
-from tracker.vocab import CATEGORIES, POLICY_KEY
+from tracker.cli.commands import cli
+from tracker.core import rules, store
+from tracker.core.errors import InvalidInput
+from tracker.core.models import Committee, Item, Meeting, MeetingSeries, Meta, Person
+from tracker.core.vocab import CATEGORIES, POLICY_KEY
+from tracker.register import dataset, dumping, items
 
 FILES = ["committees.yaml", "items.yaml", "meetings.yaml", "people.yaml"]
 

@@ -28,9 +28,10 @@ def many_items(folder: Path, count: int) -> None:
 def expected_ids(env: dict) -> set[str]:
     from sqlalchemy import select
 
-    from tracker import delivery, store
-    from tracker.messages import message_id
-    from tracker.models import Delivery, Reminder
+    from tracker.core import store
+    from tracker.core.models import Delivery, Reminder
+    from tracker.reminders import delivery
+    from tracker.reminders.messages import message_id
 
     with store.transaction(store.engine(env["TRACKER_DB"])) as session:
         rows = session.execute(select(Reminder, Delivery.recipient).join(Delivery, Delivery.reminder_id == Reminder.id)
@@ -45,8 +46,8 @@ ENGINES: dict = {}
 def ledger_statuses(env: dict) -> Counter:
     from sqlalchemy import select
 
-    from tracker import store
-    from tracker.models import Delivery
+    from tracker.core import store
+    from tracker.core.models import Delivery
 
     engine = ENGINES.setdefault(env["TRACKER_DB"], store.engine(env["TRACKER_DB"]))
     with store.transaction(engine) as session:

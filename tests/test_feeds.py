@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tracker import ics, items, store
-from tracker.feeds import Feed, FeedCache
+from tracker.calendars import ics
+from tracker.calendars.feeds import Feed, FeedCache
+from tracker.core import store
+from tracker.register import items
 
 
 def test_incremental_rebuild_equals_a_full_build(loaded, env):

@@ -13,11 +13,14 @@ from sqlalchemy import func, select
 
 from tests.conftest import AsgiClient, dump
 from tests.test_exactly_once import NOW, many_items
-from tracker import delivery, items, signing, store, subscriptions
-from tracker.channels import Message
-from tracker.config import load_settings
-from tracker.models import Snooze, Subscription
-from tracker.server import create_app
+from tracker.calendars import subscriptions
+from tracker.core import signing, store
+from tracker.core.config import load_settings
+from tracker.core.models import Snooze, Subscription
+from tracker.register import items
+from tracker.reminders import delivery
+from tracker.reminders.channels import Message
+from tracker.web.server import create_app
 
 KPI = "kpi-committee-volunteer"
 
@@ -198,7 +201,7 @@ def test_subscribe_from_the_settings_page_makes_one_subscription(desk, db_url):
 
 
 def test_links_made_before_the_binding_say_so_and_change_nothing(desk, db_url):
-    from tracker import signing
+    from tracker.core import signing
 
     desk.clock.set("2008-09-24T11:00:00+08:00")
     with store.transaction(desk.engine) as session:

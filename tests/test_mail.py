@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from tracker import mail
-from tracker.mail import Message, build
+from tracker.reminders import mail
+from tracker.reminders.mail import Message, build
 
 BOUNDARY = re.compile(rb"===============\d{19}==(\.\d+)?")
 SENDER = "APEC SME desk <tracker@example.org>"

@@ -15,8 +15,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, MetaData, create_engine, select, text
 
 from tests.conftest import DATA, dump
-from tracker import migrations, store, transfer
-from tracker.models import Base
+from tracker.core import migrations, store, transfer
+from tracker.core.models import Base
 
 OLD = Path(__file__).parent / "data" / "tracker-0.1.sqlite"
 

@@ -24,8 +24,9 @@ from hypothesis import strategies as st
 from sqlalchemy.engine import make_url
 
 from tests.conftest import BACKENDS, DATA, ROOT, AsgiClient, dump
-from tracker import store, subscriptions
-from tracker.cli import cli
+from tracker.calendars import subscriptions
+from tracker.cli.commands import cli
+from tracker.core import store
 
 EXAMPLES = int(os.environ.get("TRACKER_FUZZ_EXAMPLES", "100"))
 BUDGET = 30  # seconds for all the read paths of one example: a hang fails the test instead of stalling CI
@@ -132,8 +133,8 @@ def check(template: Template, command: str, name: str, content: str | bytes) -> 
 
 
 def _feed_and_page(db: str, token: str) -> None:
-    from tracker.config import load_settings
-    from tracker.server import create_app
+    from tracker.core.config import load_settings
+    from tracker.web.server import create_app
 
     settings = load_settings(environ=_env(db))
     engine = store.engine(settings.db)

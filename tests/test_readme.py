@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from tests.conftest import ROOT
-from tracker.cli import cli
-from tracker.dataset import MODELS
+from tracker.cli.commands import cli
+from tracker.register.dataset import MODELS
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 

@@ -7,8 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tracker import reminders, store
-from tracker.models import Person
+from tracker.core import store
+from tracker.core.models import Person
+from tracker.reminders import planning
 
 
 def plan(invoke_json, now: str, days: int = 60, *extra: str):
@@ -94,7 +95,7 @@ def _person(tz: str, quiet: str = "20:00-08:00") -> Person:
 ])  # fmt: skip
 def test_quiet_hours_across_zones_and_dst(tz, local, expected):
     zone = ZoneInfo(tz)
-    moved = reminders.quiet_adjusted(datetime.fromisoformat(local).replace(tzinfo=zone).astimezone(UTC), _person(tz))
+    moved = planning.quiet_adjusted(datetime.fromisoformat(local).replace(tzinfo=zone).astimezone(UTC), _person(tz))
     assert moved.astimezone(zone).replace(tzinfo=None) == datetime.fromisoformat(expected)
     assert moved.astimezone(zone).utcoffset() == zone.utcoffset(datetime.fromisoformat(expected))
 
@@ -105,7 +106,7 @@ def test_due_day_hour_follows_dst(env, loaded):
         person = session.query(Person).filter_by(slug="apec-officer").one()
         person.tz = "Europe/Berlin"
         now = datetime(2009, 3, 1, tzinfo=UTC)
-        due = [p for p in reminders.desired(session, now, now + timedelta(days=60))
+        due = [p for p in planning.desired(session, now, now + timedelta(days=60))
                if p.item_id and p.kind == "item-due" and p.person_id == person.id]  # fmt: skip
         hours = {p.fire_at.astimezone(ZoneInfo("Europe/Berlin")).hour for p in due}
         assert hours == {9}  # 09:00 local both in winter (UTC+1) and summer (UTC+2) time

@@ -21,12 +21,13 @@ UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
 
 
 class Served(LiveServer):
-    """tracker's app on uvicorn configured as `tracker serve` configures it (tracker.serving), with `limits`."""
+    """tracker's app on uvicorn configured as `tracker serve` configures it (tracker.web.serving), with `limits`."""
 
     def __init__(self, env: dict[str, str], clock, limits) -> None:  # noqa: ANN001
-        from tracker import serving, store
-        from tracker.config import load_settings
-        from tracker.server import create_app
+        from tracker.core import store
+        from tracker.core.config import load_settings
+        from tracker.web import serving
+        from tracker.web.server import create_app
 
         def make_app(url: str):
             self.settings = load_settings(environ=env, overrides={"base_url": url})
@@ -40,7 +41,7 @@ class Served(LiveServer):
 
 @pytest.fixture
 def serve(env, clock):
-    from tracker.serving import Limits
+    from tracker.web.serving import Limits
 
     servers = []
 
@@ -86,8 +87,9 @@ def signed_links(settings, person_slug: str, item_slug: str) -> dict[str, str]:
 
     from sqlalchemy import select as sql_select
 
-    from tracker import messages, store
-    from tracker.models import Item, Person
+    from tracker.core import store
+    from tracker.core.models import Item, Person
+    from tracker.reminders import messages
 
     with store.transaction(store.engine(settings.db)) as session:
         person = session.scalars(sql_select(Person).where(Person.slug == person_slug)).one()
@@ -98,7 +100,7 @@ def signed_links(settings, person_slug: str, item_slug: str) -> dict[str, str]:
 
 
 def test_no_path_a_client_sent_reaches_any_log(loaded, serve, subscribe, caplog, monkeypatch):
-    from tracker import server as server_module
+    from tracker.web import server as server_module
 
     served = serve()
     feed, _ = subscribe("--name", "desk", "--person", "apec-officer")
@@ -427,8 +429,8 @@ def test_a_client_gone_mid_response_is_a_499_not_an_error(loaded, serve, subscri
 
 
 def test_limits_come_from_settings():
-    from tracker.config import load_settings
-    from tracker.serving import Limits, fit
+    from tracker.core.config import load_settings
+    from tracker.web.serving import Limits, fit
 
     assert Limits.from_settings(load_settings(environ={})) == Limits()
     environ = {"TRACKER_HEADER_TIMEOUT": "3", "TRACKER_MAX_CONNECTIONS": "50"}
@@ -475,8 +477,8 @@ def test_a_database_server_that_goes_away_gives_503s_and_comes_back(loaded, serv
 
 
 def test_busy_errors_carry_retry_after(loaded, serve, subscribe, monkeypatch):
-    from tracker import server as server_module
-    from tracker.errors import Busy
+    from tracker.core.errors import Busy
+    from tracker.web import server as server_module
 
     served = serve()
     token, _ = subscribe("--name", "desk")

@@ -17,8 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from tracker import ics, items, store
-from tracker.feeds import FeedCache
+from tracker.calendars import ics
+from tracker.calendars.feeds import FeedCache
+from tracker.core import store
+from tracker.register import items
 
 LINUX_PROC = Path("/proc/net/tcp").exists()
 CONNECTIONS = 24  # connections opened to the pair of workers

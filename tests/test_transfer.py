@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from tests.conftest import dump, pg_database
 from tests.test_migrations import OLD
-from tracker import store
-from tracker.models import Base
+from tracker.core import store
+from tracker.core.models import Base
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
-"""tracker.vtimezones against zoneinfo, in zones whose rules are unusual, read by the `ical` package and icalendar:
-every local time gets the offset zoneinfo gives it, from the first year asked for to the end of 2200, the last
-year tracker accepts."""
+"""tracker.calendars.vtimezones against zoneinfo, in zones whose rules are unusual, read by the `ical` package and
+icalendar: every local time gets the offset zoneinfo gives it, from the first year asked for to the end of 2200, the
+last year tracker accepts."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from ical.timezone import IcsTimezoneInfo
 from icalendar import Timezone
 from icalendar.timezone import tzp
 
-from tracker import vtimezones
-from tracker.rules import LATEST_YEAR
+from tracker.calendars import vtimezones
+from tracker.core.rules import LATEST_YEAR
 
 ZONES = [
     ("America/New_York", 2005),  # the 2007 rule change inside the span
@@ -123,7 +123,8 @@ def test_current_rules_are_yearly_rrules_and_history_one_rdate_a_line():
 
 
 def test_the_same_zone_gives_the_same_bytes_in_another_process():
-    code = "import sys, tracker.vtimezones as v; sys.stdout.buffer.write(v.vtimezone(sys.argv[1], 2008).to_ical())"
+    code = ("import sys, tracker.calendars.vtimezones as v; "
+            "sys.stdout.buffer.write(v.vtimezone(sys.argv[1], 2008).to_ical())")
     runs = {subprocess.run([sys.executable, "-c", code, "Europe/London"], capture_output=True, check=True).stdout
             for _ in range(2)}  # fmt: skip
     assert runs == {vtimezones.vtimezone("Europe/London", 2008).to_ical()}

@@ -18,10 +18,11 @@ from sqlalchemy import select
 
 from tests.conftest import Mailbox, free_port
 from tests.test_exactly_once import NOW, expected_ids, ledger_statuses, many_items, run_env, unfinished, wait_for
-from tracker import channels, clock, delivery, store, workers
-from tracker.channels import Message
-from tracker.config import load_settings
-from tracker.models import Delivery, Person, Worker
+from tracker.core import clock, store, workers
+from tracker.core.config import load_settings
+from tracker.core.models import Delivery, Person, Worker
+from tracker.reminders import channels, delivery
+from tracker.reminders.channels import Message
 
 
 class Recorder:

@@ -19,9 +19,9 @@ from ical.calendar_stream import IcsCalendarStream
 from icalendar import Calendar
 from sqlalchemy import select
 
-from tracker import store
-from tracker.models import Item, Meeting
-from tracker.timing import local_date
+from tracker.core import store
+from tracker.core.models import Item, Meeting
+from tracker.core.timing import local_date
 
 pytestmark = pytest.mark.interop
 
@@ -261,8 +261,8 @@ def test_vtimezones_are_written_as_every_parser_reads_them(exported):
 
 
 def test_a_reminder_email_carries_the_same_vtimezones(invoke, loaded, smtpd, mail_config, tmp_path: Path):
-    """A reminder's .ics attachment (tracker.messages) has the same VTIMEZONEs: libical accepts it, and ical.js
-    reads the due time, the hour after New York springs forward, through it."""
+    """A reminder's .ics attachment (tracker.reminders.messages) has the same VTIMEZONEs: libical accepts it, and
+    ical.js reads the due time, the hour after New York springs forward, through it."""
     # Made before its reminders fall due: nothing is planned before an item exists.
     invoke("--now", "2009-03-01T00:00+08:00", "add", "Send the New York summary", "--owner", "apec-officer", "--due",
            "2009-03-08T03:30", "--tz", "America/New_York", env=mail_config)  # fmt: skip

@@ -1,0 +1,1 @@
+"""The command line: a thin click layer (commands), its output (tables or --json) and shell completion."""
