@@ -350,3 +350,38 @@ class AsgiClient:
 
     def post(self, path: str) -> httpx.Response:
         return self.request("POST", path)
+
+
+@pytest.fixture
+def desk_session(env, clock):
+    """Sign a person in as the web desk does, without the sign-in page: give them an account with `role` and open a
+    session; returns an httpx.Client for `server` carrying the session cookie (its csrf token as `.csrf`)."""
+    from tracker.core import store
+    from tracker.core.models import AccessRole, Account, Person
+    from tracker.web import auth, sessions
+
+    clients = []
+
+    def sign_in(server, slug: str, role: str = "officer"):
+        import httpx
+        from sqlalchemy import select
+
+        engine = store.engine(env["TRACKER_DB"])
+        try:
+            with store.transaction(engine, write=True) as session:
+                person = session.scalars(select(Person).where(Person.slug == slug)).one()
+                account = session.get(Account, person.id) or Account(person_id=person.id, created_at=clock())
+                account.role = AccessRole(role)
+                session.add(account)
+                token, row = sessions.open_session(session, person, "password", clock())
+                csrf = row.csrf
+        finally:
+            engine.dispose()
+        client = httpx.Client(base_url=server.url, cookies={auth.COOKIE: token}, headers={"Origin": server.url})
+        client.csrf = csrf
+        clients.append(client)
+        return client
+
+    yield sign_in
+    for client in clients:
+        client.close()

@@ -18,6 +18,26 @@ class NotFound(TrackerError):
     http_status = 404
 
 
+class NotSignedIn(TrackerError):
+    """The web asks for a signed-in person (pages send the browser to the sign-in page instead)."""
+
+    http_status = 401
+
+
+class Forbidden(TrackerError):
+    """The signed-in person's role does not allow this (register.access): refused on the server, whatever the page
+    showed."""
+
+    http_status = 403
+
+
+class TooManyAttempts(TrackerError):
+    """Sign-in refused for a while after too many failures (per account and per client address)."""
+
+    http_status = 429
+    retry_after = 60
+
+
 class Conflict(TrackerError):
     http_status = 409
 

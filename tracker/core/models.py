@@ -77,6 +77,78 @@ class Person(Base):
     email_muted: Mapped[bool] = mapped_column(default=False)
     escalation_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
     escalation: Mapped[Person | None] = relationship(remote_side=[id])
+    # The language of their pages and reminders (vocab.LOCALES); NULL: the browser's (Accept-Language), else English.
+    locale: Mapped[str | None] = mapped_column(String(16))
+
+
+class AccessRole(enum.StrEnum):
+    """What a person may do on the web and over CalDAV (register.access)."""
+
+    lead = "lead"
+    officer = "officer"
+    viewer = "viewer"
+
+
+class Account(Base):
+    """A person's way in: a role, and a password hash for desks without mail (sign-in links need none). No row: the
+    person cannot sign in."""
+
+    __tablename__ = "accounts"
+    tracks_data_version = False  # feeds do not show accounts
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), primary_key=True)
+    person: Mapped[Person] = relationship()
+    role: Mapped[AccessRole] = mapped_column(Enum(AccessRole, name="access_role"), default=AccessRole.officer)
+    password_hash: Mapped[str | None] = mapped_column(String(255))  # argon2id, PHC string
+    disabled_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    last_visit_at: Mapped[datetime | None]  # "what changed since my last visit" on My desk
+
+
+class WebSession(Base):
+    """A signed-in browser. The cookie holds a random token; only its SHA-256 is stored, as with feed tokens."""
+
+    __tablename__ = "web_sessions"
+    tracks_data_version = False
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    person: Mapped[Person] = relationship()
+    csrf: Mapped[str] = mapped_column(String(64))  # the per-session token every state-changing form carries
+    how: Mapped[str] = mapped_column(String(16))  # password | link
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    expires_at: Mapped[datetime]  # the absolute expiry; idle expiry counts from last_seen_at
+    revoked_at: Mapped[datetime | None]
+
+
+class SignInLink(Base):
+    """A single-use e-mailed sign-in link: only the SHA-256 of its token is stored."""
+
+    __tablename__ = "sign_in_links"
+    tracks_data_version = False
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class SignInFailure(Base):
+    """One refused sign-in, counted per account and per client address for the rate limit (kept in the database so
+    that every worker process counts the same attempts)."""
+
+    __tablename__ = "sign_in_failures"
+    tracks_data_version = False
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), index=True)  # "account:<e-mail or slug>" or "address:<ip>"
+    at: Mapped[datetime] = mapped_column(index=True)
+
+
+class CommitteeMember(Base):
+    """A person who sits on a committee: an officer may change the committee's items."""
+
+    __tablename__ = "committee_members"
+    committee_id: Mapped[int] = mapped_column(ForeignKey("committees.id", ondelete="CASCADE"), primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), primary_key=True)
 
 
 class Committee(Base):
@@ -89,6 +161,7 @@ class Committee(Base):
     category: Mapped[str | None] = mapped_column(String(64))
     description: Mapped[str] = mapped_column(Text, default="")
     source_quote: Mapped[str] = mapped_column(Text, default="")
+    members: Mapped[list[Person]] = relationship(secondary="committee_members", order_by="Person.slug")
 
 
 class MeetingSeries(Base):

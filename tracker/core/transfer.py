@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, Integer, Table, func, select, text, update
+from sqlalchemy import Engine, Integer, Table, func, inspect, select, text, update
 
 from tracker.core import store
 from tracker.core.errors import Conflict, InvalidInput
@@ -75,8 +75,9 @@ def _copy_table(read: Any, write: Any, table: Table) -> int:  # noqa: ANN401 - S
 
 def advance_sequences(conn: Any) -> None:  # noqa: ANN401 - a SQLAlchemy Connection
     """PostgreSQL, after rows were inserted with their ids: each id sequence moves past them, or the next insert
-    would collide."""
-    for table in Base.metadata.sorted_tables:
+    would collide. Tables the database does not have yet (it is at an older revision) are skipped."""
+    present = set(inspect(conn).get_table_names())
+    for table in (t for t in Base.metadata.sorted_tables if t.name in present):
         if "id" in table.c and table.c.id.primary_key and isinstance(table.c.id.type, Integer):
             conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
                               f"COALESCE((SELECT MAX(id) FROM {table.name}), 0) + 1, false)"))  # fmt: skip

@@ -13,3 +13,7 @@ CATEGORIES = {
 }
 PRIORITIES = ("high", "medium", "low")
 POLICY_KEY = "reminder_policy"  # meta row holding the YAML's reminder_policy
+# The languages of pages and reminders (gettext catalogs in tracker/web/locale): the desk's Traditional Chinese and
+# English. The first is the fallback when neither a person's setting nor the browser names one of them.
+LOCALES = ("en", "zh_TW")
+ACCESS_ROLES = ("lead", "officer", "viewer")  # models.AccessRole, for validation messages
