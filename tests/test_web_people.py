@@ -184,6 +184,7 @@ def test_disabling_ends_the_persons_sessions_and_enabling_lets_them_sign_in_agai
     assert _post(lead, "/people/apec-officer/enable", {}).status_code == 303
     assert _who(engine, "apec-officer")["disabled"] is None
     assert officer.get("/calendars").status_code in (303, 401)  # the old session stays ended
+    assert desk_session(server, "apec-officer", "officer").get("/calendars").status_code == 200  # a new one works
     with store.transaction(engine) as session:
         person = session.scalars(select(Person).where(Person.slug == "apec-officer")).one()
         assert access.viewer(session, person, session.get(Account, person.id)).role.value == "officer"
