@@ -706,7 +706,10 @@ def _upsert(session: Session, model: type, slug: str, values: dict[str, Any], no
 
 
 def _write_person(session: Session, entry: Entry, now: datetime) -> str:
-    return _upsert(session, Person, entry.record.slug, person_values(entry.record), now)
+    values = person_values(entry.record)
+    if "locale" not in entry.record.model_fields_set:  # left out: the language chosen on the desk stays
+        del values["locale"]
+    return _upsert(session, Person, entry.record.slug, values, now)
 
 
 def person_values(r: PersonIn) -> dict[str, Any]:
@@ -737,10 +740,12 @@ def _write_committee(session: Session, entry: Entry, now: datetime) -> str:
         "category": r.category,
         "description": r.description,
         "source_quote": r.source,
-        # the whole set, in the relationship's order: a reload replaces it, and an unchanged one compares equal
-        "members": sorted((_by_slug(session, Person, slug, entry, "members") for slug in r.members),
-                          key=lambda p: p.slug),
     }
+    # Given, `members` is the whole set (a reload replaces it; `members: []` empties it); left out, the members
+    # chosen on the desk's People page stay. Sorted as the relationship is, so an unchanged set compares equal.
+    if "members" in r.model_fields_set:
+        people = (_by_slug(session, Person, slug, entry, "members") for slug in r.members)
+        values["members"] = sorted(people, key=lambda p: p.slug)
     return _upsert(session, Committee, r.slug, values, now)
 
 

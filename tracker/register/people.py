@@ -85,8 +85,11 @@ def _state(account: Account | None) -> str:
 
 def _committees_of(session: Session) -> dict[int, list[str]]:
     found: dict[int, list[str]] = {}
-    pairs = session.execute(select(CommitteeMember.person_id, Committee.slug)
-                            .join(Committee, Committee.id == CommitteeMember.committee_id).order_by(Committee.slug))
+    pairs = session.execute(
+        select(CommitteeMember.person_id, Committee.slug)
+        .join(Committee, Committee.id == CommitteeMember.committee_id)
+        .order_by(Committee.slug)
+    )
     for person_id, slug in pairs:
         found.setdefault(person_id, []).append(slug)
     return found
