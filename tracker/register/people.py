@@ -154,7 +154,7 @@ def _check(session: Session, slug: str, fields: dict[str, Any]) -> _Checked:
     return _Checked(record, escalation, committees, AccessRole(access) if access else None)
 
 
-def _known(session: Session, model: type, slug: str | None, name: str, problems: dict[str, str]) -> Any:  # noqa: ANN401
+def _known(session: Session, model: type, slug: str | None, name: str, problems: dict[str, str]) -> Any:
     if slug is None:
         return None
     try:

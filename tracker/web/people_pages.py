@@ -70,7 +70,7 @@ async def listing(request: Request) -> Response:
     return desk_page(request, "people.html", {"here": "people", "people": rows})
 
 
-def _read(request: Request, what: Any, *args: Any) -> Any:  # noqa: ANN401 - whatever `what` returns
+def _read(request: Request, what: Any, *args: Any) -> Any:
     with store.transaction(request.app.state.ctx.engine) as session:
         return what(session, *args)
 
