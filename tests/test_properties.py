@@ -212,10 +212,17 @@ def record(required: dict, **optional: st.SearchStrategy) -> st.SearchStrategy:
 zones = mostly(good_zones, zones)
 # A record of the shipped data's slug is refused from another file, unless it says it belongs to that file (as a dump
 # does): without loaded_from most generated records would stop at that rule.
-files = mostly(st.sampled_from(["people.yaml", "meetings.yaml", "items.yaml"]), st.sampled_from(["", "a/b.yaml", "x"]))
+files = mostly(st.sampled_from(["people.yaml", "committees.yaml", "meetings.yaml", "items.yaml"]),
+               st.sampled_from(["", "a/b.yaml", "x"]))  # fmt: skip
+locales = mostly(st.sampled_from(["en", "zh_TW", "zh-TW"]), st.one_of(texts, st.sampled_from(["zh-tw", "fr", None])))
 records = {
     "people": record({"slug": slugs, "name": titles, "tz": zones}, email=texts, escalation=st.sampled_from(PEOPLE),
-                     loaded_from=files),
+                     locale=locales, loaded_from=files),
+    "committees": record({"slug": mostly(st.sampled_from(["kpi-innovation", "new-committee"]), texts),
+                          "name": titles, "role": mostly(st.just("member"), st.sampled_from(["lead", "chair", ""]))},
+                         category=st.sampled_from(["innovation", "x"]), loaded_from=files,
+                         members=mostly(st.lists(st.sampled_from(PEOPLE), max_size=3, unique=True),
+                                        st.one_of(st.lists(st.sampled_from(PEOPLE), max_size=3), texts))),
     "series": record({"slug": st.sampled_from(SERIES), "title": titles, "rrule": rrules, "start": whens},
                      days=numbers, tz=zones, loaded_from=files),
     "meetings": record(

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo
+from pydantic_core import ErrorDetails
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -39,7 +40,7 @@ from tracker.core.models import (
     Status,
 )
 from tracker.core.timing import When, day_after, parse_when
-from tracker.core.vocab import CATEGORIES, POLICY_KEY
+from tracker.core.vocab import CATEGORIES, LOCALES, POLICY_KEY
 from tracker.register import items as items_module
 from tracker.register import overrides
 
@@ -58,6 +59,15 @@ def _category(value: str) -> str:
     if value not in CATEGORIES:
         raise ValueError(f"unknown category{rules.did_you_mean(value, CATEGORIES)}; use one of {', '.join(CATEGORIES)}")
     return value
+
+
+def _locale(value: str) -> str:
+    """A language of pages and reminders; `zh-TW`, as browsers and people write it, is stored as gettext's `zh_TW`."""
+    stored = value.replace("-", "_")
+    if stored not in LOCALES:
+        raise ValueError(f"unknown locale {rules.shown(value)}{rules.did_you_mean(stored, LOCALES)}; use one of "
+                         f"{', '.join(LOCALES)}")  # fmt: skip
+    return stored
 
 
 def _rrule(value: str, info: ValidationInfo) -> str:
@@ -107,6 +117,7 @@ Line = Annotated[str, _line(300)]
 Text = Annotated[str, AfterValidator(rules.clean_text)]
 Slugs = Annotated[list[Slug], AfterValidator(rules.check_unique), Field(max_length=200)]
 Uid = Annotated[str, AfterValidator(_uid)]
+Locale = Annotated[str, AfterValidator(_locale)]
 
 
 def _file_name(value: str) -> str:
@@ -182,6 +193,7 @@ class PersonIn(Record):
     role: Annotated[str, _line(200)] | None = None
     escalation: Slug | None = None
     quiet_hours: Annotated[str, AfterValidator(_quiet)] = "20:00-08:00"
+    locale: Locale | None = None
     reminders: PolicyIn | None = None
 
 
@@ -189,6 +201,7 @@ class CommitteeIn(Record):
     name: Title
     role: Role
     category: Category | None = None
+    members: Slugs = []  # the people who sit on it (register.access: an officer may change its items)
     description: Text = ""
     source: Text = ""
 
@@ -494,12 +507,26 @@ def _problem(path: Path, row: _LineDict, label: str, model: type[BaseModel], e: 
     if not re.fullmatch(r"[\w.]*", name):
         name = rules.shown(name)
     line = row.lines.get(loc[0], row.line) if loc else row.line
-    problem = rules.one_line(error["msg"]).removeprefix("Value error, ")
+    return InvalidInput(f"{path}:{line}: {label}: {name}: {_wording(error, model)}")
+
+
+def _wording(error: ErrorDetails, model: type[BaseModel]) -> str:
+    """One validation error's problem as a load words it (without the file, record and field)."""
+    loc = [str(part) for part in error["loc"]]
     if error["type"] == "extra_forbidden":
-        problem = f"unknown field{rules.did_you_mean(loc[-1], _fields_at(model, loc))}"
+        return f"unknown field{rules.did_you_mean(loc[-1], _fields_at(model, loc))}"
     if error["type"] == "missing":
-        problem = "required field is missing"
-    return InvalidInput(f"{path}:{line}: {label}: {name}: {problem}")
+        return "required field is missing"
+    return rules.one_line(error["msg"]).removeprefix("Value error, ")
+
+
+def problems(model: type[BaseModel], e: ValidationError) -> dict[str, str]:
+    """Each invalid top-level field's first problem, in a load's words: for forms, which show it beside the field."""
+    found: dict[str, str] = {}
+    for error in e.errors():
+        name = str(error["loc"][0]) if error["loc"] else ""
+        found.setdefault(name, _wording(error, model))
+    return found
 
 
 def _fields_at(model: type[BaseModel], loc: list[str]) -> list[str]:
@@ -679,16 +706,23 @@ def _upsert(session: Session, model: type, slug: str, values: dict[str, Any], no
 
 
 def _write_person(session: Session, entry: Entry, now: datetime) -> str:
-    r: PersonIn = entry.record
-    values = {
+    values = person_values(entry.record)
+    if "locale" not in entry.record.model_fields_set:  # left out: the language chosen on the desk stays
+        del values["locale"]
+    return _upsert(session, Person, entry.record.slug, values, now)
+
+
+def person_values(r: PersonIn) -> dict[str, Any]:
+    """A person's columns from a validated record (a YAML load, the web's People page); escalation aside."""
+    return {
         "name": r.name,
         "email": r.email,
         "tz": r.tz,
         "role": r.role,
         "quiet_hours": r.quiet_hours,
+        "locale": r.locale,
         "reminder_policy": r.reminders.stored() if r.reminders else {},
     }
-    return _upsert(session, Person, r.slug, values, now)
 
 
 def _link_escalation(session: Session, entry: Entry) -> None:
@@ -707,6 +741,11 @@ def _write_committee(session: Session, entry: Entry, now: datetime) -> str:
         "description": r.description,
         "source_quote": r.source,
     }
+    # Given, `members` is the whole set (a reload replaces it; `members: []` empties it); left out, the members
+    # chosen on the desk's People page stay. Sorted as the relationship is, so an unchanged set compares equal.
+    if "members" in r.model_fields_set:
+        people = (_by_slug(session, Person, slug, entry, "members") for slug in r.members)
+        values["members"] = sorted(people, key=lambda p: p.slug)
     return _upsert(session, Committee, r.slug, values, now)
 
 

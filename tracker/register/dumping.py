@@ -120,6 +120,7 @@ def _person(p: Person) -> dict[str, Any]:
         "role": p.role,
         "escalation": p.escalation.slug if p.escalation else None,
         "quiet_hours": p.quiet_hours,
+        "locale": p.locale,
         "reminders": _policy(p.reminder_policy),
     }
     return _trimmed(dataset.PersonIn, fields)
@@ -131,6 +132,7 @@ def _committee(c: Committee) -> dict[str, Any]:
         "name": c.name,
         "role": c.role.value,
         "category": c.category,
+        "members": _Flow(p.slug for p in c.members),
         "description": c.description,
         "source": c.source_quote,
     }

@@ -40,7 +40,7 @@ from tracker.core.config import Settings, refresh_interval
 from tracker.core.errors import Busy, NotFound, TrackerError
 from tracker.core.vocab import CATEGORIES
 from tracker.register import items
-from tracker.web import actions
+from tracker.web import actions, calendar_pages, people_pages
 from tracker.web.pages import TEMPLATES
 
 log = logging.getLogger("tracker.web.server")
@@ -336,6 +336,8 @@ def create_app(settings: Settings, engine: Engine, now: Callable[[], datetime], 
             Route("/done/{token}", actions.done, methods=["GET", "POST"]),
             Route("/snooze/{token}", actions.snooze, methods=["GET", "POST"]),
             Route("/settings/{token}", actions.settings, methods=["GET", "POST"]),
+            *people_pages.ROUTES,
+            *calendar_pages.ROUTES,
             Mount("/s", app=pages),
         ],
         exception_handlers=handlers,
