@@ -41,6 +41,7 @@ from tracker.core.errors import Busy, NotFound, TrackerError
 from tracker.core.vocab import CATEGORIES
 from tracker.register import items
 from tracker.web import actions
+from tracker.web import items as item_pages
 from tracker.web.pages import TEMPLATES
 
 log = logging.getLogger("tracker.web.server")
@@ -337,6 +338,7 @@ def create_app(settings: Settings, engine: Engine, now: Callable[[], datetime], 
             Route("/snooze/{token}", actions.snooze, methods=["GET", "POST"]),
             Route("/settings/{token}", actions.settings, methods=["GET", "POST"]),
             Mount("/s", app=pages),
+            *item_pages.ROUTES,
         ],
         exception_handlers=handlers,
     )
