@@ -480,8 +480,8 @@ def test_a_bad_new_item_is_refused_beside_the_field(loaded, make_server, desk_se
 @pytest.mark.interop
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is installed by .ci/run")
 def test_the_item_page_in_headless_chromium(loaded, make_server, desk_session, invoke_json):
-    """Without JavaScript, a phone (390 px) and a desktop (1280 px): no sideways scrolling, and the done button
-    works from the page."""
+    """A phone (390 px) and a desktop (1280 px): no sideways scrolling on the page and its edit form; and without
+    JavaScript, the done button works from the page (the browser sends its Origin, which web.auth checks)."""
     from playwright.sync_api import sync_playwright
 
     from tests.interop.test_subscribers import FLAGS
@@ -500,8 +500,10 @@ def test_the_item_page_in_headless_chromium(loaded, make_server, desk_session, i
                 page = context.new_page()
                 page.goto(f"{server.url}/items/{KPI}")
                 assert page.locator("h1#title").inner_text() == "Volunteer for the KPI drafting committees"
-                assert page.evaluate("document.documentElement.scrollWidth") <= width
-                page.screenshot(path=str(ARTIFACTS / f"item-page-{width}.png"), full_page=True)
+                for path, name in ((f"/items/{KPI}", "item-page"), (f"/items/{KPI}/edit", "item-edit")):
+                    page.goto(f"{server.url}{path}")
+                    assert page.evaluate("document.documentElement.scrollWidth") <= width, path
+                    page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
                 context.close()
             context = browser.new_context(viewport={"width": 390, "height": 900}, java_script_enabled=False)
             context.add_cookies([cookie])
