@@ -138,7 +138,7 @@ def test_the_item_page_shows_every_field_the_meetings_and_the_history(loaded, ma
     assert "會中並鼓勵各會員體自願在9月底前參加各項KPIs制訂小組" in shown  # the source quote
     assert "2008-09-30 (all day, Asia/Taipei)" in shown and "end of September 2008" in shown
     # Due at the end of 2008-09-30 in Taipei is 17:00 that day in London; ten days later it is 9 days overdue.
-    assert "In your zone: ends 2008-09-30 17:00 Europe/London" in shown
+    assert "In your zone: due by 2008-09-30 17:00 Europe/London" in shown
     assert "overdue by 9 days" in shown
     assert "APEC SMEWG officer (apec-officer)" in shown
     assert "KPI committee: Building Management Capability and Promoting Entrepreneurship" in shown
@@ -393,6 +393,24 @@ def test_an_edit_against_an_older_version_is_refused_with_both_versions(
     assert invoke_json("show", str(KPI))["status"] == "done"
     assert post(lead, f"/items/{KPI}/edit", again).status_code == 303  # sent again knowingly: saved
     assert invoke_json("show", str(KPI))["title"] == "The lead's title"
+
+
+def test_of_edits_sent_at_once_from_one_version_exactly_one_is_saved(
+    loaded, make_server, desk_session, invoke_json
+):
+    """The version is compared inside the write transaction, which holds the database's write lock."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    server = make_server()
+    lead = desk_session(server, "desk-lead", "lead")
+    form = edit_form(lead, KPI)
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda n: post(lead, f"/items/{KPI}/edit", form | {"title": f"Title {n}"}), range(6)))
+    codes = sorted(a.status_code for a in answers)
+    assert codes == [303, 409, 409, 409, 409, 409], codes
+    winner = next(n for n, a in enumerate(answers) if a.status_code == 303)
+    shown = invoke_json("show", str(KPI))
+    assert (shown["title"], shown["sequence"]) == (f"Title {winner}", 1)
 
 
 def test_a_change_from_the_cli_also_makes_the_form_stale(loaded, make_server, desk_session, db_url, invoke):
