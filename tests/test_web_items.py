@@ -395,9 +395,7 @@ def test_an_edit_against_an_older_version_is_refused_with_both_versions(
     assert invoke_json("show", str(KPI))["title"] == "The lead's title"
 
 
-def test_of_edits_sent_at_once_from_one_version_exactly_one_is_saved(
-    loaded, make_server, desk_session, invoke_json
-):
+def test_of_edits_sent_at_once_from_one_version_exactly_one_is_saved(loaded, make_server, desk_session, invoke_json):
     """The version is compared inside the write transaction, which holds the database's write lock."""
     from concurrent.futures import ThreadPoolExecutor
 

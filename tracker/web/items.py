@@ -199,10 +199,16 @@ def check_version(session: Session, item: Item, viewer: Viewer, sent: dict[str, 
     })  # fmt: skip
 
 
+def due_text(sent: dict[str, Any]) -> str:
+    """The date and time fields as `tracker add/edit --due` takes them: "2009-03-01" or "2009-03-01T17:00"."""
+    time = sent["due_time"].strip()
+    return sent["due_date"].strip() + (f"T{time}" if time else "")
+
+
 def edits(sent: dict[str, Any], item: Item) -> tuple[str, dict[str, Any]]:
     """The due text (date, or date and time) and the field changes `items.edit` takes, from the edit form.
     An optional slug left empty clears it, and is left out when the item has none (nothing to clear)."""
-    due = sent["due_date"].strip() + (f"T{sent['due_time'].strip()}" if sent["due_time"].strip() else "")
+    due = due_text(sent)
     changes = {name: sent[name] for name in ("title", "description", "due_note", "status", "priority",
                                              "source_quote", "tz")}  # fmt: skip
     kept = [slug for slug in items.current(item, "owners") if slug in sent["owners"]]  # their order stays
@@ -260,7 +266,7 @@ def snooze(ctx: Any, viewer: Viewer, ref: str, sent: dict[str, Any]) -> int:
 def add(ctx: Any, viewer: Viewer, sent: dict[str, Any]) -> int:
     """The new-item form through `items.add`, as `tracker add` does."""
     access.require(viewer.can_create_items, "create items")
-    due = sent["due_date"].strip() + (f"T{sent['due_time'].strip()}" if sent["due_time"].strip() else "")
+    due = due_text(sent)
     fields = {name: sent[name] for name in ("description", "due_note", "priority", "source_quote")}
     fields |= {name: sent[name] for name in OPTIONAL_SLUGS if sent[name]}
     with store.transaction(ctx.engine, write=True) as session:
