@@ -100,7 +100,7 @@ def form_values(item: Item) -> dict[str, Any]:
 def choices(session: Session, viewer: Viewer, *extra_zones: str) -> dict[str, Any]:
     """What the pickers offer: people, meetings, series, committees, the six areas, priorities, known zones."""
     people = list(session.execute(select(Person.slug, Person.name, Person.tz).order_by(Person.name)))
-    meetings = list(session.execute(select(Meeting.slug, Meeting.title, Meeting.start).order_by(Meeting.start)))
+    meetings = list(session.execute(select(Meeting.slug, Meeting.title).order_by(Meeting.start)))
     series = list(session.execute(select(MeetingSeries.slug, MeetingSeries.title).order_by(MeetingSeries.title)))
     committees = list(session.execute(select(Committee.slug, Committee.name).order_by(Committee.name)))
     zones = sorted({viewer.tz, "UTC", *extra_zones, *(p.tz for p in people)})
@@ -114,11 +114,9 @@ def due_views(item: Item, viewer: Viewer) -> dict[str, str]:
     zones differ)."""
     if item.due is None:
         return {"due_item": "", "due_viewer": ""}
-    written = timing.describe(item.due, item.due_all_day, item.tz)
-    elsewhere = viewer.tz != item.tz
     ends = items.deadline(item)
-    return {"due_item": written, "due_viewer": f"{timing.minute(ends, ZoneInfo(viewer.tz))} {viewer.tz}" if elsewhere
-            and ends else ""}  # fmt: skip
+    elsewhere = f"{timing.minute(ends, ZoneInfo(viewer.tz))} {viewer.tz}" if ends and viewer.tz != item.tz else ""
+    return {"due_item": timing.describe(item.due, item.due_all_day, item.tz), "due_viewer": elsewhere}
 
 
 def timeline(item: Item, viewer: Viewer, names: dict[str, str]) -> list[dict[str, Any]]:
