@@ -95,6 +95,14 @@ def test_add_and_edit(invoke_json, loaded):
     assert edited["sequence"] == 1
 
 
+def test_an_empty_due_removes_the_due_date(invoke_json, loaded):
+    """As the web's edit form does when its date is emptied; the history keeps the date it had."""
+    edited = invoke_json("--now", "2008-09-03", "edit", "kpi-committee-volunteer", "--due", "", "--note", "no date")
+    assert (edited["due"], edited["sequence"]) == (None, 1)
+    change = invoke_json("show", "kpi-committee-volunteer")["history"][-1]
+    assert (change["field"], change["old"], change["new"], change["note"]) == ("due", "2008-09-30", None, "no date")
+
+
 def test_user_mistakes_are_one_line_errors(invoke, loaded, db_url):
     before = dump(db_url)
     cases = [

@@ -31,7 +31,7 @@ from tracker.core.models import (
     Status,
 )
 from tracker.core.timing import parse_when
-from tracker.core.vocab import CATEGORIES
+from tracker.core.vocab import CATEGORIES, PRIORITIES
 
 # --- the normalised view of an item's editable fields (what YAML and `edit` speak) --------------------
 
@@ -288,9 +288,11 @@ def add(
     slug: str | None = None,
     owners: list[str] | None = None,
     due: str | None = None,
+    how: str = "cli",
     **fields: Any,
 ) -> Item:
-    """Create an item; `due` is text read in `tz` (default: the first owner's zone, else `default_tz`)."""
+    """Create an item; `due` is text read in `tz` (default: the first owner's zone, else `default_tz`); `how` is
+    the way it came (cli, web), for its history."""
     title, by = checked({"title": title})["title"], rules.one_line(by)[:200]
     fields = checked({"owners": owners or [], **fields})
     owners = fields.pop("owners")
@@ -308,7 +310,7 @@ def add(
     changes = {"owners": owners, **_due_fields(due, tz), **fields}
     for name, value in changes.items():
         _set(session, item, name, value)
-    item.history.append(ItemChange(at=now, by=by, how="cli", field="created", old=None, new=title))
+    item.history.append(ItemChange(at=now, by=by, how=how, field="created", old=None, new=title))
     session.flush()
     return item
 
@@ -332,6 +334,8 @@ def _due_fields(due: str | None, tz: str) -> dict[str, Any]:
 
 _LINES = {"title": rules.TITLE_MAX}  # one-line fields and their length; the other text fields are multi-line
 _TEXTS = ("description", "source_quote", "note", "due_note")
+# Fields the CLI offers as a choice (click.Choice): checked here too for callers without one (the web).
+_CHOICES = {"priority": PRIORITIES, "status": tuple(s.value for s in Status)}
 
 
 def checked(fields: dict[str, Any]) -> dict[str, Any]:
@@ -351,15 +355,25 @@ def checked(fields: dict[str, Any]) -> dict[str, Any]:
                 out[name] = zone(value).key
             elif name == "category":
                 out[name] = check_category(value)
+            elif name in _CHOICES and value not in _CHOICES[name]:
+                raise ValueError(f"use one of {', '.join(_CHOICES[name])}")
     except (ValueError, InvalidInput) as e:
         raise InvalidInput(f"--{name.removesuffix('_quote').replace('_', '-')}: {e}") from None
     return out
 
 
 def edit(
-    session: Session, ref: str, now: datetime, by: str, due: str | None = None, note: str = "", **changes: Any
+    session: Session,
+    ref: str | int,
+    now: datetime,
+    by: str,
+    due: str | None = None,
+    note: str = "",
+    how: str = "cli",
+    **changes: Any,
 ) -> Item:
-    """Change the given fields of an item (None means "leave as is"); `note` says why, in the history."""
+    """Change the given fields of an item (None means "leave as is"; an empty `due` removes the due date); `note`
+    says why, in the history; `how` is the way the change came (cli, web)."""
     item = get(session, ref)
     wanted = {k: v for k, v in changes.items() if v is not None}
     unknown = set(wanted) - set(FIELDS)
@@ -367,8 +381,11 @@ def edit(
         raise InvalidInput(f"cannot edit field {rules.shown(sorted(unknown)[0])}")
     wanted = checked(wanted)
     note, by = checked({"note": note})["note"], rules.one_line(by)[:200]
-    wanted.update(_due_fields(due, wanted.get("tz", item.tz)))
-    apply_changes(session, item, wanted, now, by=by, how="cli", note=note)
+    if due is not None and not due.strip():
+        wanted["due"] = None
+    else:
+        wanted.update(_due_fields(due, wanted.get("tz", item.tz)))
+    apply_changes(session, item, wanted, now, by=by, how=how, note=note)
     return item
 
 

@@ -40,7 +40,7 @@ from tracker.core.config import Settings, refresh_interval
 from tracker.core.errors import Busy, NotFound, TrackerError
 from tracker.core.vocab import CATEGORIES
 from tracker.register import items
-from tracker.web import actions, calendar_pages, people_pages
+from tracker.web import actions, calendar_pages, item_pages, people_pages
 from tracker.web.pages import TEMPLATES
 
 log = logging.getLogger("tracker.web.server")
@@ -339,6 +339,7 @@ def create_app(settings: Settings, engine: Engine, now: Callable[[], datetime], 
             *people_pages.ROUTES,
             *calendar_pages.ROUTES,
             Mount("/s", app=pages),
+            *item_pages.ROUTES,
         ],
         exception_handlers=handlers,
     )
