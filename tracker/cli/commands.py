@@ -841,7 +841,9 @@ def _read_password(from_stdin: bool) -> str:
     """The new password: the first line of standard input, or typed twice at a hidden prompt."""
     if not from_stdin:
         return click.prompt("New password", hide_input=True, confirmation_prompt="Repeat it", err=True)
-    line = click.get_text_stream("stdin").readline().rstrip("\r\n")
+    import sys
+
+    line = sys.stdin.readline().rstrip("\r\n")
     if not line:
         raise InvalidInput("--password-stdin: standard input holds no password")
     return line

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 from datetime import timedelta
 from email.utils import make_msgid
@@ -39,20 +40,23 @@ log = logging.getLogger("tracker.web.signin")
 LINK_LIFETIME = timedelta(minutes=15)
 HOME = "/desk"  # where a sign-in without a (usable) ?next= leads
 _TRIES_TO_DECODE = 3  # %252F%252F… is decoded this many times before it is judged
+_OTHER_HOST = re.compile(r"/[\s\x00-\x1f]*[/\\]")  # "//", "/\\", "/\t/": the start of another host's address
 
 
 def safe_next(value: object) -> str:
-    """`value` if it is a path on this site ("/…"), else HOME: never "//host", "/\\host", a scheme, control
-    characters or whitespace (browsers drop some of them), nor any of these percent-encoded, once or more."""
-    if not isinstance(value, str) or not value.startswith("/") or len(value) > 2000:
+    """`value` if it is a path on this site ("/…"), else HOME. Refused: "//host" and "/\\host" (browsers read
+    both as another host), also with whitespace between the slashes (browsers drop some of it) or percent-encoded
+    once or more, a scheme, a backslash, and raw whitespace or control characters anywhere."""
+    if not isinstance(value, str) or not value.startswith("/") or len(value) > 2000 or "\\" in value:
+        return HOME
+    if any(c.isspace() or not c.isprintable() for c in value):
         return HOME
     decoded = value
     for _ in range(_TRIES_TO_DECODE):
         decoded = unquote(decoded)
     for text in (value, decoded):
         parts = urlsplit(text)
-        if (not text.startswith("/") or text.startswith("//") or "\\" in text or parts.scheme or parts.netloc
-                or any(c.isspace() or not c.isprintable() for c in text)):  # fmt: skip
+        if _OTHER_HOST.match(text) or parts.scheme or parts.netloc:
             return HOME
     return value
 
@@ -140,7 +144,7 @@ def _link_mail(person: Person, url: str, now: Any) -> Message:
     values = {"name": person.name, "url": url, "minutes": int(LINK_LIFETIME.total_seconds() // 60)}
     text = TEMPLATES.env.get_template("sign_in_mail.txt").make_module(values)
     html = TEMPLATES.env.get_template("sign_in_mail.html").render(values)
-    return Message(subject=text.subject, text=str(text), html=html, message_id=make_msgid(domain="tracker"),
+    return Message(subject=str(text.subject), text=str(text), html=html, message_id=make_msgid(domain="tracker"),
                    date=now, data={}, to_name=person.name, to_email=person.email)  # fmt: skip
 
 
