@@ -142,3 +142,13 @@ def test_the_rate_limit_counts_within_its_window_and_says_how_long_to_wait(engin
         accounts.throttle(session, ["account:y", "address:192.0.2.1"], NOW + timedelta(minutes=5))
         accounts.forget_failures(session, "account:x")
         accounts.throttle(session, keys, NOW + timedelta(minutes=5))
+
+
+@pytest.mark.sqlite_only  # the probe reads only --help
+def test_the_user_commands_help_imports_nothing_heavy(loaded, env, tmp_path):
+    from tests.test_cli_startup import probe
+
+    for args in (["user", "--help"], ["user", "set-password", "--help"], ["user", "list", "--help"]):
+        report, out = probe(tmp_path, env, *args)
+        assert "Usage: tracker user" in out
+        assert report["modules"] == [], args

@@ -13,11 +13,12 @@ import logging
 import os
 import re
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.utils import make_msgid
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
+from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -114,7 +115,7 @@ def _password_sign_in(ctx: Any, login: str, password: str, address: str, old: st
         return _open(session, person, "password", old, now)
 
 
-def _open(session: Any, person: Person, how: str, old: str | None, now: Any) -> str:
+def _open(session: Session, person: Person, how: str, old: str | None, now: datetime) -> str:
     if old:  # the session this browser had before: ended, never carried over
         sessions.close(session, old, now)
     return sessions.open_session(session, person, how, now)[0]
@@ -140,7 +141,7 @@ def _new_link(ctx: Any, login: str, address: str, next_path: str) -> Message | N
         return _link_mail(person, url, now)
 
 
-def _link_mail(person: Person, url: str, now: Any) -> Message:
+def _link_mail(person: Person, url: str, now: datetime) -> Message:
     values = {"name": person.name, "url": url, "minutes": int(LINK_LIFETIME.total_seconds() // 60)}
     text = TEMPLATES.env.get_template("sign_in_mail.txt").make_module(values)
     html = TEMPLATES.env.get_template("sign_in_mail.html").render(values)
