@@ -901,43 +901,26 @@ def user_role(app: AppContext, slug: str, role: str, as_json: bool) -> None:
     _account_changed(app, "user role", record, as_json, f"{record['slug']} is now {record['role']}")
 
 
-@user.command("disable")
-@click.argument("slug", shell_complete=_complete("person"))
-@json_option
-@pass_app
-def user_disable(app: AppContext, slug: str, as_json: bool) -> None:
-    """Stop a person signing in to the desk, and sign them out of every browser now.
+def _switch_command(name: str, summary: str, said: Callable[[dict[str, Any]], str]) -> None:
+    """`tracker user <name> SLUG`, which calls accounts.<name> and says `said(record)`."""
 
-    \b
-    Example:
-        tracker user disable forum-officer
-    """
-    from tracker.core import store
-    from tracker.register import accounts
+    @user.command(name, help=f"{summary}\n\n\b\nExample:\n    tracker user {name} forum-officer")
+    @click.argument("slug", shell_complete=_complete("person"))
+    @json_option
+    @pass_app
+    def command(app: AppContext, slug: str, as_json: bool) -> None:
+        from tracker.core import store
+        from tracker.register import accounts
 
-    with store.transaction(app.engine, write=True) as session:
-        record = accounts.disable(session, slug, app.now)
-    ended = plural(record["sessions_ended"], "session")
-    _account_changed(app, "user disable", record, as_json, f"disabled {record['slug']} ({ended} ended)")
+        with store.transaction(app.engine, write=True) as session:
+            record = getattr(accounts, name)(session, slug, app.now)
+        _account_changed(app, f"user {name}", record, as_json, said(record))
 
 
-@user.command("enable")
-@click.argument("slug", shell_complete=_complete("person"))
-@json_option
-@pass_app
-def user_enable(app: AppContext, slug: str, as_json: bool) -> None:
-    """Let a disabled person sign in to the desk again.
-
-    \b
-    Example:
-        tracker user enable forum-officer
-    """
-    from tracker.core import store
-    from tracker.register import accounts
-
-    with store.transaction(app.engine, write=True) as session:
-        record = accounts.enable(session, slug, app.now)
-    _account_changed(app, "user enable", record, as_json, f"enabled {record['slug']} (role {record['role']})")
+_switch_command("disable", "Stop a person signing in to the desk, and sign them out of every browser now.",
+                lambda r: f"disabled {r['slug']} ({plural(r['sessions_ended'], 'session')} ended)")  # fmt: skip
+_switch_command("enable", "Let a disabled person sign in to the desk again (their old sessions stay ended).",
+                lambda r: f"enabled {r['slug']} (role {r['role']})")  # fmt: skip
 
 
 @user.command("list")
