@@ -826,6 +826,132 @@ def subscribe_rotate(app: AppContext, ref: str, as_json: bool) -> None:
     _print_links(record, token, base, app, as_json, "subscribe rotate")
 
 
+@cli.group()
+def user() -> None:
+    """Accounts of the web desk: passwords, roles (lead, officer, viewer), disabling.
+
+    \b
+    Example:
+        tracker user role desk-lead lead
+        tracker user set-password desk-lead
+    """
+
+
+def _read_password(from_stdin: bool) -> str:
+    """The new password: the first line of standard input, or typed twice at a hidden prompt."""
+    if not from_stdin:
+        return click.prompt("New password", hide_input=True, confirmation_prompt="Repeat it", err=True)
+    import sys
+
+    line = sys.stdin.readline().rstrip("\r\n")
+    if not line:
+        raise InvalidInput("--password-stdin: standard input holds no password")
+    return line
+
+
+def _account_changed(app: AppContext, command: str, record: dict[str, Any], as_json: bool, said: str) -> None:
+    if as_json:
+        render_json(command, app.now, record)
+    else:
+        message(said)
+
+
+@user.command("set-password")
+@click.argument("slug", shell_complete=_complete("person"))
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input's first line (scripts).")
+@json_option
+@pass_app
+def user_set_password(app: AppContext, slug: str, password_stdin: bool, as_json: bool) -> None:
+    """Set a person's password for signing in to the desk (an account with the viewer role is made if they have
+    none: see `tracker user role`).
+
+    \b
+    Example:
+        tracker user set-password desk-lead
+        printf '%s\\n' "$PASSWORD" | tracker user set-password desk-lead --password-stdin
+    """
+    from tracker.core import store
+    from tracker.register import accounts
+
+    password = _read_password(password_stdin)
+    with store.transaction(app.engine, write=True) as session:
+        record = accounts.set_password(session, slug, password, app.now)
+    _account_changed(app, "user set-password", record, as_json,
+                     f"password set for {record['slug']} (role {record['role']})")  # fmt: skip
+
+
+@user.command("role")
+@click.argument("slug", shell_complete=_complete("person"))
+@click.argument("role", type=click.Choice(["lead", "officer", "viewer"]))
+@json_option
+@pass_app
+def user_role(app: AppContext, slug: str, role: str, as_json: bool) -> None:
+    """Give a person a role on the desk: lead (everything), officer (their items and their committees'), viewer
+    (reads only). Makes their account if they have none.
+
+    \b
+    Example:
+        tracker user role apec-officer officer
+    """
+    from tracker.core import store
+    from tracker.register import accounts
+
+    with store.transaction(app.engine, write=True) as session:
+        record = accounts.set_role(session, slug, role, app.now)
+    _account_changed(app, "user role", record, as_json, f"{record['slug']} is now {record['role']}")
+
+
+def _switch_command(name: str, summary: str, said: Callable[[dict[str, Any]], str]) -> None:
+    """`tracker user <name> SLUG`, which calls accounts.<name> and says `said(record)`."""
+
+    @user.command(name, help=f"{summary}\n\n\b\nExample:\n    tracker user {name} forum-officer")
+    @click.argument("slug", shell_complete=_complete("person"))
+    @json_option
+    @pass_app
+    def command(app: AppContext, slug: str, as_json: bool) -> None:
+        from tracker.core import store
+        from tracker.register import accounts
+
+        with store.transaction(app.engine, write=True) as session:
+            record = getattr(accounts, name)(session, slug, app.now)
+        _account_changed(app, f"user {name}", record, as_json, said(record))
+
+
+_switch_command("disable", "Stop a person signing in to the desk, and sign them out of every browser now.",
+                lambda r: f"disabled {r['slug']} ({plural(r['sessions_ended'], 'session')} ended)")  # fmt: skip
+_switch_command("enable", "Let a disabled person sign in to the desk again (their old sessions stay ended).",
+                lambda r: f"enabled {r['slug']} (role {r['role']})")  # fmt: skip
+
+
+@user.command("list")
+@json_option
+@pass_app
+def user_list(app: AppContext, as_json: bool) -> None:
+    """List the desk's accounts: role, whether a password is set, disabled, last visit.
+
+    \b
+    Example:
+        tracker user list --json
+    """
+    from tracker.core import store
+    from tracker.register import accounts
+
+    with store.transaction(app.engine) as session:
+        rows = accounts.list_accounts(session)
+    if as_json:
+        render_json("user list", app.now, rows)
+        return
+
+    def local(at: datetime | None) -> str:
+        return f"{at.astimezone(app.settings.zone):%Y-%m-%d %H:%M}" if at else ""
+
+    for row in rows:
+        row["_style"] = "dim" if row["disabled_at"] else None
+        row["password"] = "set" if row["password"] else "none"
+        row["disabled"], row["last_visit"] = local(row["disabled_at"]), local(row["last_visit_at"])
+    render_table("accounts", ["slug", "name", "role", "password", "disabled", "last_visit"], rows, "none yet")
+
+
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))

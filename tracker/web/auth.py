@@ -5,6 +5,7 @@ before it is read. The sign-in pages build on these."""
 from __future__ import annotations
 
 import hmac
+import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,6 +19,7 @@ from tracker.register.access import Viewer
 from tracker.web import sessions
 
 COOKIE = "tracker_session"
+SIGN_IN_COOKIE = "tracker_sign_in"  # the sign-in forms' token, before there is a session
 CSRF_FIELD = "csrf"
 
 
@@ -73,12 +75,32 @@ def _check_origin(request: Request) -> None:
         raise Forbidden("This form was sent from another site.")
 
 
+def _check_token(form: FormData, expected: str | None) -> None:
+    sent = form.get(CSRF_FIELD)
+    if not isinstance(sent, str) or not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+        raise Forbidden("This form has expired: reload the page and try again.")
+
+
 async def checked_form(request: Request) -> tuple[Viewer, FormData]:
     """The signed-in person and the posted form of a state-changing request, once the CSRF checks passed."""
     viewer = await require_viewer(request)
     _check_origin(request)
     form = await request.form()
-    sent = form.get(CSRF_FIELD)
-    if not isinstance(sent, str) or not hmac.compare_digest(sent.encode(), csrf_token(request).encode()):
-        raise Forbidden("This form has expired: reload the page and try again.")
+    _check_token(form, csrf_token(request))
     return viewer, form
+
+
+def sign_in_token(request: Request) -> str:
+    """The token the sign-in pages' forms carry before there is a session: the one in the browser's sign-in cookie,
+    or a new one (the page sets the cookie)."""
+    return request.cookies.get(SIGN_IN_COOKIE) or secrets.token_urlsafe(32)
+
+
+async def checked_sign_in_form(request: Request) -> FormData:
+    """The posted form of a sign-in page, once the same two checks passed, with the token of the sign-in cookie (a
+    double-submitted cookie) in place of a session's: another site can neither read the cookie nor set the field,
+    so it cannot sign a browser in to an account of its choosing."""
+    _check_origin(request)
+    form = await request.form()
+    _check_token(form, request.cookies.get(SIGN_IN_COOKIE))
+    return form

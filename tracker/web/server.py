@@ -37,10 +37,10 @@ from tracker.calendars import ics, meetings, subscriptions
 from tracker.calendars.feeds import Feed, FeedCache
 from tracker.core import addresses, signing, store
 from tracker.core.config import Settings, refresh_interval
-from tracker.core.errors import Busy, NotFound, TrackerError
+from tracker.core.errors import Busy, NotFound, NotSignedIn, TrackerError
 from tracker.core.vocab import CATEGORIES
 from tracker.register import items
-from tracker.web import actions, calendar_pages, item_pages, people_pages
+from tracker.web import actions, calendar_pages, item_pages, people_pages, signin
 from tracker.web.pages import TEMPLATES
 
 log = logging.getLogger("tracker.web.server")
@@ -79,8 +79,8 @@ def unhandled(exc: BaseException) -> str:
 
 
 def retry_after(exc: TrackerError) -> dict[str, str]:
-    """The Retry-After header of a 503 (tracker.core.errors.Busy says how long), else none."""
-    if exc.http_status != 503:
+    """The Retry-After header of a 503 or 429 (the error says how long), else none."""
+    if exc.http_status not in (429, 503):
         return {}
     return {"retry-after": str(int(getattr(exc, "retry_after", Busy.retry_after)))}
 
@@ -305,6 +305,8 @@ async def not_found(request: Request, exc: Exception) -> Response:
 
 async def tracker_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, TrackerError)
+    if isinstance(exc, NotSignedIn) and signin.is_page(request):  # a browser is shown the sign-in page instead
+        return signin.to_sign_in(request)
     return error_response(exc)
 
 
@@ -340,6 +342,7 @@ def create_app(settings: Settings, engine: Engine, now: Callable[[], datetime], 
             *calendar_pages.ROUTES,
             Mount("/s", app=pages),
             *item_pages.ROUTES,
+            *signin.ROUTES,
         ],
         exception_handlers=handlers,
     )

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from tracker.calendars.subscriptions import hash_token
 from tracker.core.models import Account, Person, WebSession
-from tracker.register import access
+from tracker.register import access, accounts
 
 IDLE = timedelta(hours=8)  # a working day away from the desk signs you out
 ABSOLUTE = timedelta(days=7)  # and a week whatever happens
@@ -56,5 +56,4 @@ def close(session: Session, token: str, now: datetime) -> None:
 
 def close_all(session: Session, person_id: int, now: datetime) -> int:
     """Sign out everywhere: every live session of the person; returns how many were ended."""
-    live = WebSession.person_id == person_id, WebSession.revoked_at.is_(None)
-    return session.execute(update(WebSession).where(*live).values(revoked_at=now)).rowcount
+    return accounts.end_sessions(session, person_id, now)
