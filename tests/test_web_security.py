@@ -10,6 +10,7 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from html.parser import HTMLParser
 from urllib.parse import unquote
 
 import httpx
@@ -20,7 +21,7 @@ from starlette.routing import Mount, Route
 from tests.conftest import dump, free_port
 from tracker.calendars.subscriptions import hash_token
 from tracker.core import store
-from tracker.core.models import Person, SignInFailure, SignInLink
+from tracker.core.models import Item, Person, SignInFailure, SignInLink, Subscription
 from tracker.register import accounts
 from tracker.web import auth, signin
 
@@ -149,17 +150,87 @@ def test_every_state_changing_route_refuses_a_missing_token_and_a_foreign_origin
 # --- roles × routes ------------------------------------------------------------------------------------------
 
 
+OWN_ITEM = "kpi-committee-volunteer"  # apec-officer's (the officer); forum-host-2009 is forum-officer's (the viewer)
+
+
+class FormOf:
+    """The fields of the form posting to `action` on `page` as the role's own browser shows them, or as the lead's
+    does when the role may not open the page (the forged POST sends the lead's fields), with `changes` typed in."""
+
+    def __init__(self, page: str, action: str, **changes: str) -> None:
+        self.page, self.action, self.changes = page, action, changes
+
+    def fields(self, own: httpx.Client, lead: httpx.Client, values: dict[str, str]) -> dict[str, str | list[str]]:
+        page = own.get(self.page.format(**values))
+        if page.status_code == 403:
+            page = lead.get(self.page.format(**values))
+        assert page.status_code == 200, page.text
+        parser = FormFields(self.action.format(**values))
+        parser.feed(page.text)
+        assert parser.found, f"no form posting to {self.action} on {self.page}"
+        return parser.fields | {k: v.format(**values) for k, v in self.changes.items()}
+
+
+class FormFields(HTMLParser):
+    """A browser's view of one form: each named field's value (checked boxes, selected options, textareas)."""
+
+    def __init__(self, action: str) -> None:
+        super().__init__()
+        self.action, self.found, self.inside, self.fields = action, False, False, {}
+        self.select: str | None = None
+        self.textarea: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        a = dict(attrs)
+        if tag == "form":
+            self.inside = a.get("action") == self.action
+            self.found |= self.inside
+        elif not self.inside or not (name := a.get("name") or self.select):
+            return
+        elif tag == "input" and a.get("type") in ("checkbox", "radio"):
+            if "checked" in a:
+                self.fields.setdefault(name, []).append(a.get("value", "on"))
+        elif tag == "input" and a.get("type") != "submit":
+            self.fields[name] = a.get("value") or ""
+        elif tag == "select":
+            self.select = name
+            self.fields.setdefault(name, "")
+        elif tag == "option" and self.select and ("selected" in a or self.fields[self.select] == ""):
+            self.fields[self.select] = a.get("value", "")
+        elif tag == "textarea":
+            self.textarea = name
+            self.fields[name] = ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self.inside = False
+        elif tag == "select":
+            self.select = None
+        elif tag == "textarea":
+            self.textarea = None
+
+    def handle_data(self, data: str) -> None:
+        if self.textarea:
+            self.fields[self.textarea] += data
+
+
 @dataclass(frozen=True)
 class Case:
-    """One request and the status each role gets. A 403 must leave the database as it was."""
+    """One request and the status each role gets. A 403 must leave the database as it was. `url` is `path` with
+    real values: {item} is the role's item from `items` (each role changes its own, so one role's change does not
+    decide another's status), {id} its id, {version} its version, {sub} a subscription of the role's person."""
 
     method: str
     path: str
-    form: dict | None
+    form: dict | FormOf | None
     lead: int
     officer: int
     viewer: int
+    url: str = ""
+    items: tuple[str, str, str] = ("forum-host-2009", OWN_ITEM, OWN_ITEM)  # the lead's, the officer's, the viewer's
 
+
+STATUS = {"version": "{version}", "note": "matrix"}
 
 # Every route a session matters to has a row here (test_every_desk_route_is_in_the_matrix); a role that may not do
 # something gets 403, whatever the page shows it.
@@ -167,6 +238,43 @@ MATRIX = [
     Case("GET", "/sign-in", None, lead=200, officer=200, viewer=200),
     Case("POST", "/sign-out", {}, lead=303, officer=303, viewer=303),
     Case("POST", "/sign-out-everywhere", {}, lead=303, officer=303, viewer=303),
+    # Items: anyone reads; officers and leads create; an officer changes only their own or their committee's.
+    Case("GET", "/items/{ref}", None, lead=200, officer=200, viewer=200, url="/items/{item}"),
+    Case("GET", "/items/new", None, lead=200, officer=200, viewer=403),
+    Case("POST", "/items/new", FormOf("/items/new", "/items/new", title="Made by the matrix"),
+         lead=303, officer=303, viewer=403),
+    Case("GET", "/items/{ref}/edit", None, lead=200, officer=200, viewer=403, url="/items/{item}/edit"),
+    Case("POST", "/items/{ref}/edit", FormOf("/items/{item}/edit", "/items/{id}/edit", title="Renamed"),
+         lead=303, officer=303, viewer=403, url="/items/{item}/edit"),
+    Case("POST", "/items/{ref}/edit", FormOf("/items/{item}/edit", "/items/{id}/edit", title="Renamed"),
+         lead=303, officer=403, viewer=403, url="/items/{item}/edit", items=("forum-host-2009",) * 3),
+    *(Case("POST", f"/items/{{ref}}/{action}", STATUS, lead=303, officer=303, viewer=403,
+           url=f"/items/{{item}}/{action}") for action in ("done", "cancel")),
+    *(Case("POST", f"/items/{{ref}}/{action}", STATUS, lead=303, officer=403, viewer=403,
+           url=f"/items/{{item}}/{action}", items=("forum-host-2009",) * 3) for action in ("done", "cancel")),
+    Case("POST", "/items/{ref}/reopen", STATUS, lead=303, officer=303, viewer=403, url="/items/{item}/reopen",
+         items=("lima-joint-statement-done", "officer-done", "officer-done")),
+    Case("POST", "/items/{ref}/snooze", {"version": "{version}"}, lead=303, officer=303, viewer=403,
+         url="/items/{item}/snooze", items=("kpi-lead-management-entrepreneurship", OWN_ITEM, OWN_ITEM)),
+    # People: leads only.
+    Case("GET", "/people", None, lead=200, officer=403, viewer=403),
+    Case("GET", "/people/new", None, lead=200, officer=403, viewer=403),
+    Case("POST", "/people/new", FormOf("/people/new", "/people/new", slug="matrix-person", name="Matrix Person"),
+         lead=303, officer=403, viewer=403),
+    Case("GET", "/people/{slug}/edit", None, lead=200, officer=403, viewer=403, url="/people/bilateral-officer/edit"),
+    Case("POST", "/people/{slug}/edit", FormOf("/people/bilateral-officer/edit", "/people/bilateral-officer/edit",
+         name="Renamed Officer"), lead=303, officer=403, viewer=403, url="/people/bilateral-officer/edit"),
+    *(Case("POST", f"/people/{{slug}}/{action}", {}, lead=303, officer=403, viewer=403,
+           url=f"/people/bilateral-officer/{action}") for action in ("disable", "enable")),
+    # My calendars: officers their own subscriptions, leads anyone's, viewers none.
+    Case("GET", "/calendars", None, lead=200, officer=200, viewer=403),
+    Case("POST", "/calendars", FormOf("/calendars", "/calendars", name="Matrix phone"),
+         lead=200, officer=200, viewer=403),
+    # A rotated link is shown once, on the answer itself (200); a revoke goes back to the list (303).
+    *(Case("POST", f"/calendars/{{ref}}/{action}", {}, lead=status, officer=status, viewer=403,
+           url=f"/calendars/{{sub}}/{action}") for action, status in (("rotate", 200), ("revoke", 303))),
+    *(Case("POST", f"/calendars/{{ref}}/{action}", {}, lead=status, officer=403, viewer=403,
+           url=f"/calendars/{{lead_sub}}/{action}") for action, status in (("rotate", 200), ("revoke", 303))),
 ]
 
 
@@ -184,14 +292,45 @@ def test_every_desk_route_is_in_the_matrix(desk):
     assert missing == set(), "add a row to MATRIX for each route (the status each role gets)"
 
 
-@pytest.mark.parametrize("case", MATRIX, ids=lambda c: f"{c.method} {c.path}")
-def test_what_each_role_may_do(case, desk, desk_session, db_url):
-    for role, slug in PEOPLE.items():
-        client = desk_session(desk, slug, role)
+def matrix_values(db_url: str, slug: str, person: str) -> dict[str, str]:
+    """The placeholders of a Case's url and form for one role: its item (id, version) and subscriptions."""
+    engine = store.engine(db_url)
+    try:
+        with store.transaction(engine) as session:
+            item = session.scalars(select(Item).where(Item.slug == slug)).one()
+            subs = {s.person.slug: s.id for s in session.scalars(select(Subscription)) if s.person}
+            return {"item": slug, "id": str(item.id), "version": str(item.sequence), "sub": str(subs[person]),
+                    "lead_sub": str(subs[PEOPLE["lead"]])}
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def matrix_desk(desk, invoke):
+    """The desk with what the rows act on: a subscription per person, and an item done by each of two roles."""
+    for slug in PEOPLE.values():
+        invoke("subscribe", "add", "--name", f"{slug}'s phone", "--person", slug)
+    invoke("user", "role", "bilateral-officer", "officer")  # the account the People rows disable and enable
+    invoke("add", "Closed by the lead", "--slug", "lima-joint-statement-done", "--owner", "forum-officer")
+    invoke("add", "Closed by the officer", "--slug", "officer-done", "--owner", "apec-officer")
+    invoke("done", "lima-joint-statement-done")
+    invoke("done", "officer-done")
+    return desk
+
+
+@pytest.mark.parametrize("case", MATRIX, ids=lambda c: f"{c.method} {c.url or c.path} {c.items[0]}")
+def test_what_each_role_may_do(case, matrix_desk, desk_session, db_url):
+    lead = desk_session(matrix_desk, PEOPLE["lead"], "lead")
+    for role in ("viewer", "officer", "lead"):  # refusals first: each must find the database untouched
+        client = desk_session(matrix_desk, PEOPLE[role], role)
+        values = matrix_values(db_url, case.items[("lead", "officer", "viewer").index(role)], PEOPLE[role])
+        form = case.form.fields(client, lead, values) if isinstance(case.form, FormOf) else case.form
+        if form is not None:
+            filled = {k: v.format(**values) if isinstance(v, str) else v for k, v in form.items()}
+            form = {**filled, "csrf": client.csrf}
         before = dump(db_url)
-        form = None if case.form is None else {"csrf": client.csrf, **case.form}
-        response = client.request(case.method, case.path, data=form)
-        assert response.status_code == getattr(case, role), (role, response.text)
+        response = client.request(case.method, (case.url or case.path).format(**values), data=form)
+        assert response.status_code == getattr(case, role), (role, response.text[:2000])
         if response.status_code == 403:
             assert dump(db_url) == before, f"{role}: a refused {case.method} {case.path} changed the database"
 
