@@ -149,4 +149,4 @@ def changes_since(
     if not everything:
         mine = Item.owner_links.any(ItemOwner.person_id == person_id)
         query = query.where(or_(mine, Item.committee_id.in_(committees)) if committees else mine)
-    return list(session.execute(query.order_by(ItemChange.at.desc(), ItemChange.id.desc()).limit(limit)).tuples())
+    return list(session.execute(query.order_by(ItemChange.at.desc(), ItemChange.id.desc()).limit(limit)))
