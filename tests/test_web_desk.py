@@ -8,6 +8,7 @@ import html
 import io
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -15,6 +16,7 @@ import pytest
 from markupsafe import escape
 from sqlalchemy import select
 
+from tests.interop.test_subscribers import ARTIFACTS, CHROMIUM, FLAGS
 from tracker.core import store
 from tracker.core.models import Account, Item, ItemOwner, Person, Status
 
@@ -264,3 +266,35 @@ def test_the_progress_chart_is_svg_with_a_text_alternative_that_counts_right(des
         assert int(cells[3]) == sum(r["overdue"] for r in members)
     assert "Progress by owner" in page
     assert "My items by priority area" in client.get("/desk").text
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is installed by .ci/run")
+def test_my_desk_and_the_register_in_headless_chromium_at_390_and_1280_px(loaded, make_server, desk_session, invoke):
+    from playwright.sync_api import sync_playwright
+
+    invoke("--now", "2008-08-01", "add", "Late already " + "x" * 80, "--owner", "apec-officer", "--due", "2008-08-15")
+    server = make_server()
+    token = desk_session(server, "apec-officer", "officer").cookies["tracker_session"]
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            for width in (390, 1280):
+                context = browser.new_context(viewport={"width": width, "height": 900})
+                context.add_cookies([{"name": "tracker_session", "value": token, "url": server.url}])
+                page = context.new_page()
+                for path, name in (("/desk", "desk"), ("/register?status=all&sort=priority", "register")):
+                    page.goto(server.url + path)
+                    assert page.locator("h1").first.inner_text() in ("My desk", "Register")
+                    assert page.evaluate("document.documentElement.scrollWidth") <= width, (path, width)
+                    assert page.locator("svg[role=img]").count() >= 1
+                    page.screenshot(path=str(ARTIFACTS / f"desk-{name}-{width}px.png"), full_page=True)
+                    page.screenshot(path=str(ARTIFACTS / f"desk-{name}-{width}px-top.png"))  # what opens first
+                # The filter form works without script: choose an owner, submit, land on a bookmarkable URL.
+                page.goto(server.url + "/register")
+                page.select_option("#f-owner", "forum-officer")
+                page.click("button[type=submit] >> text=Show")
+                assert "owner=forum-officer" in page.url
+                context.close()
+        finally:
+            browser.close()

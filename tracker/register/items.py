@@ -228,13 +228,17 @@ def overdue_clause(now: datetime) -> ColumnElement[bool]:
     """`is_overdue` in SQL: open, and past its deadline (the end of its due day, or its due time)."""
     past = or_(and_(Item.due_all_day.is_(True), Item.due <= now - timedelta(days=1)),
                and_(Item.due_all_day.is_(False), Item.due <= now))  # fmt: skip
-    return and_(Item.status.in_(OPEN_STATUSES), Item.due.is_not(None), past)
+    return and_(Item.status.in_(OPEN_STATUSES), Item.due <= now, past)  # due <= now: implied, but it is indexed
 
 
-def _contains(text: str) -> ColumnElement[bool]:
-    """The words `text` appear (case-insensitively) in the title, description or source quote."""
+def _contains(text: str, dialect: str) -> ColumnElement[bool]:
+    """The words `text` appear (case-insensitively) in the title, description or source quote. SQLite's LIKE
+    ignores case already (as its lower() does, for ASCII letters): ILIKE's lower() on every row would only cost."""
     pattern = "%" + re.sub(r"([\\%_])", r"\\\1", text) + "%"
-    return or_(*(column.ilike(pattern, escape="\\") for column in (Item.title, Item.description, Item.source_quote)))
+    columns = (Item.title, Item.description, Item.source_quote)
+    if dialect == "sqlite":
+        return or_(*(column.like(pattern, escape="\\") for column in columns))
+    return or_(*(column.ilike(pattern, escape="\\") for column in columns))
 
 
 def matching(
@@ -257,7 +261,7 @@ def matching(
         query = query.where(Item.status.in_(status))
     if owner:  # a typo in a filter is an error, not an empty list
         person = lookup(session, Person, owner)
-        query = query.where(Item.owner_links.any(ItemOwner.person_id == person.id))
+        query = query.where(Item.id.in_(select(ItemOwner.item_id).where(ItemOwner.person_id == person.id)))
     if category:
         checked({"category": category})
         query = query.where(Item.category == category)
@@ -280,7 +284,7 @@ def matching(
     if overdue:
         query = query.where(overdue_clause(now))
     if q:
-        query = query.where(_contains(q))
+        query = query.where(_contains(q, session.get_bind().dialect.name))
     return query
 
 

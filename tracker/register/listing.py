@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm import Session, defer, selectinload
 
 from tracker.core import clock, rules
 from tracker.core.errors import InvalidInput
@@ -27,11 +27,12 @@ TEXT_FILTERS = ("status", "owner", "category", "meeting", "committee", "due_afte
 # The register page's URL parameters, in the order its links write them: a bookmark of a view is its query string.
 PARAMS = (*TEXT_FILTERS, "sort", "order")
 _YES, _NO = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
-# Everything a page's rows show, loaded with the page (not one query per row).
+# Everything a page's rows show, loaded with the page (not one query per row); not the JSON they do not show.
 _ROW_LOAD = (
+    defer(Item.loaded), defer(Item.reminder_policy),
     selectinload(Item.owner_links).joinedload(ItemOwner.person),
-    *(joinedload(r) for r in (Item.meeting, Item.serves_meeting, Item.serves_series, Item.committee)),
-)
+    *(selectinload(r) for r in (Item.meeting, Item.serves_meeting, Item.serves_series, Item.committee)),
+)  # selectin, not joined: a join would wrap the sorted, limited query in a subquery and sort it again
 
 
 @dataclass(frozen=True)
@@ -105,9 +106,14 @@ class Page:
 
 def page(session: Session, now: datetime, view: View, number: int = 1, size: int = PER_PAGE) -> Page:
     """One page of the view, counted and fetched in SQL."""
-    query = items.matching(session, now, **view.filters)
+    return page_of(session, items.matching(session, now, **view.filters), view.sort, view.order, number, size)
+
+
+def page_of(session: Session, query: Any, sort: str = "due", order: str | None = None, number: int = 1,
+            size: int = PER_PAGE) -> Page:  # fmt: skip
+    """One page of the items `query` (an `items.matching` query, perhaps narrowed further) selects."""
     total = session.scalar(query.with_only_columns(func.count(Item.id)).order_by(None))
-    rows = items.ordered(query, view.sort, view.order).options(*_ROW_LOAD).limit(size).offset((number - 1) * size)
+    rows = items.ordered(query, sort, order).options(*_ROW_LOAD).limit(size).offset((number - 1) * size)
     return Page(list(session.scalars(rows).unique()), total or 0, number, size)
 
 

@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from tracker.calendars import meetings
 from tracker.core import store
-from tracker.core.clock import zone
+from tracker.core.clock import start_of_day, zone
 from tracker.core.errors import InvalidInput, NotFound
 from tracker.core.models import Account, Committee, Meeting, MeetingSeries, Person
 from tracker.core.vocab import CATEGORIES
@@ -28,9 +28,10 @@ from tracker.register.access import Viewer
 from tracker.web import auth, charts, meeting_pages
 from tracker.web.pages import desk_page
 
-SOON = timedelta(days=30)  # "due in the next 30 days"
+SOON = timedelta(days=31)  # "due in the next 30 days": before the start of the 31st day from today
 AHEAD = timedelta(days=365)  # meetings I attend: the next year's
 FIRST_VISIT = timedelta(days=7)  # before any earlier visit, "what changed" shows the last week
+MOST = 20  # items per list on My desk; the register has the rest
 
 
 def _rows(found: list, now: datetime, tz: ZoneInfo) -> list[dict[str, Any]]:
@@ -121,9 +122,10 @@ def _desk_context(request: Request, viewer: Viewer) -> dict[str, Any]:
     ctx, tz = request.app.state.ctx, zone(viewer.tz)
     now = ctx.now()
     with store.transaction(ctx.engine) as session:
-        mine = items.items(session, now, owner=viewer.slug, due_before=now + SOON)
-        overdue = [i for i in mine if items.is_overdue(i, now)]
-        soon = [i for i in mine if not items.is_overdue(i, now)]
+        late = listing.page_of(session, items.matching(session, now, owner=viewer.slug, overdue=True), size=MOST)
+        until = start_of_day(now.astimezone(tz).date() + SOON, tz)  # a whole day: the register's due_before
+        coming = items.matching(session, now, owner=viewer.slug, due_before=until)
+        soon = listing.page_of(session, coming.where(~items.overdue_clause(now)), size=MOST)
         attending = [meeting_pages.shown(o) for o in meetings.meetings(session, now, now + AHEAD, now)
                      if viewer.slug in o["attendees"]]  # fmt: skip
         last_visit = session.get(Account, viewer.person_id).last_visit_at
@@ -131,8 +133,9 @@ def _desk_context(request: Request, viewer: Viewer) -> dict[str, Any]:
         changes = listing.changes_since(session, since, viewer.person_id, viewer.committees, viewer.is_lead)
         progress = charts.cached(request.app.state, session, now, tz, viewer.person_id)
         return {
-            "overdue": _rows(overdue, now, tz),
-            "soon": _rows(soon, now, tz),
+            "overdue": _rows(late.items, now, tz), "overdue_total": late.total,
+            "soon": _rows(soon.items, now, tz), "soon_total": soon.total,
+            "soon_url": _link(listing.view({"owner": viewer.slug, "due_before": f"{until.astimezone(tz):%F}"}, tz)),
             "meetings": attending[:10],
             "last_visit": last_visit and f"{last_visit.astimezone(tz):%Y-%m-%d %H:%M}",
             "changes": [_change(change, item, tz) for change, item in changes],
