@@ -41,8 +41,10 @@ OWNERS = ("apec-officer", "forum-officer", "bilateral-officer", "desk-lead")
 STATUSES = (Status.open, Status.open, Status.in_progress, Status.done, Status.cancelled)
 TARGET_P95_MS = 150
 # The wrk script prints the p95 latency (µs) after wrk's own summary.
-P95 = ('done = function(summary, latency, requests)\n'
-       '  io.write(string.format("p95_us %d\\n", latency:percentile(95)))\nend\n')
+P95 = (
+    "done = function(summary, latency, requests)\n"
+    '  io.write(string.format("p95_us %d\\n", latency:percentile(95)))\nend\n'
+)
 
 
 def seed(engine, n: int) -> None:

@@ -34,7 +34,7 @@ def ids(page: httpx.Response) -> list[int]:
 def cli_ids(invoke_json, *args: str) -> list[int]:
     """`tracker items ARGS` (global options such as --now may come first)."""
     at = list(args[:2]) if args[:1] == ("--now",) else []
-    return [row["id"] for row in invoke_json(*at, "items", *args[len(at):])]
+    return [row["id"] for row in invoke_json(*at, "items", *args[len(at) :])]
 
 
 def seed(db_url: str, n: int, now: datetime) -> None:

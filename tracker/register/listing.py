@@ -29,7 +29,8 @@ PARAMS = (*TEXT_FILTERS, "sort", "order")
 _YES, _NO = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 # Everything a page's rows show, loaded with the page (not one query per row); not the JSON they do not show.
 _ROW_LOAD = (
-    defer(Item.loaded), defer(Item.reminder_policy),
+    defer(Item.loaded),
+    defer(Item.reminder_policy),
     selectinload(Item.owner_links).joinedload(ItemOwner.person),
     *(selectinload(r) for r in (Item.meeting, Item.serves_meeting, Item.serves_series, Item.committee)),
 )  # selectin, not joined: a join would wrap the sorted, limited query in a subquery and sort it again

@@ -133,8 +133,10 @@ def _desk_context(request: Request, viewer: Viewer) -> dict[str, Any]:
         changes = listing.changes_since(session, since, viewer.person_id, viewer.committees, viewer.is_lead)
         progress = charts.cached(request.app.state, session, now, tz, viewer.person_id)
         return {
-            "overdue": _rows(late.items, now, tz), "overdue_total": late.total,
-            "soon": _rows(soon.items, now, tz), "soon_total": soon.total,
+            "overdue": _rows(late.items, now, tz),
+            "overdue_total": late.total,
+            "soon": _rows(soon.items, now, tz),
+            "soon_total": soon.total,
             "soon_url": _link(listing.view({"owner": viewer.slug, "due_before": f"{until.astimezone(tz):%F}"}, tz)),
             "meetings": attending[:10],
             "last_visit": last_visit and f"{last_visit.astimezone(tz):%Y-%m-%d %H:%M}",
