@@ -298,3 +298,29 @@ def test_my_desk_and_the_register_in_headless_chromium_at_390_and_1280_px(loaded
                 context.close()
         finally:
             browser.close()
+
+
+def test_progress_counts_each_month_from_creation_deadlines_completion_and_cancelling(loaded, invoke, db_url):
+    from zoneinfo import ZoneInfo
+
+    from tracker.register.progress import progress
+
+    invoke("--now", "2008-09-01T09:00:00+08:00", "add", "Late then done", "--slug", "late", "--owner",
+           "forum-officer", "--category", "financing", "--due", "2008-09-10")  # fmt: skip
+    invoke("--now", "2008-09-01T09:00:00+08:00", "add", "Dropped", "--slug", "dropped", "--owner", "forum-officer",
+           "--category", "financing", "--due", "2008-12-31")  # fmt: skip
+    invoke("--now", "2008-10-15T09:00:00+08:00", "done", "late")
+    invoke("--now", "2008-11-20T09:00:00+08:00", "cancel", "dropped")
+    engine = store.engine(db_url)
+    with store.transaction(engine) as session:
+        found = progress(session, datetime(2009, 1, 15, tzinfo=UTC), ZoneInfo("Asia/Taipei"))
+    engine.dispose()
+    financing = next(g for g in found.areas if g.key == "financing")
+    counts = zip(*(financing.counts[c] for c in ("open", "done", "overdue")), strict=True)
+    months = dict(zip(found.points, counts, strict=True))
+    assert months["2008-08"] == (0, 0, 0)  # before either was added
+    assert months["2008-09"] == (2, 0, 1)  # both open at the end of September, the first overdue since the 11th
+    assert months["2008-10"] == (1, 1, 0)  # done on 15 October
+    assert months["2008-11"] == (0, 1, 0)  # the other cancelled: neither open nor done
+    assert months["2009-01"] == (0, 1, 0)  # the last point is now
+    assert found.points[-1] == "2009-01" and found.points[0] == "2008-08"
