@@ -17,7 +17,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tracker.calendars import meetings
 from tracker.core import store
 from tracker.core.clock import start_of_day, zone
 from tracker.core.errors import InvalidInput, NotFound
@@ -29,7 +28,6 @@ from tracker.web import auth, charts, meeting_pages
 from tracker.web.pages import desk_page
 
 SOON = timedelta(days=31)  # "due in the next 30 days": before the start of the 31st day from today
-AHEAD = timedelta(days=365)  # meetings I attend: the next year's
 FIRST_VISIT = timedelta(days=7)  # before any earlier visit, "what changed" shows the last week
 MOST = 20  # items per list on My desk; the register has the rest
 
@@ -43,8 +41,12 @@ def _view(params: QueryParams, tz: ZoneInfo) -> listing.View:
     return listing.view({name: ",".join(params.getlist(name)) for name in listing.PARAMS}, tz)
 
 
-def _choices(session: Session) -> dict[str, list[tuple[str, str]]]:
-    """The form's pickers: people, committees, meetings and series, by slug."""
+def _choices(state: Any, session: Session) -> dict[str, list[tuple[str, str]]]:  # noqa: ANN401 - app.state
+    """The form's pickers: people, committees, meetings and series, by slug (read once per data version)."""
+    return charts.remember(state, ("choices", store.data_version(session)), lambda: _read_choices(session))
+
+
+def _read_choices(session: Session) -> dict[str, list[tuple[str, str]]]:
     people = session.execute(select(Person.slug, Person.name).order_by(Person.name))
     committees = session.execute(select(Committee.slug, Committee.name).order_by(Committee.name))
     held = session.execute(select(Meeting.slug, Meeting.title).order_by(Meeting.start))
@@ -65,7 +67,7 @@ def _register_context(request: Request, viewer: Viewer) -> tuple[dict[str, Any],
                                "prev_url": None, "next_url": None, "first": 0, "last": 0}  # fmt: skip
     status = 200
     with store.transaction(ctx.engine) as session:
-        context |= _choices(session)
+        context |= _choices(request.app.state, session)
         try:
             view = _view(params, tz)
             found = listing.page(session, now, view, listing.page_number(params.get("page")))
@@ -126,8 +128,8 @@ def _desk_context(request: Request, viewer: Viewer) -> dict[str, Any]:
         until = start_of_day(now.astimezone(tz).date() + SOON, tz)  # a whole day: the register's due_before
         coming = items.matching(session, now, owner=viewer.slug, due_before=until)
         soon = listing.page_of(session, coming.where(~items.overdue_clause(now)), size=MOST)
-        attending = [meeting_pages.shown(o) for o in meetings.meetings(session, now, now + AHEAD, now)
-                     if viewer.slug in o["attendees"]]  # fmt: skip
+        ahead = meeting_pages.ahead(request.app.state, session, now)
+        attending = [meeting_pages.shown(o) for o in ahead if viewer.slug in o["attendees"]]
         last_visit = session.get(Account, viewer.person_id).last_visit_at
         since = last_visit or now - FIRST_VISIT
         changes = listing.changes_since(session, since, viewer.person_id, viewer.committees, viewer.is_lead)

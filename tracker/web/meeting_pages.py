@@ -22,7 +22,7 @@ from tracker.core.errors import NotFound
 from tracker.core.models import Item, Meeting, MeetingSeries
 from tracker.register import items
 from tracker.register.access import Viewer
-from tracker.web import auth
+from tracker.web import auth, charts
 from tracker.web.pages import desk_page
 
 AHEAD = timedelta(days=365)
@@ -38,6 +38,13 @@ def href(occurrence: dict[str, Any]) -> str:
 
 def shown(occurrence: dict[str, Any]) -> dict[str, Any]:
     return meetings.readable(occurrence) | {"href": href(occurrence)}
+
+
+def ahead(state: Any, session: Session, now: datetime) -> list[dict[str, Any]]:  # noqa: ANN401 - starlette's app.state
+    """The next year's occurrences, expanded once per data version and minute (My desk asks on every visit)."""
+    minute = now.replace(second=0, microsecond=0)
+    key = ("meetings ahead", store.data_version(session), minute)
+    return charts.remember(state, key, lambda: meetings.meetings(session, minute, minute + AHEAD, minute))
 
 
 def _earliest(session: Session, now: datetime) -> datetime:
