@@ -92,6 +92,8 @@ def test_the_register_filters_sorts_and_pages_as_the_cli_lists(desk, invoke_json
         seen += ids(page)
     assert seen == expected and pages == 3
     assert f"{len(expected)} items match" in first.text
+    beyond = client.get("/register", params={**query, "page": "9"})  # past the end: no rows, still the count
+    assert beyond.status_code == 200 and ids(beyond) == [] and f"{len(expected)} items match" in beyond.text
     # Descending due date, text search (any case) and a committee, as `tracker items` takes them.
     for params, args in (
         ({"sort": "due", "order": "desc", "status": "all"}, ["--sort", "due", "--order", "desc", "--status", "all"]),

@@ -112,10 +112,14 @@ def page(session: Session, now: datetime, view: View, number: int = 1, size: int
 
 def page_of(session: Session, query: Any, sort: str = "due", order: str | None = None, number: int = 1,
             size: int = PER_PAGE) -> Page:  # fmt: skip
-    """One page of the items `query` (an `items.matching` query, perhaps narrowed further) selects."""
-    total = session.scalar(query.with_only_columns(func.count(Item.id)).order_by(None))
-    rows = items.ordered(query, sort, order).options(*_ROW_LOAD).limit(size).offset((number - 1) * size)
-    return Page(list(session.scalars(rows).unique()), total or 0, number, size)
+    """One page of the items `query` (an `items.matching` query, perhaps narrowed further) selects. The page and
+    the count come from one statement (COUNT(*) OVER ()): the filter runs once, not once for each."""
+    counted = items.ordered(query, sort, order).add_columns(func.count().over())
+    found = session.execute(counted.options(*_ROW_LOAD).limit(size).offset((number - 1) * size)).all()
+    if found:
+        return Page([item for item, _ in found], found[0][1], number, size)
+    total = session.scalar(query.with_only_columns(func.count(Item.id)).order_by(None))  # a page past the end
+    return Page([], total or 0, number, size)
 
 
 def every(session: Session, now: datetime, view: View) -> list[Item]:
