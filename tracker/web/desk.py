@@ -20,7 +20,7 @@ from starlette.routing import Route
 from tracker.core import store
 from tracker.core.clock import start_of_day, zone
 from tracker.core.errors import InvalidInput, NotFound
-from tracker.core.models import Account, Committee, Meeting, MeetingSeries, Person
+from tracker.core.models import Account, Committee, Item, ItemChange, Meeting, MeetingSeries, Person
 from tracker.core.vocab import CATEGORIES
 from tracker.register import items, listing
 from tracker.register.access import Viewer
@@ -32,7 +32,7 @@ FIRST_VISIT = timedelta(days=7)  # before any earlier visit, "what changed" show
 MOST = 20  # items per list on My desk; the register has the rest
 
 
-def _rows(found: list, now: datetime, tz: ZoneInfo) -> list[dict[str, Any]]:
+def _rows(found: list[Item], now: datetime, tz: ZoneInfo) -> list[dict[str, Any]]:
     return [items.readable(items.as_dict(i, now), tz) for i in found]
 
 
@@ -148,7 +148,7 @@ def _desk_context(request: Request, viewer: Viewer) -> dict[str, Any]:
         }
 
 
-def _change(change: Any, item: Any, tz: ZoneInfo) -> dict[str, Any]:  # noqa: ANN401 - an ItemChange and its Item
+def _change(change: ItemChange, item: Item, tz: ZoneInfo) -> dict[str, Any]:
     return {"item_id": item.id, "title": item.title, "field": change.field, "old": change.old, "new": change.new,
             "by": change.by, "how": change.how, "note": change.note,
             "at": f"{change.at.astimezone(tz):%Y-%m-%d %H:%M}"}  # fmt: skip
