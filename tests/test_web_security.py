@@ -238,6 +238,11 @@ MATRIX = [
     Case("GET", "/sign-in", None, lead=200, officer=200, viewer=200),
     Case("POST", "/sign-out", {}, lead=303, officer=303, viewer=303),
     Case("POST", "/sign-out-everywhere", {}, lead=303, officer=303, viewer=303),
+    # The read side: every role reads.
+    *(Case("GET", path, None, lead=200, officer=200, viewer=200, url=url) for path, url in (
+        ("/desk", ""), ("/register", ""), ("/register.csv", ""), ("/meetings", ""),
+        ("/meetings/{slug}", "/meetings/apec-smewg-27"), ("/meetings/{slug}/{day}", "/meetings/apec-smewg/2009-03-01"),
+    )),
     # Items: anyone reads; officers and leads create; an officer changes only their own or their committee's.
     Case("GET", "/items/{ref}", None, lead=200, officer=200, viewer=200, url="/items/{item}"),
     Case("GET", "/items/new", None, lead=200, officer=200, viewer=403),

@@ -308,33 +308,30 @@ def load(app: AppContext, paths: tuple[str, ...], move: bool, as_json: bool) -> 
     help="Meeting or series slug the item came from or serves.",
     shell_complete=_complete("meeting-or-series"),
 )
+@click.option("--committee", help="Committee slug.", shell_complete=_complete("committee"))
 @click.option("--due-before", help="Due before this date/time.")
 @click.option("--due-after", help="Due on or after this date/time.")
 @click.option("--overdue", is_flag=True, help="Only open items past their due date.")
+@click.option("--q", help="Words in the title, description or source quote (any case).")
+@click.option("--sort", help="due, priority or updated [default: due].")
+@click.option("--order", help="asc or desc [default: soonest due, high priority, latest update first].")
 @json_option
 @pass_app
-def items_command(app: AppContext, status: str | None, due_before: str | None, due_after: str | None,
-                  as_json: bool, **filters: Any) -> None:  # fmt: skip
-    """List action items (open ones unless --status says otherwise).
+def items_command(app: AppContext, as_json: bool, **options: Any) -> None:
+    """List action items (open ones unless --status says otherwise), filtered and sorted as the register page.
 
     \b
     Example:
         tracker items --overdue
         tracker items --status all --owner apec-officer --json
+        tracker items --q KPI --committee smewg --sort priority
     """
     from tracker.core import store
-    from tracker.register import items
+    from tracker.register import items, listing
 
+    view = listing.view(options, app.settings.zone)
     with store.transaction(app.engine) as session:
-        found = items.items(
-            session,
-            app.now,
-            status=items.parse_statuses(status),
-            due_before=app.parse_time(due_before, "--due-before"),
-            due_after=app.parse_time(due_after, "--due-after"),
-            **filters,
-        )
-        rows = [items.as_dict(i, app.now) for i in found]
+        rows = [items.as_dict(i, app.now) for i in listing.every(session, app.now, view)]
     if as_json:
         render_json("items", app.now, rows)
     else:

@@ -221,7 +221,8 @@ class Meeting(Base):
 class ItemOwner(Base):
     __tablename__ = "item_owners"
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), primary_key=True)
-    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), primary_key=True)
+    # Indexed on its own (the key leads with item_id): "items of this owner" is the register's commonest filter.
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), primary_key=True, index=True)
     position: Mapped[int] = mapped_column(default=0)
     person: Mapped[Person] = relationship()
 
@@ -243,7 +244,7 @@ class Item(Base):
     due_note: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[Status] = mapped_column(Enum(Status, name="item_status"), default=Status.open, index=True)
     priority: Mapped[str] = mapped_column(String(16), default="medium")
-    category: Mapped[str | None] = mapped_column(String(64))
+    category: Mapped[str | None] = mapped_column(String(64), index=True)
     meeting_id: Mapped[int | None] = mapped_column(ForeignKey("meetings.id"))
     meeting: Mapped[Meeting | None] = relationship(foreign_keys=[meeting_id])
     serves_meeting_id: Mapped[int | None] = mapped_column(ForeignKey("meetings.id"))
@@ -260,7 +261,7 @@ class Item(Base):
     reminder_policy: Mapped[dict] = mapped_column(JSON, default=dict)
     sequence: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime]
-    updated_at: Mapped[datetime]
+    updated_at: Mapped[datetime] = mapped_column(index=True)  # the register sorted by last change
     loaded: Mapped[dict] = mapped_column(JSON, default=dict)
     owner_links: Mapped[list[ItemOwner]] = relationship(order_by=ItemOwner.position, cascade="all, delete-orphan")
     history: Mapped[list[ItemChange]] = relationship(
@@ -279,7 +280,7 @@ class ItemChange(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
     item: Mapped[Item] = relationship(back_populates="history")
-    at: Mapped[datetime]
+    at: Mapped[datetime] = mapped_column(index=True)  # My desk: what changed since my last visit
     by: Mapped[str] = mapped_column(String(200))
     how: Mapped[str] = mapped_column(String(100))
     field: Mapped[str] = mapped_column(String(64))

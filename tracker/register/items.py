@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, Select, and_, case, or_, select
 from sqlalchemy.orm import Session
 
 from tracker.core import rules, timing
@@ -218,24 +218,50 @@ def by_due(found: Iterable[Item]) -> list[Item]:
     return sorted(found, key=lambda i: (i.due is None, i.due.timestamp() if i.due else 0, i.id))
 
 
-def items(
+SORTS = ("due", "priority", "updated")
+ORDERS = ("asc", "desc")
+DEFAULT_ORDER = {"due": "asc", "priority": "desc", "updated": "desc"}  # soonest, most urgent, latest first
+_RANK = case({"high": 3, "medium": 2, "low": 1}, value=Item.priority, else_=0)
+
+
+def overdue_clause(now: datetime) -> ColumnElement[bool]:
+    """`is_overdue` in SQL: open, and past its deadline (the end of its due day, or its due time)."""
+    past = or_(and_(Item.due_all_day.is_(True), Item.due <= now - timedelta(days=1)),
+               and_(Item.due_all_day.is_(False), Item.due <= now))  # fmt: skip
+    return and_(Item.status.in_(OPEN_STATUSES), Item.due <= now, past)  # due <= now: implied, but it is indexed
+
+
+def _contains(text: str, dialect: str) -> ColumnElement[bool]:
+    """The words `text` appear (case-insensitively) in the title, description or source quote. SQLite's LIKE
+    ignores case already (as its lower() does, for ASCII letters): ILIKE's lower() on every row would only cost."""
+    pattern = "%" + re.sub(r"([\\%_])", r"\\\1", text) + "%"
+    columns = (Item.title, Item.description, Item.source_quote)
+    if dialect == "sqlite":
+        return or_(*(column.like(pattern, escape="\\") for column in columns))
+    return or_(*(column.ilike(pattern, escape="\\") for column in columns))
+
+
+def matching(
     session: Session,
     now: datetime,
     status: list[Status] | None = list(OPEN_STATUSES),  # noqa: B006 - read-only default
     owner: str | None = None,
     category: str | None = None,
     meeting: str | None = None,
+    committee: str | None = None,
     due_before: datetime | None = None,
     due_after: datetime | None = None,
     overdue: bool = False,
-) -> list[Item]:
-    """Items matching every given filter, soonest due first (undated last)."""
+    q: str | None = None,
+) -> Select[tuple[Item]]:
+    """The items matching every given filter, as a query (not yet ordered): all in SQL, so that a page of the
+    register counts and fetches from 10,000 items without loading them."""
     query = select(Item)
     if status is not None:
         query = query.where(Item.status.in_(status))
     if owner:  # a typo in a filter is an error, not an empty list
-        lookup(session, Person, owner)
-        query = query.where(Item.owner_links.any(ItemOwner.person.has(Person.slug == owner)))
+        person = lookup(session, Person, owner)
+        query = query.where(Item.id.in_(select(ItemOwner.item_id).where(ItemOwner.person_id == person.id)))
     if category:
         checked({"category": category})
         query = query.where(Item.category == category)
@@ -249,13 +275,34 @@ def items(
                 Item.serves_series.has(MeetingSeries.slug == meeting),
             )
         )
+    if committee:
+        query = query.where(Item.committee_id == lookup(session, Committee, committee).id)
     if due_before:
         query = query.where(Item.due < due_before)
     if due_after:
         query = query.where(Item.due >= due_after)
-    query = query.order_by(Item.due.is_(None), Item.due, Item.id)
-    found = list(session.scalars(query))
-    return [i for i in found if is_overdue(i, now)] if overdue else found
+    if overdue:
+        query = query.where(overdue_clause(now))
+    if q:
+        query = query.where(_contains(q, session.get_bind().dialect.name))
+    return query
+
+
+def ordered(query: Select[tuple[Item]], sort: str = "due", order: str | None = None) -> Select[tuple[Item]]:
+    """`query` sorted by due date, priority or last change (`order` asc|desc, default DEFAULT_ORDER[sort]); ties
+    (and undated items, always last) by due date, then id."""
+    descending = (order or DEFAULT_ORDER[sort]) == "desc"
+    if sort == "due":
+        keys = [Item.due.is_(None), Item.due.desc() if descending else Item.due.asc()]
+    else:
+        key = {"priority": _RANK, "updated": Item.updated_at}[sort]
+        keys = [key.desc() if descending else key.asc(), Item.due.is_(None), Item.due]
+    return query.order_by(*keys, Item.id)
+
+
+def items(session: Session, now: datetime, sort: str = "due", order: str | None = None, **filters: Any) -> list[Item]:
+    """Items matching every given filter (see `matching`), soonest due first (undated last) unless `sort` says."""
+    return list(session.scalars(ordered(matching(session, now, **filters), sort, order)))
 
 
 def check_category(category: str) -> str:

@@ -29,7 +29,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.types import Message, Receive, Scope, Send
 
@@ -40,7 +40,7 @@ from tracker.core.config import Settings, refresh_interval
 from tracker.core.errors import Busy, NotFound, NotSignedIn, TrackerError
 from tracker.core.vocab import CATEGORIES
 from tracker.register import items
-from tracker.web import actions, calendar_pages, item_pages, people_pages, signin
+from tracker.web import actions, auth, calendar_pages, desk_pages, item_pages, meeting_pages, people_pages, signin
 from tracker.web.pages import TEMPLATES
 
 log = logging.getLogger("tracker.web.server")
@@ -287,6 +287,9 @@ async def page(request: Request) -> Response:
 
 
 async def about(request: Request) -> Response:
+    """The page about tracker; a signed-in person goes to My desk instead."""
+    if await auth.signed_in(request) is not None:
+        return RedirectResponse("/desk", status_code=303)
     return TEMPLATES.TemplateResponse(request, "about.html", {})
 
 
@@ -343,6 +346,8 @@ def create_app(settings: Settings, engine: Engine, now: Callable[[], datetime], 
             Mount("/s", app=pages),
             *item_pages.ROUTES,
             *signin.ROUTES,
+            *desk_pages.ROUTES,
+            *meeting_pages.ROUTES,
         ],
         exception_handlers=handlers,
     )

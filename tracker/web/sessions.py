@@ -7,7 +7,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from tracker.calendars.subscriptions import hash_token
@@ -21,11 +21,21 @@ TOUCH_EVERY = timedelta(minutes=5)  # last_seen_at is written at most this often
 
 def open_session(session: Session, person: Person, how: str, now: datetime) -> tuple[str, WebSession]:
     """A new session for `person` signed in by `how` (password | link); returns the cookie's token and the row."""
+    _new_visit(session, person.id)
     token = secrets.token_urlsafe(32)
     row = WebSession(token_hash=hash_token(token), person_id=person.id, csrf=secrets.token_urlsafe(32), how=how,
                      created_at=now, last_seen_at=now, expires_at=now + ABSOLUTE)  # fmt: skip
     session.add(row)
     return token, row
+
+
+def _new_visit(session: Session, person_id: int) -> None:
+    """A new session is a new visit: "what changed since my last visit" (My desk) counts from when the person was
+    last seen in an earlier session. It moves only here, so reloading My desk does not empty that list."""
+    last_seen = session.scalar(select(func.max(WebSession.last_seen_at)).where(WebSession.person_id == person_id))
+    account = session.get(Account, person_id)
+    if account is not None and last_seen is not None:
+        account.last_visit_at = last_seen
 
 
 def current(session: Session, token: str, now: datetime) -> tuple[WebSession, access.Viewer] | None:
