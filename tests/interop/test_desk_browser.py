@@ -163,6 +163,7 @@ def test_the_desk_end_to_end_in_chromium(loaded, invoke, invoke_json, make_serve
             assert press(officer, "main form button[type=submit]") == 303
             officer.wait_for_url(f"{server.url}/calendars")
             assert who(officer) == OFFICER["name"]
+            assert officer.locator(".desk-header a[href='/calendars']").get_attribute("aria-current") == "page"
 
             # 3. A feed of their own, polled with its ETag and synced by vdirsyncer before the change ...
             officer.fill("#name", "My phone")
@@ -197,6 +198,8 @@ def test_the_desk_end_to_end_in_chromium(loaded, invoke, invoke_json, make_serve
             viewer.goto(f"{server.url}/items/{ITEM}")
             sign_in_with_password(viewer, f"{server.url}/items/{ITEM}", VIEWER["email"], VIEWER_PASSWORD)
             assert who(viewer) == VIEWER["name"]
+            assert viewer.locator(".desk-header a[href='/calendars']").count() == 0  # no feeds of their own (403)
+            assert OFFICER["name"] in viewer.locator("#completed").inner_text()  # by name, as in the history
             for ref in (ITEM, OTHER):
                 viewer.goto(f"{server.url}/items/{ref}")
                 assert viewer.locator("#title").count() == 1
