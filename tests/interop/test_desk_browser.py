@@ -150,9 +150,9 @@ def test_the_desk_end_to_end_in_chromium(loaded, invoke, invoke_json, make_serve
             assert press(lead, "main form[action$='/edit'] button[type=submit]") == 303
             assert OFFICER["name"] in lead.locator("#owners").inner_text()
 
-            # 2. The officer opens My calendars and signs in on the way, through a link e-mailed to them.
+            # 2. The officer opens the sign-in page, asks for a link by e-mail, and lands signed in on My desk.
             officer = new_page()
-            officer.goto(f"{server.url}/calendars")
+            officer.goto(f"{server.url}/sign-in")
             officer.fill("#link-login", OFFICER["email"])
             assert press(officer, "form:has(#link-login) button[type=submit]") == 200
             assert "a sign-in link is on its way" in officer.locator("#notice").inner_text()
@@ -161,9 +161,11 @@ def test_the_desk_end_to_end_in_chromium(loaded, invoke, invoke_json, make_serve
             officer.goto(server.url + link_in(message))
             assert who_is_nobody(officer)  # opening the link alone signs no one in (mail scanners open links)
             assert press(officer, "main form button[type=submit]") == 303
+            officer.wait_for_url(f"{server.url}/desk")
+            assert who(officer) == OFFICER["name"] and TITLE in officer.locator("main").inner_text()
+            shots(officer, "my-desk")
+            officer.click(".desk-header a[href='/calendars']")
             officer.wait_for_url(f"{server.url}/calendars")
-            assert who(officer) == OFFICER["name"]
-            assert officer.locator(".desk-header a[href='/calendars']").get_attribute("aria-current") == "page"
 
             # 3. A feed of their own, polled with its ETag and synced by vdirsyncer before the change ...
             officer.fill("#name", "My phone")
@@ -198,8 +200,9 @@ def test_the_desk_end_to_end_in_chromium(loaded, invoke, invoke_json, make_serve
             viewer.goto(f"{server.url}/items/{ITEM}")
             sign_in_with_password(viewer, f"{server.url}/items/{ITEM}", VIEWER["email"], VIEWER_PASSWORD)
             assert who(viewer) == VIEWER["name"]
-            assert viewer.locator(".desk-header a[href='/calendars']").count() == 0  # no feeds of their own (403)
             assert OFFICER["name"] in viewer.locator("#completed").inner_text()  # by name, as in the history
+            assert viewer.locator(".desk-header a[href='/calendars']").count() == 0  # no feeds of their own
+            assert opens_every_page_offered(viewer, server), "the header offers the viewer a page they may not open"
             for ref in (ITEM, OTHER):
                 viewer.goto(f"{server.url}/items/{ref}")
                 assert viewer.locator("#title").count() == 1
@@ -240,6 +243,13 @@ def test_the_desk_end_to_end_in_chromium(loaded, invoke, invoke_json, make_serve
             browser.close()
     assert invoke_json("show", CONTESTED)["title"] == "Case study book, first"
     assert invoke_json("show", OTHER)["status"] == "open"
+
+
+def opens_every_page_offered(page: Any, server: Any) -> bool:
+    """Every page the desk's header links to opens (200) for this browser's person."""
+    links = page.locator(".desk-header nav a")
+    paths = [links.nth(i).get_attribute("href") for i in range(links.count())]
+    return len(paths) >= 3 and all(page.goto(server.url + path).status == 200 for path in paths)
 
 
 def who_is_nobody(page: Any) -> bool:
