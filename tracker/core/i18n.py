@@ -148,6 +148,9 @@ def language(locale: str | None) -> Language:
     return Language(locale, Translations(compiled, domain=DOMAIN))
 
 
+ENGLISH = language(SOURCE_LOCALE)  # the CLI's, and the default of functions that also speak to people
+
+
 def preferred(accept_language: str | None) -> list[str]:
     """The language tags of an Accept-Language header, most wanted first (q=0 and malformed entries dropped)."""
     weighted = []
