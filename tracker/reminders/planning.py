@@ -258,7 +258,8 @@ def what(kind: str, payload: dict[str, Any], due: str = KINDS["item-due"], lang:
     elif kind == "meeting-before":
         said = lang.ngettext("%(num)s day before", "%(num)s days before", days)
     else:
-        said = lang.gettext(due if kind == "item-due" else KINDS.get(kind, N_("reminder")))
+        message = due if kind == "item-due" else KINDS.get(kind, N_("reminder"))
+        said = lang.gettext(message)
     return said + (lang.gettext("; escalation copy") if payload.get("owner") else "")
 
 
