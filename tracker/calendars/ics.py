@@ -139,12 +139,18 @@ def _item_categories(item: Item, lang: Language) -> list[str]:
     return [lang.gettext("Action item")] + ([lang.category(item.category)] if item.category else [])
 
 
+def _committee_role(committee: Committee, lang: Language) -> str:
+    if committee.role.value == "lead":
+        return lang.pgettext("committee role", "lead")
+    return lang.pgettext("committee role", "member")
+
+
 def _item_description(item: Item, lang: Language) -> str | None:
     owners = ", ".join(p.name for p in item.owners)
     committee = item.committee
     facts = [
         lang.gettext("Owner: %(owners)s", owners=owners) if owners else "",
-        lang.gettext("Committee: %(name)s (%(role)s)", name=committee.name, role=committee.role.value)
+        lang.gettext("Committee: %(name)s (%(role)s)", name=committee.name, role=_committee_role(committee, lang))
         if committee
         else "",
         lang.gettext("Due: %(note)s", note=item.due_note) if item.due_note else "",

@@ -83,6 +83,10 @@ class Language:
         """The form for `n` (placeholder %(num)s) in this language."""
         return self.translations.ngettext(singular, plural, n) % {"num": self.number(n), **variables}
 
+    def pgettext(self, context: str, message: str) -> str:
+        """`message` in this language, told apart from the same English word in another `context`."""
+        return self.translations.pgettext(context, message)
+
     def status(self, value: str) -> str:
         """An item's status as a word ("in progress", "進行中")."""
         return self.gettext(STATUSES[value])
