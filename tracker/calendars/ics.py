@@ -285,23 +285,48 @@ class CalendarSpec:
     person: str | None = None
     committee: str | None = None
     alarms: bool = False
+    subject: str = ""  # the name of the person or committee whose calendar it is
+
+    def title(self, lang: Language) -> str:
+        """Its name in `lang` (`name` is the English the feeds carry)."""
+        return calendar_title(self.slug, self.subject, lang)
+
+
+TITLES = {
+    "all": N_("APEC SME follow-ups: everything"),
+    "meetings": N_("APEC SME meetings"),
+    "action-items": N_("APEC SME action items"),
+    "deadlines": N_("APEC SME deadlines"),
+}
+
+
+def calendar_title(slug: str, subject: str, lang: Language = ENGLISH) -> str:
+    """A calendar's name: a fixed calendar's, or that of the person or committee named `subject`."""
+    if slug in TITLES:
+        return lang.gettext(TITLES[slug])
+    if slug.startswith("people/"):
+        return lang.gettext("APEC SME follow-ups: %(name)s", name=subject)
+    return lang.gettext("APEC SME: %(name)s", name=subject)
+
+
+def person_spec(slug: str, name: str) -> CalendarSpec:
+    return CalendarSpec(f"people/{slug}", calendar_title(f"people/{slug}", name), True, True, True, person=slug,
+                        subject=name)  # fmt: skip
 
 
 def specs(session: Session) -> list[CalendarSpec]:
     """Every calendar `export` writes: the four fixed ones, then one per owner and per committee."""
     fixed = [
-        CalendarSpec("all", "APEC SME follow-ups: everything", meetings=True, todos=True, deadlines=True),
-        CalendarSpec("meetings", "APEC SME meetings", meetings=True),
-        CalendarSpec("action-items", "APEC SME action items", todos=True, alarms=True),
-        CalendarSpec("deadlines", "APEC SME deadlines", deadlines=True),
+        CalendarSpec("all", calendar_title("all", ""), meetings=True, todos=True, deadlines=True),
+        CalendarSpec("meetings", calendar_title("meetings", ""), meetings=True),
+        CalendarSpec("action-items", calendar_title("action-items", ""), todos=True, alarms=True),
+        CalendarSpec("deadlines", calendar_title("deadlines", ""), deadlines=True),
     ]
     owners = session.scalars(select(Person).where(Person.id.in_(select(ItemOwner.person_id))).order_by(Person.slug))
-    people = [
-        CalendarSpec(f"people/{p.slug}", f"APEC SME follow-ups: {p.name}", True, True, True, person=p.slug)
-        for p in owners
-    ]
+    people = [person_spec(p.slug, p.name) for p in owners]
     committees = [
-        CalendarSpec(f"committees/{c.slug}", f"APEC SME: {c.name}", True, True, True, committee=c.slug)
+        CalendarSpec(f"committees/{c.slug}", calendar_title(f"committees/{c.slug}", c.name), True, True, True,
+                     committee=c.slug, subject=c.name)  # fmt: skip
         for c in session.scalars(select(Committee).order_by(Committee.slug))
     ]
     return fixed + people + committees

@@ -269,7 +269,7 @@ def page_context(ctx: Context, token: str) -> dict[str, Any]:
             groups.append({"category": slug, "items": members, "done": done, "total": len(members)})
     return {
         "name": name,
-        "calendar": spec.name,
+        "calendar": spec,
         "as_of": now,
         "tz": ctx.settings.tz,
         "links": subscriptions.links(ctx.settings.base_url, token),
