@@ -314,6 +314,12 @@ def person_spec(slug: str, name: str) -> CalendarSpec:
                         subject=name)  # fmt: skip
 
 
+def committee_spec(committee: Committee) -> CalendarSpec:
+    slug = f"committees/{committee.slug}"
+    return CalendarSpec(slug, calendar_title(slug, committee.name), True, True, True, committee=committee.slug,
+                        subject=committee.name)  # fmt: skip
+
+
 def specs(session: Session) -> list[CalendarSpec]:
     """Every calendar `export` writes: the four fixed ones, then one per owner and per committee."""
     fixed = [
@@ -324,11 +330,7 @@ def specs(session: Session) -> list[CalendarSpec]:
     ]
     owners = session.scalars(select(Person).where(Person.id.in_(select(ItemOwner.person_id))).order_by(Person.slug))
     people = [person_spec(p.slug, p.name) for p in owners]
-    committees = [
-        CalendarSpec(f"committees/{c.slug}", calendar_title(f"committees/{c.slug}", c.name), True, True, True,
-                     committee=c.slug, subject=c.name)  # fmt: skip
-        for c in session.scalars(select(Committee).order_by(Committee.slug))
-    ]
+    committees = [committee_spec(c) for c in session.scalars(select(Committee).order_by(Committee.slug))]
     return fixed + people + committees
 
 
