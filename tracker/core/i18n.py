@@ -16,7 +16,7 @@ import re
 import sys
 from dataclasses import dataclass
 from datetime import date, datetime
-from functools import cache
+from functools import cache, lru_cache
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -53,15 +53,16 @@ class Style:
     date: str  # format_date's format
     month: str  # format_date's pattern for dates known only to the month
     time: str  # format_time's format
+    number: str | None  # format_decimal's pattern; None: the locale's own
     zone_names: bool  # the zone's localised name ("台灣時間"); else its IANA name, as the register prints it
 
 
-# English keeps the ISO dates the register, the CLI and the feeds print (2008-09-30 09:00 Asia/Taipei), so an
-# officer reads one date the same everywhere; Chinese reads them the way a Taiwanese desk writes them
-# (2008年9月30日 星期二 上午9:00).
+# English keeps the ISO dates and plain counts the register, the CLI and the feeds print (2008-09-30 09:00
+# Asia/Taipei, 6250 days), so an officer reads one date the same everywhere; Chinese reads them the way a
+# Taiwanese desk writes them (2008年9月30日 星期二 上午9:00, 6,250).
 STYLES = {
-    "en": Style("en_GB", "yyyy-MM-dd", "yyyy-MM", "HH:mm", zone_names=False),
-    "zh_TW": Style("zh_Hant_TW", "full", "y年M月", "short", zone_names=True),
+    "en": Style("en_GB", "yyyy-MM-dd", "yyyy-MM", "HH:mm", "0", zone_names=False),
+    "zh_TW": Style("zh_Hant_TW", "full", "y年M月", "short", None, zone_names=True),
 }
 
 
@@ -96,7 +97,7 @@ class Language:
         return self.gettext(CATEGORIES[slug])
 
     def number(self, value: float) -> str:
-        return format_decimal(value, locale=self.style.babel)
+        return format_decimal(value, self.style.number, locale=self.style.babel)
 
     def date(self, day: date) -> str:
         return format_date(day, self.style.date, locale=self.style.babel)
@@ -170,6 +171,7 @@ def preferred(accept_language: str | None) -> list[str]:
     return [tag for _, _, tag in sorted(weighted)]
 
 
+@lru_cache(maxsize=256)  # a browser sends the same header with every request; Babel's parsing takes a millisecond
 def negotiate(accept_language: str | None) -> str:
     """The locale of vocab.LOCALES a browser asks for: the first tag Babel reads whose language we have (zh-TW,
     zh-Hant, zh all read the desk's Traditional Chinese); English when none is."""
