@@ -24,10 +24,11 @@ from sqlalchemy.orm import Session, selectinload
 
 from tracker.calendars import vtimezones
 from tracker.core import files
+from tracker.core.i18n import ENGLISH, Language
 from tracker.core.models import Committee, Item, ItemOwner, Meeting, MeetingSeries, Person, Precision, Status
 from tracker.core.policy import DEFAULT, Policy, item_alarm_triggers, load_policies, policy_for
 from tracker.core.timing import local_date
-from tracker.core.vocab import CATEGORIES
+from tracker.core.vocab import N_
 
 PRODID = "-//tracker//follow-up and meeting calendars//EN"
 END = b"END:VCALENDAR\r\n"
@@ -39,7 +40,7 @@ TODO_STATUS = {
 }
 PRIORITY = {"high": 1, "medium": 5, "low": 9}
 GLYPH = {Status.open: "☐", Status.in_progress: "▶", Status.done: "✔", Status.cancelled: "✖"}
-SOURCE_LABEL = "Source (report on the 2008 APEC SME Ministerial Meeting)"
+SOURCE_LABEL = N_("Source (report on the 2008 APEC SME Ministerial Meeting)")
 
 
 def _in_zone(at: datetime, tz: str) -> datetime:
@@ -60,24 +61,32 @@ def _description(*parts: str) -> str | None:
     return "\n\n".join(p for p in parts if p) or None
 
 
-def _quote(text: str) -> str:
-    return f"{SOURCE_LABEL}:\n「{text}」" if text else ""
+def _quote(text: str, lang: Language) -> str:
+    return f"{lang.gettext(SOURCE_LABEL)}:\n「{text}」" if text else ""
 
 
-def series_event(series: MeetingSeries) -> Event:
+def _tbc(lang: Language) -> str:
+    return lang.gettext(" (date TBC)")
+
+
+# The texts a component adds around the register's own (labels, categories, "date TBC") are in `lang`: the feeds,
+# shared by all their subscribers, keep English; a reminder's attachment speaks its recipient's language.
+
+
+def series_event(series: MeetingSeries, lang: Language = ENGLISH) -> Event:
     """The master VEVENT of a recurring series (placeholder dates are TENTATIVE and say so)."""
     first = local_date(series.start, series.tz)
     tentative = series.precision == Precision.month
     event = Event.new(
         uid=series.uid,
-        summary=series.title + (" (date TBC)" if tentative else ""),
+        summary=series.title + (_tbc(lang) if tentative else ""),
         start=first,
         end=first + timedelta(days=series.days),
         stamp=series.updated_at,
         last_modified=series.updated_at,
         sequence=series.sequence,
-        description=_description(series.description, _quote(series.source_quote)),
-        categories=["Meeting"],
+        description=_description(series.description, _quote(series.source_quote, lang)),
+        categories=[lang.gettext("Meeting")],
     )
     event.add("RRULE", vRecur.from_ical(series.rrule))
     if tentative:
@@ -85,30 +94,32 @@ def series_event(series: MeetingSeries) -> Event:
     return event
 
 
-def meeting_event(meeting: Meeting) -> Event:
+def meeting_event(meeting: Meeting, lang: Language = ENGLISH) -> Event:
     """A dated meeting; an override of a series occurrence carries the series UID and RECURRENCE-ID."""
     start, end = _span(meeting.start, meeting.end, meeting.all_day, meeting.tz)
     tentative = meeting.precision == Precision.month
     details = [
-        f"Theme: {meeting.theme}" if meeting.theme else "",
-        "Sub-themes:\n" + "\n".join(f"({n}) {t}" for n, t in enumerate(meeting.subthemes, 1))
+        lang.gettext("Theme: %(theme)s", theme=meeting.theme) if meeting.theme else "",
+        lang.gettext("Sub-themes:") + "\n" + "\n".join(f"({n}) {t}" for n, t in enumerate(meeting.subthemes, 1))
         if meeting.subthemes
         else "",
-        f"Host: {meeting.host}" if meeting.host else "",
-        f"Our delegation: {meeting.our_role}" if meeting.our_role else "",
-        "The source gives only the month; the day is a placeholder." if tentative else "",
+        lang.gettext("Host: %(host)s", host=meeting.host) if meeting.host else "",
+        lang.gettext("Our delegation: %(role)s", role=meeting.our_role) if meeting.our_role else "",
+        lang.gettext("The source gives only the month; the day is a placeholder.") if tentative else "",
     ]
     event = Event.new(
         uid=meeting.uid,
-        summary=meeting.title + (" (date TBC)" if tentative else ""),
+        summary=meeting.title + (_tbc(lang) if tentative else ""),
         start=start,
         end=end,
         stamp=meeting.updated_at,
         last_modified=meeting.updated_at,
         sequence=meeting.sequence,
         location=meeting.place or None,
-        description=_description(meeting.description, "\n".join(d for d in details if d), _quote(meeting.source_quote)),
-        categories=["Meeting"],
+        description=_description(
+            meeting.description, "\n".join(d for d in details if d), _quote(meeting.source_quote, lang)
+        ),
+        categories=[lang.gettext("Meeting")],
     )
     if meeting.recurrence_id is not None and meeting.series is not None:
         event.add("RECURRENCE-ID", local_date(meeting.recurrence_id, meeting.series.tz))
@@ -124,27 +135,36 @@ def _item_related(item: Item) -> str | None:
     return item.serves_series.uid if item.serves_series is not None else None
 
 
-def _item_categories(item: Item) -> list[str]:
-    return ["Action item"] + ([CATEGORIES[item.category]] if item.category else [])
+def _item_categories(item: Item, lang: Language) -> list[str]:
+    return [lang.gettext("Action item")] + ([lang.category(item.category)] if item.category else [])
 
 
-def _item_description(item: Item) -> str | None:
+def _committee_role(committee: Committee, lang: Language) -> str:
+    if committee.role.value == "lead":
+        return lang.pgettext("committee role", "lead")
+    return lang.pgettext("committee role", "member")
+
+
+def _item_description(item: Item, lang: Language) -> str | None:
     owners = ", ".join(p.name for p in item.owners)
+    committee = item.committee
     facts = [
-        f"Owner: {owners}" if owners else "",
-        f"Committee: {item.committee.name} ({item.committee.role.value})" if item.committee else "",
-        f"Due: {item.due_note}" if item.due_note else "",
-        f"Status: {item.status.value.replace('_', ' ')}",
-        f"tracker id: {item.id} ({item.slug})",
+        lang.gettext("Owner: %(owners)s", owners=owners) if owners else "",
+        lang.gettext("Committee: %(name)s (%(role)s)", name=committee.name, role=_committee_role(committee, lang))
+        if committee
+        else "",
+        lang.gettext("Due: %(note)s", note=item.due_note) if item.due_note else "",
+        lang.gettext("Status: %(status)s", status=lang.status(item.status.value)),
+        lang.gettext("tracker id: %(id)s (%(slug)s)", id=item.id, slug=item.slug),
     ]
-    return _description(item.description, "\n".join(f for f in facts if f), _quote(item.source_quote))
+    return _description(item.description, "\n".join(f for f in facts if f), _quote(item.source_quote, lang))
 
 
 def _due_value(item: Item) -> date | datetime:
     return local_date(item.due, item.tz) if item.due_all_day else _in_zone(item.due, item.tz)
 
 
-def item_todo(item: Item, alarms: bool = False, policy: Policy = DEFAULT) -> Todo:
+def item_todo(item: Item, alarms: bool = False, policy: Policy = DEFAULT, lang: Language = ENGLISH) -> Todo:
     """The VTODO of an action item; VALARMs (the lead times of the item's reminder `policy`) only when asked."""
     todo = Todo.new(
         uid=item.uid,
@@ -154,8 +174,8 @@ def item_todo(item: Item, alarms: bool = False, policy: Policy = DEFAULT) -> Tod
         created=item.created_at,
         sequence=item.sequence,
         priority=PRIORITY[item.priority],
-        categories=_item_categories(item),
-        description=_item_description(item),
+        categories=_item_categories(item, lang),
+        description=_item_description(item, lang),
         related_to=_item_related(item),
     )
     todo.add("STATUS", TODO_STATUS[item.status])
@@ -165,37 +185,38 @@ def item_todo(item: Item, alarms: bool = False, policy: Policy = DEFAULT) -> Tod
     if item.due is not None:
         todo.add("DUE", _due_value(item))
         if alarms and item.status not in (Status.done, Status.cancelled):
-            for alarm in _alarms(item.title, item_alarm_triggers(item.due_all_day, policy)):
+            for alarm in _alarms(lang.gettext("Reminder: %(title)s", title=item.title),
+                                 item_alarm_triggers(item.due_all_day, policy)):  # fmt: skip
                 todo.add_component(alarm)
     return todo
 
 
-def _alarms(title: str, triggers: Iterable[timedelta]) -> list[Alarm]:
+def _alarms(description: str, triggers: Iterable[timedelta]) -> list[Alarm]:
     alarms = []
     for trigger in triggers:
         alarm = Alarm()
         alarm.add("ACTION", "DISPLAY")
-        alarm.add("DESCRIPTION", f"Reminder: {title}")
+        alarm.add("DESCRIPTION", description)
         alarm.add("TRIGGER", trigger, parameters={"RELATED": "END"})
         alarms.append(alarm)
     return alarms
 
 
-def item_deadline_event(item: Item) -> Event | None:
+def item_deadline_event(item: Item, lang: Language = ENGLISH) -> Event | None:
     """The item as an event on its due date, for clients that ignore VTODO (Google, Outlook)."""
     if item.due is None:
         return None
     due = _due_value(item)
     event = Event.new(
         uid=f"deadline-{item.uid}",
-        summary=f"{GLYPH[item.status]} Due: {item.title}",
+        summary=f"{GLYPH[item.status]} " + lang.gettext("Due: %(title)s", title=item.title),
         start=due,
         end=due + timedelta(days=1) if item.due_all_day else None,
         stamp=item.updated_at,
         last_modified=item.updated_at,
         sequence=item.sequence,
-        categories=_item_categories(item),
-        description=_item_description(item),
+        categories=_item_categories(item, lang),
+        description=_item_description(item, lang),
         related_to=_item_related(item),
         transparency="TRANSPARENT",
     )
@@ -264,25 +285,52 @@ class CalendarSpec:
     person: str | None = None
     committee: str | None = None
     alarms: bool = False
+    subject: str = ""  # the name of the person or committee whose calendar it is
+
+    def title(self, lang: Language) -> str:
+        """Its name in `lang` (`name` is the English the feeds carry)."""
+        return calendar_title(self.slug, self.subject, lang)
+
+
+TITLES = {
+    "all": N_("APEC SME follow-ups: everything"),
+    "meetings": N_("APEC SME meetings"),
+    "action-items": N_("APEC SME action items"),
+    "deadlines": N_("APEC SME deadlines"),
+}
+
+
+def calendar_title(slug: str, subject: str, lang: Language = ENGLISH) -> str:
+    """A calendar's name: a fixed calendar's, or that of the person or committee named `subject`."""
+    if slug in TITLES:
+        return lang.gettext(TITLES[slug])
+    if slug.startswith("people/"):
+        return lang.gettext("APEC SME follow-ups: %(name)s", name=subject)
+    return lang.gettext("APEC SME: %(name)s", name=subject)
+
+
+def person_spec(slug: str, name: str) -> CalendarSpec:
+    return CalendarSpec(f"people/{slug}", calendar_title(f"people/{slug}", name), True, True, True, person=slug,
+                        subject=name)  # fmt: skip
+
+
+def committee_spec(committee: Committee) -> CalendarSpec:
+    slug = f"committees/{committee.slug}"
+    return CalendarSpec(slug, calendar_title(slug, committee.name), True, True, True, committee=committee.slug,
+                        subject=committee.name)  # fmt: skip
 
 
 def specs(session: Session) -> list[CalendarSpec]:
     """Every calendar `export` writes: the four fixed ones, then one per owner and per committee."""
     fixed = [
-        CalendarSpec("all", "APEC SME follow-ups: everything", meetings=True, todos=True, deadlines=True),
-        CalendarSpec("meetings", "APEC SME meetings", meetings=True),
-        CalendarSpec("action-items", "APEC SME action items", todos=True, alarms=True),
-        CalendarSpec("deadlines", "APEC SME deadlines", deadlines=True),
+        CalendarSpec("all", calendar_title("all", ""), meetings=True, todos=True, deadlines=True),
+        CalendarSpec("meetings", calendar_title("meetings", ""), meetings=True),
+        CalendarSpec("action-items", calendar_title("action-items", ""), todos=True, alarms=True),
+        CalendarSpec("deadlines", calendar_title("deadlines", ""), deadlines=True),
     ]
     owners = session.scalars(select(Person).where(Person.id.in_(select(ItemOwner.person_id))).order_by(Person.slug))
-    people = [
-        CalendarSpec(f"people/{p.slug}", f"APEC SME follow-ups: {p.name}", True, True, True, person=p.slug)
-        for p in owners
-    ]
-    committees = [
-        CalendarSpec(f"committees/{c.slug}", f"APEC SME: {c.name}", True, True, True, committee=c.slug)
-        for c in session.scalars(select(Committee).order_by(Committee.slug))
-    ]
+    people = [person_spec(p.slug, p.name) for p in owners]
+    committees = [committee_spec(c) for c in session.scalars(select(Committee).order_by(Committee.slug))]
     return fixed + people + committees
 
 

@@ -171,7 +171,7 @@ def spec_for(session: Session, calendar: str) -> ics.CalendarSpec:
             return spec
     if calendar.startswith("people/"):
         slug = calendar.removeprefix("people/")
-        return ics.CalendarSpec(calendar, f"APEC SME follow-ups: {slug}", True, True, True, person=slug)
+        return ics.person_spec(slug, slug)
     raise NotFound("calendar no longer exists")
 
 

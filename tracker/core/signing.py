@@ -24,15 +24,22 @@ from sqlalchemy.orm import Session
 from tracker.core.errors import TrackerError
 from tracker.core.models import ItemChange, Meta
 from tracker.core.store import LINK_SECRET
+from tracker.core.vocab import N_
 
 MAX_AGE = timedelta(days=30)
 EPOCH_1900 = 2_208_988_800  # seconds from 1900-01-01 to 1970-01-01
 
 
 class LinkError(TrackerError):
-    """A link that cannot be used: forged, expired, or for someone else."""
+    """A link that cannot be used: forged, expired, or for someone else. `message` is a catalog text (marked
+    with N_) with %(name)s placeholders filled from `variables`, so the link page can say it in its reader's
+    language; str() is the English."""
 
     http_status = 400
+
+    def __init__(self, message: str, **variables: str) -> None:
+        super().__init__(message % variables if variables else message)
+        self.message, self.variables = message, variables
 
 
 class LinkExpired(LinkError):
@@ -64,9 +71,9 @@ def read(key: str, action: str, token: str, now: datetime, max_age: timedelta = 
     try:
         return _serializer(key, action, now).loads(token, max_age=int(max_age.total_seconds()))
     except SignatureExpired:
-        raise LinkExpired("This link has expired. Newer reminders carry a fresh one.") from None
+        raise LinkExpired(N_("This link has expired. Newer reminders carry a fresh one.")) from None
     except BadSignature:
-        raise LinkError("This link is not valid.") from None
+        raise LinkError(N_("This link is not valid.")) from None
 
 
 def status_mark(session: Session, item_id: int) -> int:

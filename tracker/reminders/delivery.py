@@ -122,9 +122,11 @@ def _catch_up(session: Session, now: datetime, grace: timedelta) -> int:
 
 def _summary(reminder: Reminder) -> dict[str, str]:
     title = reminder.item.title if reminder.item else reminder.payload.get("title", "meeting")
-    what = planning.what(reminder.kind, reminder.payload, "due that day")
+    what = planning.what(reminder.kind, reminder.payload, planning.DUE_THAT_DAY)
     day = reminder.fire_at.astimezone(ZoneInfo(reminder.person.tz)).date()  # the day it fell due for them
-    return {"when": day.isoformat(), "what": f"{title} ({what})", "title": title}
+    # kind and payload let the message say `what` again in its recipient's language
+    return {"when": day.isoformat(), "what": f"{title} ({what})", "title": title, "kind": reminder.kind,
+            "payload": reminder.payload}  # fmt: skip
 
 
 def _queue(session: Session, now: datetime, channels: Sequence[Channel]) -> None:

@@ -19,9 +19,10 @@ from sqlalchemy.orm import Session, selectinload
 
 from tracker.calendars import meetings as meetings_module
 from tracker.core.errors import InvalidInput
+from tracker.core.i18n import ENGLISH, Language
 from tracker.core.models import OPEN_STATUSES, Delivery, Item, ItemOwner, Person, Reminder, Snooze
 from tracker.core.policy import Policy, load_policies, policy_for
-from tracker.core.rules import plural
+from tracker.core.vocab import N_
 from tracker.register import dataset
 
 LOOKAHEAD = timedelta(days=1)  # how far ahead the reminders table is filled; `plan` looks further
@@ -242,12 +243,24 @@ def sync_plan(session: Session, now: datetime) -> dict[str, int]:
     return {"added": len(new), "dropped": len(stale)}
 
 
-def what(kind: str, payload: dict[str, Any], due: str = "due today") -> str:
-    """What a reminder says about its item or meeting, in a few words: "due in 7 days", "14 days overdue"."""
-    days = plural(payload.get("days") or payload.get("days_overdue") or 0, "day")
-    said = {"item-before": f"due in {days}", "item-due": due, "item-overdue": f"{days} overdue",
-            "meeting-before": f"{days} before", "item-snoozed": "snoozed", "digest": "weekly digest"}  # fmt: skip
-    return said.get(kind, "reminder") + ("; escalation copy" if payload.get("owner") else "")
+KINDS = {"item-due": N_("due today"), "item-snoozed": N_("snoozed"), "digest": N_("weekly digest")}
+DUE_THAT_DAY = N_("due that day")  # what a catch-up says of a missed due-day reminder
+
+
+def what(kind: str, payload: dict[str, Any], due: str = KINDS["item-due"], lang: Language = ENGLISH) -> str:
+    """What a reminder says about its item or meeting, in a few words: "due in 7 days", "14 days overdue" (in
+    `lang`; `due` is the catalog text for the due day)."""
+    days = payload.get("days") or payload.get("days_overdue") or 0
+    if kind == "item-before":
+        said = lang.ngettext("due in %(num)s day", "due in %(num)s days", days)
+    elif kind == "item-overdue":
+        said = lang.ngettext("%(num)s day overdue", "%(num)s days overdue", days)
+    elif kind == "meeting-before":
+        said = lang.ngettext("%(num)s day before", "%(num)s days before", days)
+    else:
+        message = due if kind == "item-due" else KINDS.get(kind, N_("reminder"))
+        said = lang.gettext(message)
+    return said + (lang.gettext("; escalation copy") if payload.get("owner") else "")
 
 
 def plan_rows(

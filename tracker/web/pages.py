@@ -10,17 +10,35 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
+from tracker.core import i18n
 from tracker.core.rules import plural
 
+
+def language(request: Request) -> i18n.Language:
+    """The language of this request's page: the signed-in person's setting (web.auth put the Viewer on the
+    request), else the browser's Accept-Language, else English."""
+    viewer = getattr(request.state, "viewer", None)
+    return i18n.choose(viewer.locale if viewer else None, request.headers.get("accept-language"))
+
+
+def _translated(request: Request) -> dict[str, Any]:
+    return language(request).template_context()
+
+
+# Every page is translated per request: the context processor gives each TemplateResponse its reader's `_`,
+# gettext, ngettext, `lang` and `language` (i18n.Language), which hide the null translations installed here (they
+# only let a template render without a request). Macros imported from another template see them only when
+# imported `with context`.
 TEMPLATES = Jinja2Templates(env=Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True, extensions=["jinja2.ext.i18n"],
-))  # fmt: skip
+), context_processors=[_translated])  # fmt: skip
 TEMPLATES.env.filters["plural"] = plural
-# Every text a page shows is marked for translation ({% trans %}, _()); the catalogs are chosen per request.
+TEMPLATES.env.policies["ext.i18n.trimmed"] = True  # as babel.cfg extracts {% trans %} blocks
 TEMPLATES.env.install_null_translations(newstyle=True)
 
 
 def desk_page(request: Request, template: str, context: dict[str, Any], status_code: int = 200) -> Response:
-    """A page of the desk (templates extending desk.html), for the person web.auth signed in on this request."""
+    """A page of the desk (templates extending desk.html), for the person web.auth signed in on this request, in
+    their language."""
     base = {"viewer": request.state.viewer, "csrf": request.state.csrf}
     return TEMPLATES.TemplateResponse(request, template, {**base, **context}, status_code=status_code)

@@ -252,26 +252,26 @@ def page_context(ctx: Context, token: str) -> dict[str, Any]:
             raise NotFound("subscription")
         spec = subscriptions.spec_for(session, sub.calendar)
         found = items.by_due(ics.load_items(session, spec))  # listed as `tracker items` lists them
-        rows = [items.readable(items.as_dict(i, now)) for i in found]
+        rows = [items.as_dict(i, now) for i in found]  # the page writes dates in its reader's language
         due_soon = {i.id for i in found if i.due and not items.is_overdue(i, now) and i.due < now + timedelta(days=30)}
         upcoming = []
         if spec.meetings:  # the meetings this calendar holds, as its feed does
             series, held = ics.load_meetings(session, spec, ics.item_keys(session, spec))
             uids = {m.uid for m in [*series, *held]}
-            upcoming = [meetings.readable(o) for o in meetings.meetings(session, now, now + timedelta(days=365), now)
-                        if o["uid"] in uids]  # fmt: skip
+            upcoming = [o for o in meetings.meetings(session, now, now + timedelta(days=365), now) if o["uid"] in uids]
         name = sub.name
     open_rows = [r for r in rows if r["status"] in ("open", "in_progress")]
     groups = []
-    for slug, label in [*CATEGORIES.items(), (None, "Cross-cutting")]:
+    for slug in [*CATEGORIES, None]:  # None: cross-cutting items
         members = [r for r in rows if r["category"] == slug]
         if members:
             done = sum(r["status"] == "done" for r in members)
-            groups.append({"label": label, "items": members, "done": done, "total": len(members)})
+            groups.append({"category": slug, "items": members, "done": done, "total": len(members)})
     return {
         "name": name,
-        "calendar": spec.name,
-        "as_of": f"{now.astimezone(ctx.settings.zone):%Y-%m-%d %H:%M} {ctx.settings.tz}",
+        "calendar": spec,
+        "as_of": now,
+        "tz": ctx.settings.tz,
         "links": subscriptions.links(ctx.settings.base_url, token),
         "overdue": [r for r in open_rows if r["overdue"]],
         "due_soon": [r for r in open_rows if r["id"] in due_soon],
