@@ -17,7 +17,7 @@ from icalendar import Calendar
 
 from tests.conftest import dump
 from tests.icsutil import todoman
-from tests.interop.test_subscribers import ARTIFACTS, CHROMIUM, FLAGS, vdirsyncer
+from tests.interop.test_subscribers import ARTIFACTS, CHROMIUM, FLAGS, sync_config, vdirsyncer
 from tests.test_web_security import email_channel, link_in, received
 from tracker.web import auth
 
@@ -97,29 +97,6 @@ def feed_todo(body: bytes, title: str) -> str:
     todos = [c for c in Calendar.from_ical(body).walk("VTODO") if str(c["SUMMARY"]) == title]
     assert len(todos) == 1, f"{len(todos)} VTODOs titled {title!r}"
     return str(todos[0]["STATUS"])
-
-
-def sync_config(tmp_path: Path, feed: str) -> tuple[Path, Path]:
-    """A vdirsyncer pair pulling `feed` into a vdir (as in test_subscribers); returns its config and vdir."""
-    vdir = tmp_path / "vdir" / "tracker"
-    vdir.mkdir(parents=True)
-    conf = tmp_path / "vdirsyncer.conf"
-    conf.write_text(f"""[general]
-status_path = "{tmp_path / "status"}/"
-[pair tracker]
-a = "tracker_remote"
-b = "tracker_local"
-collections = null
-conflict_resolution = "a wins"
-[storage tracker_remote]
-type = "http"
-url = "{feed}"
-[storage tracker_local]
-type = "filesystem"
-path = "{vdir}"
-fileext = ".ics"
-""")
-    return conf, vdir
 
 
 def test_the_desk_end_to_end_in_chromium(loaded, invoke, invoke_json, make_server, smtpd, db_url, tmp_path):
