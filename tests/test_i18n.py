@@ -28,10 +28,12 @@ from tracker.web.pages import desk_page
 CHINESE = "zh-TW,zh;q=0.9"
 PLACEHOLDER = re.compile(r"%\(\w+\)[sd]")
 CJK = re.compile(r"[\u4e00-\u9fff]")
-# Names that stay as they are in any language: products, file types, the tool, the plan's acronym.
+# Names that stay as they are in any language: products, file types (a load's author is "yaml"), the tool, the
+# plan's acronym, formats and examples a field takes as typed, and "English" (the language picker names each
+# language in itself).
 NAMES = ("Apple Calendar", "Google Calendar", "Google", "Thunderbird", "Outlook", "https", "http", ".ics", "tracker",
-         "APEC", "SMEWG", "data/people.yaml", "UTC", "CSV",
-         "IANA", "HH:MM-HH:MM", "trade-officer", "dump", "English")  # "English": the language picker names each in itself  # fmt: skip
+         "APEC", "SMEWG", "data/people.yaml", "yaml", "UTC", "CSV", "IANA", "HH:MM-HH:MM", "trade-officer", "dump",
+         "English")  # fmt: skip
 
 
 # --- the catalog ------------------------------------------------------------------------------------------
