@@ -1,5 +1,6 @@
-"""Desk pages benchmark: the register (a page of 50 of 10,000 items, filtered and sorted) and My desk, beside the
-feed's cached GET, all against one `tracker serve` in the same run. Prints requests/s and p95 latency for each.
+"""Desk pages benchmark: the register (a page of 50 of 10,000 items, filtered and sorted), an item page and My desk,
+beside the feed's cached GET, all against one `tracker serve` in the same run. Prints requests/s and p95 latency
+for each, and each page's requests/s as a ratio of the feed's (the reference measured in the same run).
 
     .venv/bin/python bench/web_pages.py [--items 10000] [--seconds 5] [--connections 8] [--workers 1]
 
@@ -122,16 +123,21 @@ def main() -> None:
             "register, words in the text, latest change first": (
                 f"{base}/register?status=all&q=follow-up+number+12&sort=updated&order=desc", cookie),
             "register, overdue, by due date": (f"{base}/register?overdue=1&owner=apec-officer", cookie),
+            "an item page (fields, history, actions)": (f"{base}/items/bench-4242", cookie),
             "My desk": (f"{base}/desk", cookie),
             "feed, cached full GET": (f"{base}/feeds/{feed_token}.ics", None),
         }  # fmt: skip
+        results = {}
         for label, (url, with_cookie) in targets.items():
             first = httpx.get(url, cookies={COOKIE: with_cookie} if with_cookie else None, timeout=120)
             assert first.status_code == 200, (label, first.status_code)
             wrk(url, 1, args.connections, script, with_cookie)  # unmeasured warm-up: caches, connections
-            rate, p95 = wrk(url, args.seconds, args.connections, script, with_cookie)
+            results[label] = (*wrk(url, args.seconds, args.connections, script, with_cookie), len(first.content))
+        feed_rate = results["feed, cached full GET"][0]
+        for label, (rate, p95, size) in results.items():
             verdict = "ok" if p95 < TARGET_P95_MS or label.startswith("feed") else f"over {TARGET_P95_MS} ms"
-            print(f"{label:<58} {rate:8,.0f} req/s  p95 {p95:7.1f} ms  ({len(first.content) / 1000:,.0f} kB) {verdict}")
+            print(f"{label:<58} {rate:8,.0f} req/s ({rate / feed_rate:5.2f}x the feed)  p95 {p95:7.1f} ms  "
+                  f"({size / 1000:,.0f} kB) {verdict}")
     finally:
         server.terminate()
         server.wait(timeout=30)
