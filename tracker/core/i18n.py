@@ -217,7 +217,9 @@ def update() -> dict[str, list[str]]:
             continue
         path = catalog_path(locale)
         catalog = read_catalog(locale) if path.exists() else Catalog(locale=locale, domain=DOMAIN, project="tracker")
+        created = catalog.creation_date
         catalog.update(template)
+        catalog.creation_date = created  # update() stamps the extraction's time: an unchanged catalog stays unchanged
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("wb") as po:
             write_po(po, catalog, width=116, include_lineno=False, omit_header=False, ignore_obsolete=True)
