@@ -113,14 +113,17 @@ def page(session: Session, now: datetime, view: View, number: int = 1, size: int
 
 def page_of(session: Session, query: Any, sort: str = "due", order: str | None = None, number: int = 1,
             size: int = PER_PAGE) -> Page:  # fmt: skip
-    """One page of the items `query` (an `items.matching` query, perhaps narrowed further) selects. The page and
-    the count come from one statement (COUNT(*) OVER ()): the filter runs once, not once for each."""
-    counted = items.ordered(query, sort, order).add_columns(func.count().over())
-    found = session.execute(counted.options(*_ROW_LOAD).limit(size).offset((number - 1) * size)).all()
-    if found:
-        return Page([item for item, _ in found], found[0][1], number, size)
-    total = session.scalar(query.with_only_columns(func.count(Item.id)).order_by(None))  # a page past the end
-    return Page([], total or 0, number, size)
+    """One page of the items `query` (an `items.matching` query, perhaps narrowed further) selects. The page's ids
+    and the count come from one statement (COUNT(*) OVER ()): the filter runs once, not once for each, and the sort
+    carries ids and sort keys only, not whole rows with their descriptions; then the page's 50 rows are read."""
+    counted = items.ordered(query.with_only_columns(Item.id), sort, order).add_columns(func.count().over())
+    found = session.execute(counted.limit(size).offset((number - 1) * size)).all()
+    if not found:
+        total = session.scalar(query.with_only_columns(func.count(Item.id)).order_by(None))  # a page past the end
+        return Page([], total or 0, number, size)
+    ids = [item_id for item_id, _ in found]
+    rows = {item.id: item for item in session.scalars(select(Item).where(Item.id.in_(ids)).options(*_ROW_LOAD))}
+    return Page([rows[item_id] for item_id in ids], found[0][1], number, size)
 
 
 def every(session: Session, now: datetime, view: View) -> list[Item]:

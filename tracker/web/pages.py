@@ -33,8 +33,10 @@ def _translated(request: Request) -> dict[str, Any]:
 # gettext, ngettext, `lang` and `language` (i18n.Language), which hide the null translations installed here (they
 # only let a template render without a request). Macros imported from another template see them only when
 # imported `with context`.
+# The templates ship with the package: no need to stat every template and macro file at each render (auto_reload).
 TEMPLATES = Jinja2Templates(env=Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True, extensions=["jinja2.ext.i18n"],
+    auto_reload=False,
 ), context_processors=[_translated])  # fmt: skip
 TEMPLATES.env.filters["plural"] = plural
 TEMPLATES.env.policies["ext.i18n.trimmed"] = True  # as babel.cfg extracts {% trans %} blocks
