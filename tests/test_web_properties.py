@@ -489,3 +489,14 @@ def test_a_number_in_other_digits_names_no_row(desk, db_url):
         assert lead.post(f"/calendars/{quote(ref)}/rotate", data={"csrf": lead.csrf}).status_code == 404, ref
         assert dump(db_url) == before
     assert lead.get("/items/3").status_code == 200 and lead.get("/register", params={"page": "1"}).status_code == 200
+
+
+@pytest.mark.parametrize("version", ["²", "٣", "9" * 40, "-1", ""])
+def test_a_version_that_is_not_a_number_is_400_and_changes_nothing(desk, db_url, version):
+    """"²" passed the version check's str.isdigit() and broke int() (500)."""
+    server, lead = desk
+    before = dump(db_url)
+    answer = lead.post(f"/items/{KPI}/done", data={"csrf": lead.csrf, "version": version, "note": "x"})
+    assert answer.status_code == 400 and "reload the page" in answer.text
+    assert dump(db_url) == before
+
