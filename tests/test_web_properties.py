@@ -500,3 +500,10 @@ def test_a_version_that_is_not_a_number_is_400_and_changes_nothing(desk, db_url,
     assert answer.status_code == 400 and "reload the page" in answer.text
     assert dump(db_url) == before
 
+
+@pytest.mark.parametrize("day", ["0001-01-01", "9999-12-31", "1899-12-31", "2201-01-01"])
+def test_a_series_day_outside_the_stored_years_is_404(desk, day):
+    """An occurrence page on a day at the edge of Python's dates overflowed the zone arithmetic (500)."""
+    server, lead = desk
+    assert lead.get(f"/meetings/apec-smewg/{day}").status_code == 404
+    assert lead.get("/meetings/apec-smewg/2009-03-01").status_code == 200

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tracker.calendars import meetings
-from tracker.core import store, timing
+from tracker.core import rules, store, timing
 from tracker.core.clock import start_of_day, zone
 from tracker.core.errors import NotFound
 from tracker.core.models import Item, Meeting, MeetingSeries
@@ -123,7 +123,7 @@ def _series(session: Session, series: MeetingSeries, now: datetime, viewer: View
 def _series_day(session: Session, series: MeetingSeries, day: str, now: datetime, viewer: Viewer) -> dict[str, Any]:
     """One occurrence of a series that no meeting of its own overrides: the series' items serve it."""
     try:
-        local = date.fromisoformat(day)
+        local = rules.check_date(date.fromisoformat(day))  # no series meets outside them; its edges overflow
     except ValueError:
         raise NotFound("meeting") from None
     start = start_of_day(local, zone(series.tz))
