@@ -85,6 +85,13 @@ def row_id(ref: str) -> int | None:
     return int(ref) if ref.isascii() and ref.isdigit() and len(ref) <= 18 else None
 
 
+def findable(value: str) -> bool:
+    """Whether a row can hold `value`: no stored text has a NUL (the rules strip control characters, and PostgreSQL
+    refuses them), so a lookup by one finds nothing. Asked anyway, PostgreSQL fails the query (DataError: "a value
+    does not fit the database", naming no field) where SQLite finds nothing: ask only when this is true."""
+    return "\x00" not in value
+
+
 def is_slug(value: str) -> bool:
     return _SLUG.fullmatch(value) is not None
 

@@ -85,10 +85,10 @@ def _meeting_context(request: Request, viewer: Viewer) -> dict[str, Any]:
     ctx, slug, day = request.app.state.ctx, request.path_params["slug"], request.path_params.get("day")
     now = ctx.now()
     with store.transaction(ctx.engine) as session:
-        meeting = session.scalars(select(Meeting).where(Meeting.slug == slug)).one_or_none()
+        meeting = items.by_slug(session, Meeting, slug)
         if meeting is not None and day is None:
             return _held(session, meeting, now, viewer)
-        series = session.scalars(select(MeetingSeries).where(MeetingSeries.slug == slug)).one_or_none()
+        series = items.by_slug(session, MeetingSeries, slug)
         if series is None:
             raise NotFound("meeting")
         if day is None:
