@@ -37,6 +37,7 @@ from tracker.web import auth
 
 EXAMPLES = int(os.environ.get("TRACKER_FUZZ_EXAMPLES", "100"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+TIMEOUT = httpx.Timeout(60)  # a shared 2-core machine under load: a slow answer is not a wrong one
 KPI = "kpi-committee-volunteer"  # apec-officer's item; the lead may change any
 
 # --- values: what people type and paste, and the edges ------------------------------------------------------------
@@ -145,7 +146,9 @@ def mutated_form(draw, fields: dict[str, str | list[str]], version: int | None =
 def desk(loaded, make_server, desk_session):
     """A server over the shipped data, and the desk lead signed in to it."""
     server = make_server()
-    return server, desk_session(server, "desk-lead", "lead")
+    lead = desk_session(server, "desk-lead", "lead")
+    lead.timeout = TIMEOUT
+    return server, lead
 
 
 def form_fields(client: httpx.Client, page: str, action: str) -> dict[str, str | list[str]]:
@@ -373,11 +376,11 @@ def test_new_calendar_form(desk, db_url, env, clock, data):
     token = re.search(r"/feeds/([A-Za-z0-9_-]{43})\.ics", answer.text)[1]
     listed = json.loads(cli(env, "subscribe", "list", "--json"))["results"]
     listable_and_exportable(env)
-    feed = httpx.get(f"{server.url}/feeds/{token}.ics")
+    feed = httpx.get(f"{server.url}/feeds/{token}.ics", timeout=TIMEOUT)
     assert feed.status_code == 200
     icalendar.Calendar.from_ical(feed.content)
     shows_escaped(lead.get("/calendars"), *(s["name"] for s in listed if s["name"]))
-    assert httpx.get(f"{server.url}/s/{token}/").status_code == 200
+    assert httpx.get(f"{server.url}/s/{token}/", timeout=TIMEOUT).status_code == 200
 
 
 # --- 2. URLs ---------------------------------------------------------------------------------------------------
@@ -448,7 +451,7 @@ def test_random_session_cookies_are_refused(desk, cookie, path, browser):
     """A cookie no session has: a browser goes to the sign-in page (303), a program gets 401; never a 500."""
     server, _ = desk
     headers = {"cookie": f"{auth.COOKIE}={cookie}", **({"accept": "text/html"} if browser else {})}
-    answer = httpx.get(f"{server.url}{path}", headers=headers)
+    answer = httpx.get(f"{server.url}{path}", headers=headers, timeout=TIMEOUT)
     assert answer.status_code == (303 if browser else 401), (cookie, answer.status_code, answer.text[:300])
     if browser:
         assert answer.headers["location"].startswith("/sign-in?next=")
@@ -463,7 +466,7 @@ def test_random_sign_in_link_tokens_are_refused(desk, db_url, token, csrf, nxt):
     server, _ = desk
     path = f"/sign-in/link/{quote(token, safe='')}"
     query = {"next": nxt} if nxt is not None else {}
-    with httpx.Client(base_url=server.url, headers={"Origin": server.url}) as browser:
+    with httpx.Client(base_url=server.url, headers={"Origin": server.url}, timeout=TIMEOUT) as browser:
         shown = browser.get(path, params=query)
         assert shown.status_code in (200, 404), shown.text[:300]
         if shown.status_code == 404:  # a token holding "/" names no such route
@@ -550,7 +553,7 @@ def test_a_nul_names_nothing_on_either_database(desk, db_url, invoke, make_serve
     assert "Volunteer for the KPI" in lead.get("/register", params={"q": "K\x00PI"}).text  # cleaned as titles are
     assert dump(db_url) == before
     invoke("user", "set-password", "desk-lead", "--password-stdin", input="lanterns over the harbour\n")
-    with httpx.Client(base_url=server.url, headers={"Origin": server.url}) as browser:
+    with httpx.Client(base_url=server.url, headers={"Origin": server.url}, timeout=TIMEOUT) as browser:
         browser.get("/sign-in")
         token = browser.cookies[auth.SIGN_IN_COOKIE]
         for login in ("desk\x00lead", "a\x00@example.org"):
