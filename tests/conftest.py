@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy.engine import make_url
 
-from tracker.cli.commands import cli
+from tracker.cli.main import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"

@@ -20,7 +20,7 @@ from sqlalchemy import create_mock_engine
 from sqlalchemy.engine import make_url
 
 from tests.conftest import dump, pg_database, pg_tool
-from tracker.cli.commands import TrackerGroup
+from tracker.cli.base import TrackerGroup
 from tracker.core import store
 from tracker.core.errors import InvalidInput, TrackerError
 from tracker.register import items

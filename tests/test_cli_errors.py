@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from sqlalchemy.engine import make_url
 
 from tests.conftest import DATA, ROOT, dump
-from tracker.cli.commands import cli
+from tracker.cli.main import cli
 from tracker.core.vocab import CATEGORIES
 
 # --- §2.7: times, dates, fields and YAML syntax, said in plain words ---------------------------------------

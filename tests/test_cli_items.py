@@ -132,7 +132,7 @@ def test_python_dash_m_matches_the_console_script(invoke):
 
 
 def test_every_command_has_help_with_an_example():
-    from tracker.cli.commands import cli
+    from tracker.cli.main import cli
 
     for name, command in cli.commands.items():
         assert command.help and "Example" in command.help, name

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from tests.conftest import DATA, dump
 from tests.test_cli_errors import error_line
-from tracker.cli.commands import cli
+from tracker.cli.main import cli
 
 TRACKER = [sys.executable, "-m", "tracker"]
 

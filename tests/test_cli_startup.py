@@ -24,7 +24,7 @@ def write():
     with open(report, "w") as f:
         json.dump({{"modules": [m for m in {HEAVY!r} if m in sys.modules], "gc": gc.isenabled()}}, f)
 atexit.register(write)
-from tracker.cli.commands import main
+from tracker.cli.main import main
 main()
 """
 

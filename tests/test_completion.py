@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from tracker.cli.commands import cli
+from tracker.cli.main import cli
 from tracker.core import store
 from tracker.core.models import Committee, Meeting, MeetingSeries, Person
 
@@ -138,7 +138,7 @@ def test_a_missing_postgresql_database_means_no_candidates(env, db_url):
 def test_bash_gets_the_values_from_the_console_script(env, loaded):
     """The whole path a shell takes: the installed entry point, bash's protocol, a real process."""
     tab = {"_TRACKER_COMPLETE": "bash_complete", "COMP_WORDS": "tracker done kpi-lead", "COMP_CWORD": "2"}
-    done = subprocess.run([sys.executable, "-c", "from tracker.cli.commands import main; main()"], capture_output=True,
+    done = subprocess.run([sys.executable, "-c", "from tracker.cli.main import main; main()"], capture_output=True,
                           text=True, env={**os.environ, **env, **tab}, timeout=60)  # fmt: skip
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout.splitlines() == ["plain,kpi-lead-management-entrepreneurship"]

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from tests.conftest import DATA
-from tracker.cli.commands import cli
+from tracker.cli.main import cli
 from tracker.core import rules, store
 from tracker.core.errors import InvalidInput
 from tracker.core.models import Committee, Item, Meeting, MeetingSeries, Meta, Person

@@ -28,9 +28,12 @@ from tracker.web.pages import desk_page
 CHINESE = "zh-TW,zh;q=0.9"
 PLACEHOLDER = re.compile(r"%\(\w+\)[sd]")
 CJK = re.compile(r"[\u4e00-\u9fff]")
-# Names that stay as they are in any language: products, file types, the tool, the plan's acronym.
+# Names that stay as they are in any language: products, file types (a load's author is "yaml"), the tool, the
+# plan's acronym, formats and examples a field takes as typed, and "English" (the language picker names each
+# language in itself).
 NAMES = ("Apple Calendar", "Google Calendar", "Google", "Thunderbird", "Outlook", "https", "http", ".ics", "tracker",
-         "APEC", "SMEWG", "data/people.yaml", "UTC")  # fmt: skip
+         "APEC", "SMEWG", "data/people.yaml", "yaml", "UTC", "CSV", "IANA", "HH:MM-HH:MM", "trade-officer", "dump",
+         "English")  # fmt: skip
 
 
 # --- the catalog ------------------------------------------------------------------------------------------
@@ -317,3 +320,133 @@ def test_concurrent_requests_each_get_their_own_language(desk_app, desk_session,
         pages = list(pool.map(read, [chinese, english] * 20))
     assert all("我的工作台" in p and "My desk" not in p for p in pages[0::2])
     assert all("My desk" in p and "我的工作台" not in p for p in pages[1::2])
+
+
+# --- every page of the desk, over HTTP, for a person who reads Chinese -----------------------------------------
+
+KPI = 1  # kpi-committee-volunteer: owner apec-officer, due 2008-09-30
+CORE_WORDS = re.compile(r'<p class="error" id="[\w-]+-error"[^>]*>.*?</p>', re.S)
+
+
+def without_core_words(page: str) -> str:
+    """A page without the core's validation words beside a field (InvalidInput, shared with the CLI, in English
+    as README "Languages" says)."""
+    return CORE_WORDS.sub(" ", page)
+
+
+def reads_in_both(env: dict[str, str], slug: str, fetch, status: int = 200) -> str:  # noqa: ANN001 - a request
+    """`fetch()` answered while `slug` reads Chinese, then English (Person.locale; the browser says English): the
+    Chinese page has no English of ours left, the English one has (the check is not blind). The Chinese page."""
+    set_locale(env, slug, "zh_TW")
+    zh = fetch()
+    set_locale(env, slug, "en")
+    en = fetch()
+    set_locale(env, slug, "zh_TW")
+    assert zh.status_code == en.status_code == status, (zh.status_code, en.status_code, zh.text[-800:])
+    assert '<html lang="zh-TW">' in zh.text and '<html lang="en">' in en.text
+    quoted = user_texts(env)
+    left = english_left(visible(without_core_words(zh.text)), quoted)
+    assert left == [], (left, re.sub(r"\s+", " ", visible(zh.text))[:3000])
+    assert english_left(visible(en.text), quoted)
+    return zh.text
+
+
+DESK_PAGES = [  # (who, path): every page a signed-in person reads, each kind of meeting page, a filtered register
+    ("desk-lead", "/desk"), ("apec-officer", "/desk"),
+    ("desk-lead", "/register?status=all&owner=apec-officer&sort=priority&order=asc"),
+    ("desk-lead", "/register?overdue=1&category=innovation"),
+    ("desk-lead", "/meetings"), ("desk-lead", "/meetings/apec-smewg-28"), ("desk-lead", "/meetings/apec-smewg"),
+    ("desk-lead", f"/items/{KPI}"), ("apec-officer", f"/items/{KPI}"), ("desk-lead", f"/items/{KPI}/edit"),
+    ("desk-lead", "/items/new"), ("desk-lead", "/people"), ("desk-lead", "/people/new"),
+    ("desk-lead", "/people/apec-officer/edit"), ("desk-lead", "/calendars"), ("apec-officer", "/calendars"),
+]  # fmt: skip
+
+
+def test_every_desk_page_reads_in_the_persons_language(loaded, env, make_server, desk_session, invoke, clock):
+    server = make_server()
+    clients = {"desk-lead": desk_session(server, "desk-lead", "lead"),
+               "apec-officer": desk_session(server, "apec-officer", "officer")}  # fmt: skip
+    # Something in every list: a change since the last visit, a done item with its history, a subscription.
+    clock.set("2008-09-01T10:00:00+08:00")
+    invoke("--now", "2008-09-01T10:00:00+08:00", "done", "kpi-join-innovation-committee")
+    invoke("subscribe", "add", "--name", "phone", "--person", "apec-officer")
+    for slug, path in DESK_PAGES:
+        page = reads_in_both(env, slug, lambda slug=slug, path=path: clients[slug].get(path))
+        assert CJK.search(visible(page)), path
+    desk = reads_in_both(env, "apec-officer", lambda: clients["apec-officer"].get("/desk"))
+    assert "我的逾期事項" in desk and "狀態</span>: 待辦 → 已完成" in desk and "(命令列)" in desk
+    item = reads_in_both(env, "apec-officer", lambda: clients["apec-officer"].get(f"/items/{KPI}"))
+    assert "2008年9月30日 星期二" in item and "7 天後再提醒我" in item and "經由資料載入" in item
+    register = clients["desk-lead"].get("/register?status=all").text
+    assert "創新" in register and "待辦或進行中" in register  # the chart's and filter's priority areas, the statuses
+    meetings = clients["desk-lead"].get("/meetings").text
+    assert "年3月（日期待定）" in meetings and "(day TBC)" not in meetings
+
+
+def test_the_desk_s_answers_to_a_change_read_in_the_persons_language(loaded, env, make_server, desk_session):
+    """A 400 (a refused field, the form again), a 409 (a stale version, both versions shown), and a new
+    subscription's secret address read in Chinese; the core's validation words stay the CLI's (English)."""
+    from tests.test_web_items import edit_form, post
+
+    server = make_server()
+    lead = desk_session(server, "desk-lead", "lead")
+    officer = desk_session(server, "apec-officer", "officer")
+    stale = edit_form(lead, KPI)
+    assert post(officer, f"/items/{KPI}/done", {"version": "0", "note": ""}).status_code == 303
+    conflict = reads_in_both(env, "desk-lead", lambda: post(lead, f"/items/{KPI}/edit", stale), status=409)
+    assert "您開啟此待辦事項後，已有人變更" in conflict and "已完成" in conflict
+    fresh = edit_form(lead, KPI)
+    refused = reads_in_both(env, "desk-lead", lambda: post(lead, f"/items/{KPI}/edit", fresh | {"tz": "Mars/Base"}),
+                            status=400)  # fmt: skip
+    assert "未儲存任何變更：請修正下方標示的欄位。" in refused and CORE_WORDS.search(refused)
+    bad_filter = reads_in_both(env, "desk-lead", lambda: lead.get("/register?sort=colour"), status=400)
+    assert "--sort" not in visible(without_core_words(bad_filter))
+    bad_person = reads_in_both(env, "desk-lead", lambda: post(lead, "/people/new", {"slug": "Bad Slug"}), status=400)
+    assert "未儲存任何變更" in bad_person
+    bad_feed = reads_in_both(env, "apec-officer", lambda: post(officer, "/calendars", {"name": ""}), status=400)
+    assert "未建立任何訂閱" in bad_feed
+    made = reads_in_both(env, "apec-officer", lambda: post(officer, "/calendars", {"name": "phone"}))
+    assert "此網址僅在此時顯示一次。" in made
+
+
+def test_the_register_csv_is_headed_in_the_persons_language(loaded, env, make_server, desk_session):
+    """A desk files the CSV as it is: its header in the person's language; the cells keep the register's values
+    (slugs, statuses, ISO dates), as `tracker items --json` gives them."""
+    import csv
+    import io
+
+    server = make_server()
+    lead = desk_session(server, "desk-lead", "lead")
+    read = lambda: list(csv.reader(io.StringIO(lead.get("/register.csv?status=all").content.decode("utf-8-sig"))))  # noqa: E731
+    set_locale(env, "desk-lead", "zh_TW")
+    chinese = read()
+    set_locale(env, "desk-lead", "en")
+    english = read()
+    assert english[0][:6] == ["id", "slug", "title", "status", "due", "overdue"]
+    assert chinese[0][:6] == ["編號", "代號", "標題", "狀態", "期限", "逾期"]
+    assert all(CJK.search(title) for title in chinese[0]) and chinese[1:] == english[1:]
+
+
+def test_the_sign_in_pages_and_e_mail_read_in_the_browser_s_or_the_person_s_language(
+    loaded, env, invoke, make_server, smtpd
+):  # fmt: skip
+    from tests.test_web_security import ask_for_link, browser, email_channel, link_in, received
+
+    invoke("user", "role", "apec-officer", "officer")
+    server = make_server(channels=email_channel(smtpd.port))
+    zh, _ = chinese_and_english(lambda h: httpx.get(f"{server.url}/sign-in", headers=h), env)
+    assert "以密碼登入" in zh and "寄送登入連結給我" in zh
+    # A person without a setting gets the link in the browser's language; their setting wins over it.
+    chinese = browser(server)
+    chinese.headers["accept-language"] = CHINESE
+    assert "登入連結已寄往" in ask_for_link(chinese, "apec-officer").text
+    set_locale(env, "apec-officer", "en")
+    english = ask_for_link(chinese, "apec-officer")
+    assert "a sign-in link is on its way" not in english.text  # the page follows the browser, not the account
+    first, second = received(smtpd, 2)
+    quoted = user_texts(env)
+    shown = "\n".join([first["Subject"], text_of(first), visible(first.get_body(("html",)).get_content())])
+    assert english_left(shown, quoted) == [] and "您的工作台登入連結" in first["Subject"]
+    assert second["Subject"] == "Your sign-in link for the desk"
+    zh, _ = chinese_and_english(lambda h: httpx.get(f"{server.url}{link_in(first)}", headers=h), env)
+    assert "登入工作台" in zh

@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 
 from tests.conftest import BACKENDS, DATA, ROOT, AsgiClient, dump
 from tracker.calendars import subscriptions
-from tracker.cli.commands import cli
+from tracker.cli.main import cli
 from tracker.core import store
 
 EXAMPLES = int(os.environ.get("TRACKER_FUZZ_EXAMPLES", "100"))

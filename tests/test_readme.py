@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.conftest import ROOT
-from tracker.cli.commands import cli
+from tracker.cli.main import cli
 from tracker.register.dataset import MODELS
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -21,7 +21,7 @@ from tracker.core import store
 from tracker.core.models import Account, Item, ItemOwner, Person, Status
 
 EVIL = '<script>alert("x")</script><img src=x onerror=alert(1)>'
-DONE = '<span class="change-field">status</span>: open → done'
+DONE = '<span class="change-field">Status</span>: open → done'  # the field's label, our words in the reader's language
 ROUTES = ["/desk", "/register", "/register.csv", "/meetings", "/meetings/apec-smewg-28", "/meetings/apec-smewg"]
 
 

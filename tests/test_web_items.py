@@ -245,7 +245,7 @@ def test_done_from_the_web_reaches_show_the_history_the_feed_and_the_reminders(
     shown_page = text_of(page)
     assert "APEC SMEWG officer · via web Status : open → done Note: Letter sent <b>today</b>" in shown_page
     assert "Letter sent &lt;b&gt;today&lt;/b&gt;" in page  # the note is text, not markup
-    assert "2008-09-01 09:00 by apec-officer (web)" in shown_page
+    assert "2008-09-01 09:00 by APEC SMEWG officer (web)" in shown_page
 
 
 def test_reopen_and_cancel_with_a_note(loaded, make_server, desk_session, invoke_json):

@@ -340,6 +340,21 @@ def test_what_each_role_may_do(case, matrix_desk, desk_session, db_url):
             assert dump(db_url) == before, f"{role}: a refused {case.method} {case.path} changed the database"
 
 
+def test_no_page_with_a_form_to_check_hides_its_origin(matrix_desk, desk_session, env, clock):
+    """Under `no-referrer` a browser posts a form with `Origin: null`, which the CSRF check refuses: every page whose
+    forms carry a session token (or the sign-in token) says at least `origin`."""
+    lead = desk_session(matrix_desk, PEOPLE["lead"], "lead")
+    values = matrix_values(env["TRACKER_DB"], OWN_ITEM, PEOPLE["lead"])
+    token = real_values(env, clock)["token"]
+    pages = [(case.url or case.path).format(**values) for case in MATRIX if case.method == "GET"]
+    pages += ["/sign-in", f"/sign-in/link/{token}"]
+    for path in pages:
+        page = lead.get(path)
+        if 'name="csrf"' in page.text:
+            policy = re.search(r'<meta name="referrer" content="([^"]+)">', page.text)
+            assert policy and policy[1] != "no-referrer", path
+
+
 # --- sessions and their cookie ---------------------------------------------------------------------------------
 
 

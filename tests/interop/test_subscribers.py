@@ -26,9 +26,8 @@ def vdirsyncer(conf: Path, *args: str) -> None:
     assert out.returncode == 0, out.stderr
 
 
-def test_vdirsyncer_khal_and_todoman_follow_the_feed(loaded, make_server, subscribe, invoke, tmp_path):
-    server = make_server()
-    token, _ = subscribe("--name", "khal", "--calendar", "all")
+def sync_config(tmp_path: Path, feed: str) -> tuple[Path, Path]:
+    """A vdirsyncer pair pulling `feed` into a vdir, tmp_path/vdir/tracker; returns its config and the vdir."""
     vdir = tmp_path / "vdir" / "tracker"
     vdir.mkdir(parents=True)
     conf = tmp_path / "vdirsyncer.conf"
@@ -41,12 +40,19 @@ collections = null
 conflict_resolution = "a wins"
 [storage tracker_remote]
 type = "http"
-url = "{server.url}/feeds/{token}.ics"
+url = "{feed}"
 [storage tracker_local]
 type = "filesystem"
 path = "{vdir}"
 fileext = ".ics"
 """)
+    return conf, vdir
+
+
+def test_vdirsyncer_khal_and_todoman_follow_the_feed(loaded, make_server, subscribe, invoke, tmp_path):
+    server = make_server()
+    token, _ = subscribe("--name", "khal", "--calendar", "all")
+    conf, vdir = sync_config(tmp_path, f"{server.url}/feeds/{token}.ics")
     vdirsyncer(conf, "discover")
     vdirsyncer(conf, "sync")
     assert len(list(vdir.glob("*.ics"))) == 11 + 23 + 13  # one file per UID

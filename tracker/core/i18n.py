@@ -19,19 +19,16 @@ from datetime import date, datetime
 from functools import cache, lru_cache
 from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_time, get_timezone_location
-from babel.messages.catalog import Catalog
-from babel.messages.extract import extract_from_dir
-from babel.messages.frontend import parse_mapping_cfg
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po, write_po
 from babel.numbers import format_decimal
 from babel.support import NullTranslations, Translations
-from jinja2.ext import _make_new_gettext, _make_new_ngettext  # what install_gettext_callables(newstyle=True) uses
+
+if TYPE_CHECKING:
+    from babel.messages.catalog import Catalog
 
 from tracker.core.vocab import CATEGORIES, LOCALES, N_
 
@@ -128,6 +125,8 @@ class Language:
     def template_context(self) -> dict[str, Any]:
         """What a template rendered in this language needs: `_`, gettext and ngettext (newstyle, as Jinja's i18n
         extension calls them), `lang` for <html lang>, and `language` for its formats."""
+        from jinja2.ext import _make_new_gettext, _make_new_ngettext  # as install_gettext_callables(newstyle=True)
+
         gettext, ngettext = _make_new_gettext(self.translations.gettext), _make_new_ngettext(self.translations.ngettext)
         return {"_": gettext, "gettext": gettext, "ngettext": ngettext, "lang": self.tag, "language": self}
 
@@ -137,6 +136,8 @@ def catalog_path(locale: str) -> Path:
 
 
 def read_catalog(locale: str) -> Catalog:
+    from babel.messages.pofile import read_po
+
     with catalog_path(locale).open("rb") as po:
         return read_po(po, locale=locale, domain=DOMAIN)
 
@@ -147,6 +148,8 @@ def language(locale: str | None) -> Language:
     locale = locale if locale in LOCALES else SOURCE_LOCALE
     if locale == SOURCE_LOCALE:
         return Language(locale, NullTranslations())
+    from babel.messages.mofile import write_mo  # only where a catalog is compiled, not for English or the CLI
+
     compiled = BytesIO()
     write_mo(compiled, read_catalog(locale))  # fuzzy entries are left out: shown in English until checked
     compiled.seek(0)
@@ -193,6 +196,10 @@ def choose(person_locale: str | None, accept_language: str | None) -> Language:
 
 def extract() -> Catalog:
     """Every text marked in the sources that babel.cfg names, as a template catalog."""
+    from babel.messages.catalog import Catalog
+    from babel.messages.extract import extract_from_dir
+    from babel.messages.frontend import parse_mapping_cfg
+
     with MAPPING.open() as cfg:
         method_map, options_map = parse_mapping_cfg(cfg)
     template = Catalog(domain=DOMAIN, project="tracker")
@@ -210,6 +217,9 @@ def missing(catalog: Catalog) -> list[str]:
 def update() -> dict[str, list[str]]:
     """Merges what the sources mark now into each catalog (new texts untranslated, changed ones fuzzy, removed
     ones obsolete) and says, per locale, which texts still need a translation."""
+    from babel.messages.catalog import Catalog
+    from babel.messages.pofile import write_po
+
     template = extract()
     todo = {}
     for locale in LOCALES:
@@ -217,7 +227,9 @@ def update() -> dict[str, list[str]]:
             continue
         path = catalog_path(locale)
         catalog = read_catalog(locale) if path.exists() else Catalog(locale=locale, domain=DOMAIN, project="tracker")
+        created = catalog.creation_date
         catalog.update(template)
+        catalog.creation_date = created  # update() stamps the extraction's time: an unchanged catalog stays unchanged
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("wb") as po:
             write_po(po, catalog, width=116, include_lineno=False, omit_header=False, ignore_obsolete=True)

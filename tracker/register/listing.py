@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, defer, selectinload
 from tracker.core import clock, rules
 from tracker.core.errors import InvalidInput
 from tracker.core.models import Item, ItemChange, ItemOwner
+from tracker.core.vocab import N_
 from tracker.register import items
 
 PER_PAGE = 50
@@ -128,8 +129,11 @@ def every(session: Session, now: datetime, view: View) -> list[Item]:
     return list(session.scalars(query.options(*_ROW_LOAD)).unique())
 
 
-CSV_COLUMNS = ("id", "slug", "title", "status", "due", "overdue", "owners", "priority", "category", "meeting",
-               "serves", "committee", "updated_at", "description", "source_quote", "note")  # fmt: skip
+# The columns, by the names of `tracker items --json`; a person's CSV from the desk heads them in their language
+# (marked for the catalogs: a Chinese desk files it as it is), the cells keep the register's values.
+CSV_COLUMNS = (N_("id"), N_("slug"), N_("title"), N_("status"), N_("due"), N_("overdue"), N_("owners"), N_("priority"),
+               N_("category"), N_("meeting"), N_("serves"), N_("committee"), N_("updated_at"), N_("description"),
+               N_("source_quote"), N_("note"))  # fmt: skip
 # A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection"): such a cell gets a
 # leading apostrophe, which spreadsheets show as text and do not keep.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -141,12 +145,13 @@ def _cell(value: Any) -> str:
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
-def csv_text(rows: list[dict[str, Any]]) -> str:
-    """Rows (`items.readable(items.as_dict(...), tz)`) as CSV, with a BOM so Excel reads UTF-8 (Chinese quotes)."""
+def csv_text(rows: list[dict[str, Any]], heading: Callable[[str], str] = str) -> str:
+    """Rows (`items.readable(items.as_dict(...), tz)`) as CSV, with a BOM so Excel reads UTF-8 (Chinese quotes);
+    `heading` writes each column's name in the header (a Language's gettext: in the reader's language)."""
     out = io.StringIO()
     out.write("\ufeff")
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow([heading(column) for column in CSV_COLUMNS])
     writer.writerows([_cell(row[c]) for c in CSV_COLUMNS] for row in rows)
     return out.getvalue()
 

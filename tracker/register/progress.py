@@ -17,11 +17,11 @@ from sqlalchemy.orm import Session
 
 from tracker.core.clock import start_of_day
 from tracker.core.models import Item, ItemChange, ItemOwner, Person, Status
-from tracker.core.vocab import CATEGORIES
+from tracker.core.vocab import CATEGORIES, N_
 
 MAX_MONTHS = 60  # a chart of the last five years at most: older months would be too thin to read
 COUNTS = ("open", "done", "overdue")
-NO_AREA, NO_OWNER = "Cross-cutting", "No owner"
+NO_AREA, NO_OWNER = N_("Cross-cutting"), N_("No owner")  # translated where shown (web.charts.Panel.ours)
 
 
 @dataclass

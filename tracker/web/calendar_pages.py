@@ -52,7 +52,7 @@ def _listing(session: Session, viewer: Viewer, shown: str) -> dict[str, Any]:
         "shown": shown,
         "people": [(p.slug, p.name) for p in session.scalars(select(Person).order_by(Person.slug))]
         if viewer.is_lead else [],
-        "calendars": [(spec.slug, spec.name) for spec in ics.specs(session)],
+        "calendars": ics.specs(session),  # each named in the reader's language by the template (spec.title)
     }  # fmt: skip
 
 

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from tracker.core import store
+from tracker.core.vocab import CATEGORIES
 from tracker.register.progress import COUNTS, Group, Progress, progress
 
 WIDTH, HEIGHT, PAD = 240, 110, 22  # one panel's drawing, in SVG units (it scales with the page)
@@ -28,6 +29,12 @@ class Panel:
     most: int
     first: str  # the first and last months, under the axis
     last: str
+
+    @property
+    def ours(self) -> bool:
+        """The label is one of our words (a priority area, "Cross-cutting", "No owner"), which the page translates;
+        else it is an owner's name, shown as the register holds it."""
+        return self.group.key == "" or CATEGORIES.get(self.group.key) == self.group.label
 
 
 def _points(values: list[int], most: int) -> str:

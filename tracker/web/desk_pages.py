@@ -25,7 +25,7 @@ from tracker.core.vocab import CATEGORIES
 from tracker.register import items, listing
 from tracker.register.access import Viewer
 from tracker.web import auth, charts, meeting_pages
-from tracker.web.pages import desk_page
+from tracker.web.pages import desk_page, item_row, language
 
 SOON = timedelta(days=31)  # "due in the next 30 days": before the start of the 31st day from today
 FIRST_VISIT = timedelta(days=7)  # before any earlier visit, "what changed" shows the last week
@@ -33,7 +33,7 @@ MOST = 20  # items per list on My desk; the register has the rest
 
 
 def _rows(found: list[Item], now: datetime, tz: ZoneInfo) -> list[dict[str, Any]]:
-    return [items.readable(items.as_dict(i, now), tz) for i in found]
+    return [item_row(i, now, tz) for i in found]
 
 
 def _view(params: QueryParams, tz: ZoneInfo) -> listing.View:
@@ -109,7 +109,7 @@ def _csv(request: Request, viewer: Viewer) -> str:
             found = listing.every(session, now, view)
         except NotFound as e:  # a filter naming no such person or meeting: bad input, as on the page
             raise InvalidInput(str(e)) from None
-        return listing.csv_text(_rows(found, now, tz))
+        return listing.csv_text(_rows(found, now, tz), language(request).gettext)
 
 
 async def register_csv(request: Request) -> Response:

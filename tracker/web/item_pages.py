@@ -151,6 +151,7 @@ def page_context(session: Session, item: Item, viewer: Viewer, now: datetime) ->
         "committee": item.committee and {"slug": item.committee.slug, "name": item.committee.name},
         "category_name": CATEGORIES.get(item.category or ""),
         "completed_at": item.completed_at and timing.minute(item.completed_at, ZoneInfo(viewer.tz)),
+        "completed_by": names.get(item.completed_by or "", item.completed_by),  # the name, as the history shows
         "updated_at": timing.minute(item.updated_at, ZoneInfo(viewer.tz)),
         "history": timeline(item, viewer, names),
         "can_change": viewer.can_change(item),

@@ -22,7 +22,7 @@ from tracker.core.errors import NotFound
 from tracker.core.models import Item, Meeting, MeetingSeries
 from tracker.register import items
 from tracker.register.access import Viewer
-from tracker.web import auth, charts
+from tracker.web import auth, charts, pages
 from tracker.web.pages import desk_page
 
 AHEAD = timedelta(days=365)
@@ -37,7 +37,9 @@ def href(occurrence: dict[str, Any]) -> str:
 
 
 def shown(occurrence: dict[str, Any]) -> dict[str, Any]:
-    return meetings.readable(occurrence) | {"href": href(occurrence)}
+    """An occurrence with its page; its dates stay ISO (`date`, `end_date`, as calendars.meetings gives them), which
+    the templates write in the reader's language (`language.when`)."""
+    return occurrence | {"href": href(occurrence)}
 
 
 def ahead(state: Any, session: Session, now: datetime) -> list[dict[str, Any]]:  # noqa: ANN401 - starlette's app.state
@@ -73,7 +75,7 @@ async def meeting_list(request: Request) -> Response:
 
 def _rows(session: Session, now: datetime, viewer: Viewer, *where: Any) -> list[dict[str, Any]]:  # noqa: ANN401 - SQL clauses
     found = session.scalars(items.ordered(select(Item).where(*where)))
-    return [items.readable(items.as_dict(i, now), zone(viewer.tz)) for i in found]
+    return [pages.item_row(i, now, zone(viewer.tz)) for i in found]
 
 
 def _series_occurrences(session: Session, series: MeetingSeries, start: datetime, end: datetime,
@@ -98,9 +100,9 @@ def _meeting_context(request: Request, viewer: Viewer) -> dict[str, Any]:
 
 def _held(session: Session, meeting: Meeting, now: datetime, viewer: Viewer) -> dict[str, Any]:
     """A meeting of its own (or one occurrence of a series, overridden)."""
-    when = timing.describe(meeting.start, meeting.all_day, meeting.tz, meeting.precision)
+    when = timing.iso(meeting.start, meeting.all_day, meeting.tz, meeting.precision)
     last = meeting.end - timedelta(days=1) if meeting.all_day else meeting.end
-    until = timing.describe(last, meeting.all_day, meeting.tz, meeting.precision)
+    until = timing.iso(last, meeting.all_day, meeting.tz, meeting.precision)
     series = meeting.series
     return {
         "kind": "meeting", "title": meeting.title, "when": when, "until": until if until != when else None,

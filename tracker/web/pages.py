@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader
 from starlette.requests import Request
@@ -11,7 +13,9 @@ from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
 from tracker.core import i18n
+from tracker.core.models import Item
 from tracker.core.rules import plural
+from tracker.register import items
 
 
 def language(request: Request) -> i18n.Language:
@@ -35,6 +39,13 @@ TEMPLATES = Jinja2Templates(env=Environment(
 TEMPLATES.env.filters["plural"] = plural
 TEMPLATES.env.policies["ext.i18n.trimmed"] = True  # as babel.cfg extracts {% trans %} blocks
 TEMPLATES.env.install_null_translations(newstyle=True)
+
+
+def item_row(item: Item, now: datetime, tz: ZoneInfo) -> dict[str, Any]:
+    """An item as the desk's lists show it (items.readable in the viewer's zone `tz`), with its due date also as
+    `due_iso` (timing.iso), which the templates write in the reader's language (`language.when`)."""
+    row = items.as_dict(item, now)
+    return items.readable(row, tz) | {"due_iso": row["due"]}
 
 
 def desk_page(request: Request, template: str, context: dict[str, Any], status_code: int = 200) -> Response:

@@ -27,7 +27,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from tracker.calendars.subscriptions import hash_token
-from tracker.core import store
+from tracker.core import i18n, store
 from tracker.core.config import Settings
 from tracker.core.errors import TooManyAttempts
 from tracker.core.models import Account, Person, SignInLink
@@ -121,9 +121,10 @@ def _open(session: Session, person: Person, how: str, old: str | None, now: date
     return sessions.open_session(session, person, how, now)[0]
 
 
-def _new_link(ctx: Any, login: str, address: str, next_path: str) -> Message | None:
+def _new_link(ctx: Any, login: str, address: str, next_path: str, accept_language: str | None) -> Message | None:
     """The e-mail carrying a new sign-in link, or None when the form names no one who can sign in by e-mail.
-    Every request counts towards the limits, found or not."""
+    Every request counts towards the limits, found or not. It is written in the person's language, else in the
+    language of the browser that asked for it."""
     now = ctx.now()
     with store.transaction(ctx.engine, write=True) as session:
         person = accounts.person_by_login(session, login)
@@ -138,11 +139,12 @@ def _new_link(ctx: Any, login: str, address: str, next_path: str) -> Message | N
                                expires_at=now + LINK_LIFETIME))  # fmt: skip
         then = "" if next_path == HOME else f"?next={quote(next_path, safe='')}"
         url = f"{ctx.settings.base_url}/sign-in/link/{token}{then}"
-        return _link_mail(person, url, now)
+        return _link_mail(person, url, now, i18n.choose(person.locale, accept_language))
 
 
-def _link_mail(person: Person, url: str, now: datetime) -> Message:
-    values = {"name": person.name, "url": url, "minutes": int(LINK_LIFETIME.total_seconds() // 60)}
+def _link_mail(person: Person, url: str, now: datetime, language: i18n.Language) -> Message:
+    values = {"name": person.name, "url": url, "minutes": int(LINK_LIFETIME.total_seconds() // 60),
+              **language.template_context()}  # fmt: skip
     text = TEMPLATES.env.get_template("sign_in_mail.txt").make_module(values)
     html = TEMPLATES.env.get_template("sign_in_mail.html").render(values)
     return Message(subject=str(text.subject), text=str(text), html=html, message_id=make_msgid(domain="tracker"),
@@ -249,7 +251,8 @@ async def _ask_for_link(request: Request, login: str, next_path: str) -> Respons
     if not login.strip():
         return _form_page(request, next_path, 400, error="missing_login", login=login)
     try:
-        mail = await run_in_threadpool(_new_link, ctx, login, _address(request), next_path)
+        mail = await run_in_threadpool(_new_link, ctx, login, _address(request), next_path,
+                                      request.headers.get("accept-language"))  # fmt: skip
     except TooManyAttempts as exc:
         return _too_many(request, exc, next_path, login)
     response = _form_page(request, next_path, sent=True, login=login)
