@@ -27,6 +27,7 @@ from sqlalchemy import select
 
 from tests.conftest import dump
 from tests.test_web_security import FormFields
+from tracker.cli.main import cli
 from tracker.core import store
 from tracker.core.config import load_settings
 from tracker.core.models import Reminder
@@ -174,10 +175,8 @@ def refused_cleanly(answer: httpx.Response, names: set[str]) -> None:
     assert named and named <= names, (named, names, answer.text[:3000])
 
 
-def cli(env: dict[str, str], *args: str) -> str:
-    from tracker.cli.commands import cli as command
-
-    result = CliRunner(env=env).invoke(command, list(args), catch_exceptions=False)
+def run_cli(env: dict[str, str], *args: str) -> str:
+    result = CliRunner(env=env).invoke(cli, list(args), catch_exceptions=False)
     assert result.exit_code == 0, (args, result.stdout, result.stderr)
     return result.stdout
 
@@ -185,10 +184,10 @@ def cli(env: dict[str, str], *args: str) -> str:
 def listable_and_exportable(env: dict[str, str]) -> list[dict]:
     """`tracker items --status all --json` and `tracker people --json` answer, and `tracker export` writes
     calendars icalendar reads back; the listed items."""
-    found = json.loads(cli(env, "items", "--status", "all", "--json"))["results"]
-    json.loads(cli(env, "people", "--json"))
+    found = json.loads(run_cli(env, "items", "--status", "all", "--json"))["results"]
+    json.loads(run_cli(env, "people", "--json"))
     with tempfile.TemporaryDirectory() as out:
-        cli(env, "export", "--out", out)
+        run_cli(env, "export", "--out", out)
         written = sorted(Path(out).rglob("*.ics"))
         assert written
         for path in written:
@@ -318,7 +317,7 @@ def check_person_answer(answer, before, db_url, env, clock, client, names: set[s
         assert dump(db_url) == before
         return
     listable_and_exportable(env)
-    listed = {p["slug"]: p for p in json.loads(cli(env, "people", "--json"))["results"]}
+    listed = {p["slug"]: p for p in json.loads(run_cli(env, "people", "--json"))["results"]}
     assert slug in listed, slug
     listing_page = client.get("/people")
     shows_escaped(listing_page, listed[slug]["name"])
@@ -374,7 +373,7 @@ def test_new_calendar_form(desk, db_url, env, clock, data):
         assert dump(db_url) == before
         return
     token = re.search(r"/feeds/([A-Za-z0-9_-]{43})\.ics", answer.text)[1]
-    listed = json.loads(cli(env, "subscribe", "list", "--json"))["results"]
+    listed = json.loads(run_cli(env, "subscribe", "list", "--json"))["results"]
     listable_and_exportable(env)
     feed = httpx.get(f"{server.url}/feeds/{token}.ics", timeout=TIMEOUT)
     assert feed.status_code == 200
