@@ -80,8 +80,16 @@ def did_you_mean(wrong: str, known: Iterable[str]) -> str:
 
 
 def row_id(ref: str) -> int | None:
-    """The number a reference like "3" names, if it can be a row's id (a database integer), else None."""
-    return int(ref) if ref.isdigit() and len(ref) <= 18 else None
+    """The number a reference like "3" names, if it can be a row's id (a database integer), else None. ASCII digits
+    only: str.isdigit() also accepts "²" (which int() refuses) and "٣" (which int() reads as 3)."""
+    return int(ref) if ref.isascii() and ref.isdigit() and len(ref) <= 18 else None
+
+
+def findable(value: str) -> bool:
+    """Whether a row can hold `value`: no stored text has a NUL (the rules strip control characters, and PostgreSQL
+    refuses them), so a lookup by one finds nothing. Asked anyway, PostgreSQL fails the query (DataError: "a value
+    does not fit the database", naming no field) where SQLite finds nothing: ask only when this is true."""
+    return "\x00" not in value
 
 
 def is_slug(value: str) -> bool:

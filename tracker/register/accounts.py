@@ -148,6 +148,8 @@ def end_sessions(session: Session, person_id: int, now: datetime) -> int:
 def person_by_login(session: Session, login: str) -> Person | None:
     """The person a sign-in form names: by e-mail address (any case) or by slug."""
     login = login.strip()
+    if not rules.findable(login):
+        return None
     if "@" in login:
         found = select(Person).where(func.lower(Person.email) == login.lower())
     else:

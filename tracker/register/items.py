@@ -68,10 +68,17 @@ NOUNS = {Person: "person", Committee: "committee", Meeting: "meeting", MeetingSe
 
 def lookup(session: Session, model: type, slug: str) -> Any:
     """The row of `model` with `slug`, or NotFound naming what was looked for (and what is close to it)."""
-    row = session.scalars(select(model).where(model.slug == slug)).one_or_none()
+    row = by_slug(session, model, slug)
     if row is None:
         raise unknown_slug(session, (model,), slug)
     return row
+
+
+def by_slug(session: Session, model: type, slug: str | None) -> Any:
+    """The row of `model` with `slug`, or None (also for no slug, or one no row can hold)."""
+    if not slug or not rules.findable(slug):
+        return None
+    return session.scalars(select(model).where(model.slug == slug)).one_or_none()
 
 
 def unknown_slug(session: Session, models: tuple[type, ...], slug: str) -> NotFound:
@@ -97,12 +104,10 @@ def _set(session: Session, item: Item, name: str, value: Any) -> None:
             lookup(session, {"meeting": Meeting, "committee": Committee}[name], value) if value else None,
         )
     elif name == "serves":
-        meeting = session.scalars(select(Meeting).where(Meeting.slug == value)).one_or_none() if value else None
-        series = None
-        if value and meeting is None:
-            series = session.scalars(select(MeetingSeries).where(MeetingSeries.slug == value)).one_or_none()
-            if series is None:
-                raise unknown_slug(session, (Meeting, MeetingSeries), value)
+        meeting = by_slug(session, Meeting, value)
+        series = by_slug(session, MeetingSeries, value) if meeting is None else None
+        if value and meeting is None and series is None:
+            raise unknown_slug(session, (Meeting, MeetingSeries), value)
         item.serves_meeting, item.serves_series = meeting, series
     else:
         setattr(item, name, value)
@@ -193,7 +198,8 @@ def get(session: Session, ref: str | int) -> Item:
     ref = str(ref).strip()
     number = rules.row_id(ref)
     column = Item.id if number is not None else Item.slug
-    item = session.scalars(select(Item).where(column == (ref if number is None else number))).one_or_none()
+    found = select(Item).where(column == (ref if number is None else number))
+    item = session.scalars(found).one_or_none() if rules.findable(ref) else None
     if item is None:
         close = rules.did_you_mean(ref, session.scalars(select(Item.slug)))
         raise NotFound(f"no item with id or slug {rules.shown(ref)}{close} (see `tracker items --status all`)")
@@ -266,7 +272,7 @@ def matching(
         checked({"category": category})
         query = query.where(Item.category == category)
     if meeting:
-        if not any(session.scalars(select(m.id).where(m.slug == meeting)).first() for m in (Meeting, MeetingSeries)):
+        if not any(by_slug(session, m, meeting) for m in (Meeting, MeetingSeries)):
             raise unknown_slug(session, (Meeting, MeetingSeries), meeting)
         query = query.where(
             or_(
@@ -283,6 +289,7 @@ def matching(
         query = query.where(Item.due >= due_after)
     if overdue:
         query = query.where(overdue_clause(now))
+    q = q and rules.visible(q)  # cleaned as the texts it looks in were: a pasted title finds itself
     if q:
         query = query.where(_contains(q, session.get_bind().dialect.name))
     return query

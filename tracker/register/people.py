@@ -29,7 +29,7 @@ from tracker.core.models import (
 )
 from tracker.core.vocab import ACCESS_ROLES
 from tracker.register import dataset
-from tracker.register.items import lookup
+from tracker.register.items import by_slug, lookup
 
 # A person's fields as people.yaml names them; a form leaves an optional one empty for "none".
 REQUIRED = ("name", "tz")
@@ -167,7 +167,7 @@ def _known(session: Session, model: type, slug: str | None, name: str, problems:
 def add(session: Session, slug: str, fields: dict[str, Any], now: datetime) -> Person:
     """A new person (with an account when `fields` names an access role), by people.yaml's rules.
     :raises InvalidPerson: a field is wrong, or the slug is taken."""
-    taken = session.scalars(select(Person.id).where(Person.slug == slug)).first() is not None
+    taken = by_slug(session, Person, slug) is not None
     problems = {"slug": f"a person with slug {slug!r} already exists"} if taken else {}
     try:
         checked = _check(session, slug, fields)

@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from tracker.core import store, timing
+from tracker.core import rules, store, timing
 from tracker.core.errors import InvalidInput, NotFound
 from tracker.core.models import OPEN_STATUSES, Committee, Item, Meeting, MeetingSeries, Person, Snooze, Status
 from tracker.core.vocab import CATEGORIES, PRIORITIES
@@ -182,7 +182,7 @@ def read_edit(ctx: Any, viewer: Viewer, ref: str, values: dict[str, Any] | None 
 
 def check_version(session: Session, item: Item, viewer: Viewer, sent: dict[str, Any], now: datetime) -> None:
     """Stale unless `sent` was read at the item's current version."""
-    if not sent["version"].isdigit():
+    if rules.row_id(sent["version"]) is None:  # a SEQUENCE is a database integer, as a row's id is
         raise InvalidInput("This form has no version of the item: reload the page and try again.")
     if int(sent["version"]) == item.sequence:
         return

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tracker.calendars import meetings
-from tracker.core import store, timing
+from tracker.core import rules, store, timing
 from tracker.core.clock import start_of_day, zone
 from tracker.core.errors import NotFound
 from tracker.core.models import Item, Meeting, MeetingSeries
@@ -87,10 +87,10 @@ def _meeting_context(request: Request, viewer: Viewer) -> dict[str, Any]:
     ctx, slug, day = request.app.state.ctx, request.path_params["slug"], request.path_params.get("day")
     now = ctx.now()
     with store.transaction(ctx.engine) as session:
-        meeting = session.scalars(select(Meeting).where(Meeting.slug == slug)).one_or_none()
+        meeting = items.by_slug(session, Meeting, slug)
         if meeting is not None and day is None:
             return _held(session, meeting, now, viewer)
-        series = session.scalars(select(MeetingSeries).where(MeetingSeries.slug == slug)).one_or_none()
+        series = items.by_slug(session, MeetingSeries, slug)
         if series is None:
             raise NotFound("meeting")
         if day is None:
@@ -125,7 +125,7 @@ def _series(session: Session, series: MeetingSeries, now: datetime, viewer: View
 def _series_day(session: Session, series: MeetingSeries, day: str, now: datetime, viewer: Viewer) -> dict[str, Any]:
     """One occurrence of a series that no meeting of its own overrides: the series' items serve it."""
     try:
-        local = date.fromisoformat(day)
+        local = rules.check_date(date.fromisoformat(day))  # no series meets outside them; its edges overflow
     except ValueError:
         raise NotFound("meeting") from None
     start = start_of_day(local, zone(series.tz))
