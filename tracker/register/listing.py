@@ -121,9 +121,23 @@ def page_of(session: Session, query: Any, sort: str = "due", order: str | None =
     if not found:
         total = session.scalar(query.with_only_columns(func.count(Item.id)).order_by(None))  # a page past the end
         return Page([], total or 0, number, size)
-    ids = [item_id for item_id, _ in found]
-    rows = {item.id: item for item in session.scalars(select(Item).where(Item.id.in_(ids)).options(*_ROW_LOAD))}
-    return Page([rows[item_id] for item_id in ids], found[0][1], number, size)
+    return Page(_rows(session, [item_id for item_id, _ in found]), found[0][1], number, size)
+
+
+def due_split(session: Session, query: Any, now: datetime, size: int) -> tuple[Page, Page]:
+    """The first `size` overdue items of `query` and the first `size` of the rest, soonest due first, each with its
+    count (My desk): one narrow query of ids, then the shown rows."""
+    found = session.execute(items.ordered(query.with_only_columns(Item.id, items.overdue_clause(now)), "due")).all()
+    late = [item_id for item_id, overdue in found if overdue]
+    rest = [item_id for item_id, overdue in found if not overdue]
+    shown, cut = _rows(session, late[:size] + rest[:size]), min(size, len(late))
+    return Page(shown[:cut], len(late), 1, size), Page(shown[cut:], len(rest), 1, size)
+
+
+def _rows(session: Session, ids: list[int]) -> list[Item]:
+    """The items of `ids`, in that order, with what a row shows loaded."""
+    loaded = {item.id: item for item in session.scalars(select(Item).where(Item.id.in_(ids)).options(*_ROW_LOAD))}
+    return [loaded[item_id] for item_id in ids]
 
 
 def every(session: Session, now: datetime, view: View) -> list[Item]:

@@ -124,10 +124,9 @@ def _desk_context(request: Request, viewer: Viewer) -> dict[str, Any]:
     ctx, tz = request.app.state.ctx, zone(viewer.tz)
     now = ctx.now()
     with store.transaction(ctx.engine) as session:
-        late = listing.page_of(session, items.matching(session, now, owner=viewer.slug, overdue=True), size=MOST)
         until = start_of_day(now.astimezone(tz).date() + SOON, tz)  # a whole day: the register's due_before
-        coming = items.matching(session, now, owner=viewer.slug, due_before=until)
-        soon = listing.page_of(session, coming.where(~items.overdue_clause(now)), size=MOST)
+        coming = items.matching(session, now, owner=viewer.slug, due_before=until)  # the overdue ones too
+        late, soon = listing.due_split(session, coming, now, MOST)
         ahead = meeting_pages.ahead(request.app.state, session, now)
         attending = [meeting_pages.shown(o) for o in ahead if viewer.slug in o["attendees"]]
         last_visit = session.get(Account, viewer.person_id).last_visit_at
