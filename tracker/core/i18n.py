@@ -71,6 +71,7 @@ class Language:
         self.tag = locale.replace("_", "-")  # the BCP 47 tag of <html lang> ("zh-TW")
         self.translations = translations
         self.style = STYLES[locale]
+        self.babel = Locale.parse(self.style.babel)  # parsed once: Babel would parse the name at every date
 
     def gettext(self, message: str, **variables: Any) -> str:
         """`message` in this language, its %(name)s placeholders filled from `variables`."""
@@ -94,21 +95,21 @@ class Language:
         return self.gettext(CATEGORIES[slug])
 
     def number(self, value: float) -> str:
-        return format_decimal(value, self.style.number, locale=self.style.babel)
+        return format_decimal(value, self.style.number, locale=self.babel)
 
     def date(self, day: date) -> str:
-        return format_date(day, self.style.date, locale=self.style.babel)
+        return format_date(day, self.style.date, locale=self.babel)
 
     def weekday(self, day: date) -> str:
-        return format_date(day, "EEEE", locale=self.style.babel)
+        return format_date(day, "EEEE", locale=self.babel)
 
     def datetime(self, at: datetime, tz: str) -> str:
         """An instant as read in zone `tz`: its date, time to the minute, and the zone."""
         zone = ZoneInfo(tz)
         local = at.astimezone(zone)
-        name = get_timezone_location(zone, locale=self.style.babel) if self.style.zone_names else tz
+        name = get_timezone_location(zone, locale=self.babel) if self.style.zone_names else tz
         return self.gettext("%(date)s %(time)s %(zone)s", date=self.date(local.date()),
-                            time=format_time(local, self.style.time, locale=self.style.babel), zone=name)  # fmt: skip
+                            time=format_time(local, self.style.time, locale=self.babel), zone=name)  # fmt: skip
 
     def when(self, value: str | None, tz: str) -> str:
         """What timing.iso gives (a month "2009-03", a date, or an ISO date-time) as this language writes it."""
@@ -116,7 +117,7 @@ class Language:
             return ""
         month = _MONTH.match(value)
         if month:
-            shown = format_date(date(int(month[1]), int(month[2]), 1), self.style.month, locale=self.style.babel)
+            shown = format_date(date(int(month[1]), int(month[2]), 1), self.style.month, locale=self.babel)
             return self.gettext("%(month)s (day TBC)", month=shown)
         if len(value) == len("2008-09-30"):
             return self.date(date.fromisoformat(value))
