@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from tracker.core import rules
@@ -25,10 +25,9 @@ from tracker.core.models import (
     Item,
     ItemOwner,
     Person,
-    WebSession,
 )
 from tracker.core.vocab import ACCESS_ROLES
-from tracker.register import dataset
+from tracker.register import accounts, dataset
 from tracker.register.items import by_slug, lookup
 
 # A person's fields as people.yaml names them; a form leaves an optional one empty for "none".
@@ -240,6 +239,5 @@ def set_disabled(session: Session, slug: str, disabled: bool, now: datetime) -> 
     _keep_a_lead(session, account, None, "account")
     if account.disabled_at is None:
         account.disabled_at = now
-    live = WebSession.person_id == person.id, WebSession.revoked_at.is_(None)
-    session.execute(update(WebSession).where(*live).values(revoked_at=now))
+    accounts.end_sessions(session, person.id, now)
     return account
