@@ -87,8 +87,9 @@ class Language:
         return self.translations.pgettext(context, message)
 
     def status(self, value: str) -> str:
-        """An item's status as a word ("in progress", "進行中")."""
-        return self.gettext(STATUSES[value])
+        """An item's status as a word ("in progress", "進行中"); a value that is no status (an old history entry)
+        as it is."""
+        return self.gettext(STATUSES[value]) if value in STATUSES else value
 
     def category(self, slug: str) -> str:
         """A priority area's name."""
