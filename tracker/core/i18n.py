@@ -40,6 +40,7 @@ MAPPING = ROOT / "babel.cfg"
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
 STATUSES = {"open": N_("open"), "in_progress": N_("in progress"), "done": N_("done"), "cancelled": N_("cancelled")}
+PRIORITIES = {"high": N_("high"), "medium": N_("medium"), "low": N_("low")}
 
 
 @dataclass(frozen=True)
@@ -91,9 +92,13 @@ class Language:
         as it is."""
         return self.gettext(STATUSES[value]) if value in STATUSES else value
 
+    def priority(self, value: str) -> str:
+        """An item's priority as a word; anything else as it is."""
+        return self.gettext(PRIORITIES[value]) if value in PRIORITIES else value
+
     def category(self, slug: str) -> str:
-        """A priority area's name."""
-        return self.gettext(CATEGORIES[slug])
+        """A priority area's name; a slug that names none as it is."""
+        return self.gettext(CATEGORIES[slug]) if slug in CATEGORIES else slug
 
     def number(self, value: float) -> str:
         return format_decimal(value, self.style.number, locale=self.babel)
