@@ -79,6 +79,8 @@ class Person(Base):
     escalation: Mapped[Person | None] = relationship(remote_side=[id])
     # The language of their pages and reminders (vocab.LOCALES); NULL: the browser's (Accept-Language), else English.
     locale: Mapped[str | None] = mapped_column(String(16))
+    # Meetings they attend are also e-mailed to them as iMIP invitations (RFC 6047) unless they opt out.
+    invitations: Mapped[bool] = mapped_column(default=True)
 
 
 class AccessRole(enum.StrEnum):
@@ -183,6 +185,7 @@ class MeetingSeries(Base):
     attendees: Mapped[list[str]] = mapped_column(JSON, default=list)
     sequence: Mapped[int] = mapped_column(default=0)
     updated_at: Mapped[datetime]
+    loaded: Mapped[dict] = mapped_column(JSON, default=dict)  # as Item.loaded: the base of the merge on reload
     occurrences: Mapped[list[Meeting]] = relationship(back_populates="series")
 
 
@@ -214,8 +217,34 @@ class Meeting(Base):
     source_quote: Mapped[str] = mapped_column(Text, default="")
     attendees: Mapped[list[str]] = mapped_column(JSON, default=list)
     cancelled: Mapped[bool] = mapped_column(default=False)
+    outcome: Mapped[str] = mapped_column(Text, default="")  # what the delegation came home with
     sequence: Mapped[int] = mapped_column(default=0)
     updated_at: Mapped[datetime]
+    loaded: Mapped[dict] = mapped_column(JSON, default=dict)  # as Item.loaded: the base of the merge on reload
+
+
+class Decision(Base):
+    """What a meeting decided: not an action, but the reason for some (Item.decision) and for a series' rhythm, a
+    plan or a committee."""
+
+    __tablename__ = "decisions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(100), unique=True)
+    loaded_from: Mapped[str | None] = mapped_column(String(255))  # as Person.loaded_from
+    title: Mapped[str] = mapped_column(String(500))  # what was decided, in one line
+    description: Mapped[str] = mapped_column(Text, default="")
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id"), index=True)  # the meeting that decided
+    meeting: Mapped[Meeting] = relationship()
+    category: Mapped[str | None] = mapped_column(String(64))  # a priority area, as Item.category
+    affects_series_id: Mapped[int | None] = mapped_column(ForeignKey("meeting_series.id"))  # e.g. its rhythm
+    affects_series: Mapped[MeetingSeries | None] = relationship()
+    affects_committee_id: Mapped[int | None] = mapped_column(ForeignKey("committees.id"))
+    affects_committee: Mapped[Committee | None] = relationship()
+    affects_plan: Mapped[str] = mapped_column(String(300), default="")  # e.g. "SMEWG Strategic Plan 2009–2012"
+    source_quote: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    loaded: Mapped[dict] = mapped_column(JSON, default=dict)  # as Item.loaded
 
 
 class ItemOwner(Base):
@@ -254,6 +283,8 @@ class Item(Base):
     committee_id: Mapped[int | None] = mapped_column(ForeignKey("committees.id"))
     committee: Mapped[Committee | None] = relationship()
     source_quote: Mapped[str] = mapped_column(Text, default="")
+    decision_id: Mapped[int | None] = mapped_column(ForeignKey("decisions.id"), index=True)  # what it implements
+    decision: Mapped[Decision | None] = relationship()
     completed_at: Mapped[datetime | None]
     completed_by: Mapped[str | None] = mapped_column(String(200))
     completed_how: Mapped[str | None] = mapped_column(String(100))
