@@ -8,6 +8,7 @@ from tracker.cli import (  # noqa: F401
     access_commands,
     data_commands,
     item_commands,
+    meeting_commands,
     register_commands,
     service_commands,
 )
