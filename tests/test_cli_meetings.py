@@ -54,8 +54,13 @@ def test_announce_then_move_keeps_identity_and_the_feed_shows_the_real_dates(inv
 def test_the_reminder_plan_follows_the_announced_date(invoke_json, loaded):
     def fires():
         rows = invoke_json(*NOW, "remind", "plan", "--days", "130")
-        return sorted({r["when"][:10] for r in rows if r["kind"] == "meeting-before" and "Working" in r["meeting"]
-                       and not r["late"]})
+        return sorted(
+            {
+                r["when"][:10]
+                for r in rows
+                if r["kind"] == "meeting-before" and "Working" in r["meeting"] and not r["late"]
+            }
+        )
 
     assert fires() == ["2026-12-31", "2027-02-15", "2027-02-28"]  # 60/14/1 days before the placeholder 2027-03-01
     invoke_json(*NOW, "meeting", "announce", "apec-smewg", "2027-03", "--start", "2027-03-23")
@@ -147,10 +152,13 @@ def test_refusals_name_the_option_and_change_nothing(invoke, loaded, db_url):
         (("announce", "apec-smewg", "2027-03"), "Error: --start: required field is missing"),
         (("announce", "apec-smewgg", "2027-03", "--start", "2027-03-09"),
          "Error: no series with slug 'apec-smewgg' (did you mean 'apec-smewg'?)"),
-        (("add", "Forum", "--start", "2027-13-01"), "Error: --start: 2027-13-01: there is no month 13 (months are 01–12)"),
-        (("add", "Forum", "--start", "2027-05-02", "--end", "2027-05-01"), "Error: --end: the meeting ends before it starts"),
+        (("add", "Forum", "--start", "2027-13-01"),
+         "Error: --start: 2027-13-01: there is no month 13 (months are 01–12)"),
+        (("add", "Forum", "--start", "2027-05-02", "--end", "2027-05-01"),
+         "Error: --end: the meeting ends before it starts"),
         (("add", "Forum", "--start", "2027-05-02", "--tz", "Mars/Base"), "Error: --tz: "),
-        (("add", "Forum", "--start", "2027-05-02", "--attendee", "nobody"), "Error: --attendee: no person with slug 'nobody'"),
+        (("add", "Forum", "--start", "2027-05-02", "--attendee", "nobody"),
+         "Error: --attendee: no person with slug 'nobody'"),
         (("add", "Forum", "--start", "2027-05-02", "--slug", "apec-smewg"),
          "Error: --slug: a series with slug 'apec-smewg' already exists"),
         (("add", "Forum", "--start", "2027-05-02", "--rrule", "FREQ=YEARLY", "--place", "Lima"),

@@ -28,7 +28,7 @@ def _fields(f: Callable) -> Callable:
     """The record's fields as options (the YAML's names, with - for _; lists repeat)."""
     options = [
         click.option("--start", help="Date (2009-03-09), month (2009-03) or date-time (2009-03-09T09:30)."),
-        click.option("--end", help="Last day, or the end's date-time [default: one day; a moved start keeps the length]."),
+        click.option("--end", help="Last day or end time [default: one day; a moved start keeps its length]."),
         click.option("--tz", "meeting_tz", help="IANA zone of the dates [default: the series', else --tz]."),
         click.option("--number", type=int, help="Its number (the 28th: 28)."),
         click.option("--place"),
@@ -46,7 +46,9 @@ def _fields(f: Callable) -> Callable:
     return f
 
 
-def _record(meeting_tz: str | None, subthemes: tuple[str, ...], attendees: tuple[str, ...], **fields: Any) -> dict[str, Any]:
+def _record(
+    meeting_tz: str | None, subthemes: tuple[str, ...], attendees: tuple[str, ...], **fields: Any
+) -> dict[str, Any]:
     """The options as a record's fields: None (not given) is left to the core; lists only when given."""
     return fields | {"tz": meeting_tz, "subthemes": list(subthemes) or None, "attendees": list(attendees) or None}
 
@@ -56,7 +58,9 @@ def _show(command: str, app: AppContext, record: dict[str, Any], as_json: bool, 
         render_json(command, app.now, record)
         return
     message(said)
-    columns = ["slug", "start", "rrule"] if record["kind"] == "series" else ["slug", "start", "end", "place", "cancelled"]
+    columns = (
+        ["slug", "start", "rrule"] if record["kind"] == "series" else ["slug", "start", "end", "place", "cancelled"]
+    )
     render_table(command, [*columns, "sequence"], [record])
 
 

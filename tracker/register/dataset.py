@@ -726,6 +726,7 @@ def _merged(session: Session, model: type, slug: str, values: dict[str, Any], no
 def _plain(values: dict[str, Any]) -> dict[str, Any]:
     """Column values as JSON can hold them and compare: instants in ISO, rows by slug, enums by value. Without
     `updated_at`, which a record without `recorded:` sets to the time of each load."""
+
     def plain(value: Any) -> Any:  # noqa: ANN401 - any column's value
         if isinstance(value, datetime):
             return value.isoformat()

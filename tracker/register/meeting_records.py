@@ -218,7 +218,9 @@ def occurrence_day(series: MeetingSeries, text: str) -> date:
     try:
         day = parse_when(str(text), zone(series.tz)).local_date(zone(series.tz))
     except (ValueError, InvalidInput):
-        raise InvalidMeeting({"overrides": f"not a date (2027-03-09) or month (2027-03): {rules.shown(text)}"}) from None
+        raise InvalidMeeting(
+            {"overrides": f"not a date (2027-03-09) or month (2027-03): {rules.shown(text)}"}
+        ) from None
     found = overrides.occurrences_near(series, day)
     if len(found) == 1:
         return found[0]
@@ -349,4 +351,3 @@ def get(session: Session, slug: str) -> Meeting | MeetingSeries:
     if found is None:
         raise items.unknown_slug(session, (Meeting, MeetingSeries), slug)
     return found
-

@@ -15,8 +15,8 @@ from urllib.parse import quote
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
 from starlette.datastructures import FormData
+from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
@@ -270,7 +270,8 @@ async def announce(request: Request) -> Response:
     await run_in_threadpool(_announce_values, ctx, slug, day)  # a day that is no occurrence: 404, as the page
     try:
         page = await run_in_threadpool(
-            _save, ctx, lambda s, now: meeting_records.announce(s, slug, day, now, _fields(sent)))
+            _save, ctx, lambda s, now: meeting_records.announce(s, slug, day, now, _fields(sent))
+        )
     except meeting_records.InvalidMeeting as e:
         return _form(request, action, "announce", sent, ANNOUNCE_FIELDS, e.problems)
     return RedirectResponse(page, status_code=303)
