@@ -711,7 +711,7 @@ def _merged(session: Session, model: type, slug: str, values: dict[str, Any], no
     (a three-way merge, as items.merge_loaded), so that what `tracker meeting` or the desk added, announced or
     edited survives reloading an unchanged file. `loaded["yaml"]` keeps the record last loaded, as plain data; a
     row without one (made outside YAML, or loaded before there was one) takes the whole record."""
-    loaded = {"yaml": _plain(values)}
+    loaded = {"yaml": _comparable(values)}
     row = session.scalars(select(model).where(model.slug == slug)).one_or_none()
     if row is None:
         session.add(model(slug=slug, **values, loaded=loaded))
@@ -723,7 +723,7 @@ def _merged(session: Session, model: type, slug: str, values: dict[str, Any], no
     return update_row(row, edited, now)
 
 
-def _plain(values: dict[str, Any]) -> dict[str, Any]:
+def _comparable(values: dict[str, Any]) -> dict[str, Any]:
     """Column values as JSON can hold them and compare: instants in ISO, rows by slug, enums by value. Without
     `updated_at`, which a record without `recorded:` sets to the time of each load."""
 
