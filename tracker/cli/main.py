@@ -6,6 +6,7 @@ import gc
 # Importing a command module registers its commands on `cli`; --help lists them by name, whatever this order.
 from tracker.cli import (  # noqa: F401
     access_commands,
+    brief_commands,
     data_commands,
     item_commands,
     register_commands,
