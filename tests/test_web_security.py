@@ -242,6 +242,8 @@ MATRIX = [
     *(Case("GET", path, None, lead=200, officer=200, viewer=200, url=url) for path, url in (
         ("/desk", ""), ("/register", ""), ("/register.csv", ""), ("/meetings", ""),
         ("/meetings/{slug}", "/meetings/apec-smewg-27"), ("/meetings/{slug}/{day}", "/meetings/apec-smewg/2009-03-01"),
+        ("/meetings/{slug}/brief", "/meetings/apec-smewg-28/brief"),
+        ("/meetings/{slug}/{day}/brief", "/meetings/apec-smewg/2009-09-01/brief?format=md"),
     )),
     # Items: anyone reads; officers and leads create; an officer changes only their own or their committee's.
     Case("GET", "/items/{ref}", None, lead=200, officer=200, viewer=200, url="/items/{item}"),

@@ -52,7 +52,7 @@ def brief_command(app: AppContext, meeting: str, occurrence: str | None, fmt: st
     else:
         from tracker.web import brief_pages
 
-        data = brief_pages.document(result, i18n.language(locale), fmt)
+        data = brief_pages.document(result, i18n.language(locale), fmt, app.settings.tz)
     if output is None:
         sys.stdout.write(data.decode())
         return

@@ -34,22 +34,23 @@ def markdown_text(value: object) -> str:
 TEMPLATES.env.filters["md"] = markdown_text
 
 
-def _as_of(brief: dict[str, Any]) -> date:
-    """The day the brief was made, in the meeting's zone."""
-    return datetime.fromisoformat(brief["now"]).astimezone(zone(brief["occurrence"]["tz"])).date()
+def _as_of(brief: dict[str, Any], tz: str) -> date:
+    """The day the brief was made, in the reader's zone `tz`."""
+    return datetime.fromisoformat(brief["now"]).astimezone(zone(tz)).date()
 
 
-def _context(brief: dict[str, Any], lang: i18n.Language) -> dict[str, Any]:
-    return {**lang.template_context(), "brief": brief, "as_of": _as_of(brief)}
+def _context(brief: dict[str, Any], lang: i18n.Language, tz: str) -> dict[str, Any]:
+    return {**lang.template_context(), "brief": brief, "as_of": _as_of(brief, tz)}
 
 
-def document(brief: dict[str, Any], lang: i18n.Language, fmt: str) -> bytes:
-    """The brief as a file: "md" (Markdown, UTF-8) or "pdf" (WeasyPrint, from the page's own template)."""
+def document(brief: dict[str, Any], lang: i18n.Language, fmt: str, tz: str) -> bytes:
+    """The brief as a file: "md" (Markdown, UTF-8) or "pdf" (WeasyPrint, from the page's own template), for a
+    reader in zone `tz`."""
     if fmt == "md":
-        return TEMPLATES.env.get_template("brief_markdown.txt").render(_context(brief, lang)).encode()
+        return TEMPLATES.env.get_template("brief_markdown.txt").render(_context(brief, lang, tz)).encode()
     from weasyprint import HTML  # slow to import: only what renders a PDF pays for it
 
-    html = TEMPLATES.env.get_template("brief_print.html").render(_context(brief, lang))
+    html = TEMPLATES.env.get_template("brief_print.html").render(_context(brief, lang, tz))
     return HTML(string=html).write_pdf()
 
 
@@ -78,16 +79,16 @@ def _brief(request: Request) -> dict[str, Any]:
 
 async def brief_page(request: Request) -> Response:
     """GET /meetings/{slug}[/{day}]/brief[?format=md|pdf]: any signed-in role reads a brief; it is not public."""
-    await auth.require_viewer(request)
+    viewer = await auth.require_viewer(request)
     fmt = request.query_params.get("format", "html")
     if fmt not in {"html", *FORMATS}:
         raise InvalidInput("format: html, md or pdf")
     brief = await run_in_threadpool(_brief, request)
     if fmt == "html":
-        context = {"here": "meetings", "brief": brief, "as_of": _as_of(brief), "meeting_href": _meeting_href(brief),
-                   "here_url": request.url.path}  # fmt: skip
+        context = {"here": "meetings", "brief": brief, "as_of": _as_of(brief, viewer.tz),
+                   "meeting_href": _meeting_href(brief), "here_url": request.url.path}  # fmt: skip
         return desk_page(request, "brief.html", context)
-    body = await run_in_threadpool(document, brief, language(request), fmt)
+    body = await run_in_threadpool(document, brief, language(request), fmt, viewer.tz)
     headers = {"content-disposition": f'attachment; filename="{file_name(brief, fmt)}"',
                "cache-control": "private, no-store"}  # fmt: skip
     return Response(body, media_type=FORMATS[fmt], headers=headers)
