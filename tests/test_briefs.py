@@ -11,8 +11,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from tracker.core import store
 from tests.conftest import dump
+from tracker.core import store
 from tracker.core.models import Decision, Meeting
 
 KPI_ITEMS = {"kpi-lead-management-entrepreneurship", "kpi-join-innovation-committee"}
@@ -202,7 +202,8 @@ def test_the_brief_page_needs_a_session_and_escapes_what_people_typed(desk, invo
     assert 'filename="brief-apec-smewg-28-2009-03-01.md"' in markdown.headers["content-disposition"]
     assert r"\<script\>alert\(1\)\</script\> \*bold\*" in markdown.text  # no markup of its own
     assert viewer.get("/meetings/apec-smewg/2009-03-01/brief").text == page.text.replace(
-        'href="/meetings/apec-smewg-28/brief', 'href="/meetings/apec-smewg/2009-03-01/brief')
+        'href="/meetings/apec-smewg-28/brief', 'href="/meetings/apec-smewg/2009-03-01/brief'
+    )
     for path, status in (("/meetings/apec-smewg/2009-03-02/brief", 404), ("/meetings/nothing/brief", 404),
                          ("/meetings/apec-smewg-28/2009-03-01/brief", 404),
                          ("/meetings/apec-smewg-28/brief?format=xls", 400)):  # fmt: skip

@@ -94,10 +94,12 @@ def _day(text: str) -> tuple[date, bool]:
         raise InvalidInput(f"--occurrence: {text!r} is no date (YYYY-MM-DD, or YYYY-MM)") from None
 
 
-def resolve(session: Session, meeting_ref: str, occurrence: str | None, now: datetime) -> Occurrence:
+def resolve(session: Session, meeting_ref: str, occurrence: str | None, now: datetime
+            ) -> tuple[Occurrence, list[Occurrence]]:  # fmt: skip
     """The occurrence a brief is for: a meeting (by slug), or a series' occurrence (by slug and the day it was
     first scheduled, or the month; failing that, the day it is now held); a series without `occurrence`: its
-    next one not yet over as of `now`.
+    next one not yet over as of `now`. With it, every occurrence of its series up to it and beyond (none for a
+    meeting outside any series).
 
     :raises NotFound: no such meeting, series or occurrence. :raises InvalidInput: a malformed `occurrence`."""
     meeting = items.by_slug(session, Meeting, meeting_ref)
@@ -106,9 +108,9 @@ def resolve(session: Session, meeting_ref: str, occurrence: str | None, now: dat
             raise InvalidInput(f"--occurrence: {meeting_ref} is a meeting, not a series")
         if meeting.series is None:
             rows = meetings.meetings(session, meeting.start, meeting.end, now)
-            return _identity(session, next(r for r in rows if r["slug"] == meeting.slug), None)
+            return _identity(session, next(r for r in rows if r["slug"] == meeting.slug), None), []
         found = occurrences(session, meeting.series, _horizon(session, meeting.series, now), now)
-        return next(o for o in found if o.meeting is not None and o.meeting.id == meeting.id)
+        return next(o for o in found if o.meeting is not None and o.meeting.id == meeting.id), found
     series = items.by_slug(session, MeetingSeries, meeting_ref)
     if series is None:
         raise items.unknown_slug(session, (Meeting, MeetingSeries), meeting_ref)
@@ -117,14 +119,14 @@ def resolve(session: Session, meeting_ref: str, occurrence: str | None, now: dat
         ahead = [o for o in found if datetime.fromisoformat(o.row["end_utc"]) > now and not o.cancelled]
         if not ahead:
             raise NotFound(f"{series.slug} has no occurrence after {now:%Y-%m-%d}; name one with --occurrence")
-        return min(ahead, key=lambda o: o.start)
+        return min(ahead, key=lambda o: o.start), found
     day, month = _day(occurrence)
     same = (lambda d: (d.year, d.month) == (day.year, day.month)) if month else (lambda d: d == day)
     held_on = [o for o in found if same(date.fromisoformat(o.row["start_local"]))]  # a moved one, by its new day
     match = [o for o in found if same(o.original)] or held_on
     if not match:
         raise NotFound(f"{series.slug} has no occurrence on {occurrence}")
-    return match[0]
+    return match[0], found
 
 
 def _scope(occ: Occurrence, earlier: list[int]) -> Any:  # noqa: ANN401 - a SQL clause
@@ -216,11 +218,8 @@ def _header(occ: Occurrence) -> dict[str, Any]:
 
 def brief(session: Session, meeting_ref: str, occurrence: str | None, now: datetime) -> dict[str, Any]:
     """The brief of one occurrence (see the module's docstring) as plain data, as of `now`."""
-    occ = resolve(session, meeting_ref, occurrence, now)
-    before: list[Occurrence] = []
-    if occ.series is not None:
-        found = occurrences(session, occ.series, max(occ.start, now) + AHEAD, now)
-        before = [o for o in found if o.original < occ.original and o.key != occ.key and not o.cancelled]
+    occ, found = resolve(session, meeting_ref, occurrence, now)
+    before = [o for o in found if o.original < occ.original and o.key != occ.key and not o.cancelled]
     previous = before[-1] if before else None
     earlier = [o.meeting.id for o in before if o.meeting is not None]
     query = select(Item).where(_scope(occ, earlier), Item.created_at <= now).options(
