@@ -127,14 +127,14 @@ def promised(session: Session, now: datetime, slug: str, tz: ZoneInfo, lang: Lan
 
 def overdue(session: Session, now: datetime, view: listing.View, tz: ZoneInfo, lang: Language = ENGLISH) -> Report:
     """Each owner's overdue items (of the view's other filters), owners by name, the latest item first; an item
-    with several owners is listed under each, one without under "no owner"."""
+    with several owners is listed under each (only under the one --owner names), one without under "no owner"."""
     late = replace(view, filters={**view.filters, "status": None, "overdue": True})
     nobody = [(lang.gettext("no owner"), "")]
     rows = []
     for item in listing.every(session, now, late):
         base = row(item, now, tz, lang)
-        rows += [{"owner": name, "owner_slug": slug, **base} for name, slug in
-                 [(p.name, p.slug) for p in item.owners] or nobody]  # fmt: skip
+        owners = [(p.name, p.slug) for p in item.owners if view.filters["owner"] in (None, p.slug)]
+        rows += [{"owner": name, "owner_slug": slug, **base} for name, slug in owners or nobody]
     rows.sort(key=lambda r: (r["owner_slug"] == "", r["owner"], r["owner_slug"], -r["days_late"], r["id"]))
     return Report("overdue", lang.gettext("Overdue by owner"), OVERDUE, rows)
 
