@@ -10,6 +10,7 @@ from tracker.cli import (  # noqa: F401
     data_commands,
     item_commands,
     register_commands,
+    report_commands,
     service_commands,
 )
 from tracker.cli.base import cli

@@ -49,6 +49,7 @@ from tracker.web import (
     item_pages,
     meeting_pages,
     people_pages,
+    report_pages,
     signin,
 )
 from tracker.web.pages import TEMPLATES
@@ -359,6 +360,7 @@ def create_app(settings: Settings, engine: Engine, now: Callable[[], datetime], 
             *desk_pages.ROUTES,
             *brief_pages.ROUTES,  # before meeting_pages': /meetings/{slug}/{day} would match …/brief
             *meeting_pages.ROUTES,
+            *report_pages.ROUTES,
         ],
         exception_handlers=handlers,
     )
