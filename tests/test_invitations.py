@@ -7,15 +7,19 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from datetime import datetime
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 from icalendar import Calendar
+from sqlalchemy import select
 
 from tracker.core import config, store
+from tracker.core.models import Person
 from tracker.reminders import channels, delivery
 
 LIBICAL = Path(__file__).parent / "interop" / "libical_itip.py"
@@ -231,3 +235,46 @@ def test_the_opt_out_is_kept_by_a_dump(invoke, desk, tmp_path):
     invoke("dump", str(out))
     people = {p["slug"]: p for p in yaml.safe_load((out / "people.yaml").read_text())["people"]}
     assert people["cy"]["invitations"] is False and "invitations" not in people["ann"]
+
+
+def _invited(db_url: str, slug: str) -> bool:
+    engine = store.engine(db_url)
+    try:
+        with store.transaction(engine) as session:
+            return session.scalars(select(Person.invitations).where(Person.slug == slug)).one()
+    finally:
+        engine.dispose()
+
+
+def test_a_person_turns_invitations_off_by_their_link_and_a_lead_on_again(invoke, desk, smtpd, mail_config, make_server,
+                                                                          desk_session, clock, db_url):  # fmt: skip
+    clock.set(NOW)
+    server = make_server()
+    send(invoke, {**mail_config, "TRACKER_BASE_URL": server.url})
+    mail = next(m for to, _, m in invitations(smtpd) if to == "bob@example.org")
+    link = re.search(r"Turn meeting invitations off: (\S+)", mail.get_body(("plain",)).get_content())[1]
+    assert (
+        "Meeting invitations (for Outlook and other calendar programs) are <strong>on</strong>" in httpx.get(link).text
+    )
+    page = httpx.post(link, data={"action": "invitations-off"})
+    assert page.status_code == 200 and "Meeting invitations are off." in page.text
+    assert _invited(db_url, "bob") is False
+    desk(start="2027-05-12T09:30", end="2027-05-12T17:00")
+    send(invoke, mail_config)
+    assert [to for to, _, _ in invitations(smtpd)[4:]] == ["ann@example.org"]  # bob gets no update
+    assert {r["kind"] for r in plan(invoke, mail_config, 200) if r["to"] == "bob"} >= {"meeting-before"}
+
+    lead = desk_session(server, "ann", "lead")
+    form = lead.get("/people/bob/edit").text
+    assert 'id="invitations" name="invitations" value="on"' in form and 'value="on" checked' not in form  # off
+    fields = {"name": "Bob Wu", "email": "bob@example.org", "tz": "Asia/Taipei", "quiet_hours": "20:00-08:00",
+              "invitations": "on", "csrf": lead.csrf}  # fmt: skip
+    assert lead.post("/people/bob/edit", data=fields).status_code == 303
+    assert _invited(db_url, "bob") is True
+    send(invoke, mail_config)
+    assert [(to, identity(cal)) for to, cal, _ in invitations(smtpd)[5:]] == [
+        ("bob@example.org", ("REQUEST", TALKS_UID, "", 1))
+    ]
+    del fields["invitations"]  # an unticked box sends nothing
+    assert lead.post("/people/bob/edit", data=fields).status_code == 303
+    assert _invited(db_url, "bob") is False
