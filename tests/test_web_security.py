@@ -115,7 +115,8 @@ def real_values(env, clock) -> dict[str, str]:
     finally:
         engine.dispose()
     item = "kpi-committee-volunteer"
-    return {"token": token, "ref": item, "slug": item, "item": item, "person": "apec-officer"}
+    return {"token": token, "ref": item, "slug": item, "item": item, "person": "apec-officer",
+            "day": "2027-03-01"}
 
 
 def test_every_state_changing_route_refuses_a_missing_token_and_a_foreign_origin(desk, desk_session, env, clock,
