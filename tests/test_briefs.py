@@ -3,7 +3,9 @@ page and downloads over real HTTP."""
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import subprocess
 from datetime import UTC, datetime
 
@@ -218,3 +220,19 @@ def test_the_brief_in_chinese_and_as_a_pdf_download(desk, desk_session):
     pdf = reader.get("/meetings/apec-smewg-28/brief?format=pdf", headers={"Accept-Language": "zh-TW"})
     assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
     assert pdf.content.startswith(b"%PDF-")
+
+
+def test_every_kind_of_meeting_page_links_to_a_brief_that_opens(desk):
+    _, viewer = desk
+    expected = {  # page: the brief's heading
+        "/meetings/apec-smewg-28": "28th APEC SME Working Group meeting",  # an announced occurrence
+        "/meetings/apec-smewg/2009-09-01": "APEC SME Working Group meeting",  # a placeholder occurrence
+        "/meetings/apec-smewg": "APEC SME Working Group meeting",  # a series: its next meeting
+        "/meetings/taipei-textile-show-2008": "2008 Taipei Innovative Textile Application Show",  # a one-off meeting
+    }
+    for page, heading in expected.items():
+        found = re.search(r'<p id="brief-link"><a href="([^"]+)"', viewer.get(page).text)
+        assert found, page
+        brief = viewer.get(html.unescape(found.group(1)))
+        assert brief.status_code == 200, (page, found.group(1))
+        assert re.search(rf"<h1>[^<]*{re.escape(heading)}", brief.text), (page, found.group(1))
