@@ -278,3 +278,32 @@ def test_a_person_turns_invitations_off_by_their_link_and_a_lead_on_again(invoke
     del fields["invitations"]  # an unticked box sends nothing
     assert lead.post("/people/bob/edit", data=fields).status_code == 303
     assert _invited(db_url, "bob") is False
+
+
+def test_announcing_moving_and_cancelling_from_the_cli_invites_each_attendee_once_per_change(
+    invoke, desk, smtpd, mail_config, tmp_path
+):
+    """`tracker meeting announce` (and again: a move) and `tracker meeting cancel` on an occurrence of a series:
+    one REQUEST, one updated REQUEST, one CANCEL per attendee, with the feed's SEQUENCE each time."""
+    send(invoke, mail_config)
+    sent = len(invitations(smtpd))
+
+    def changed(*args: str, now: str) -> list:
+        nonlocal sent
+        invoke("--now", now, "meeting", *args)
+        send(invoke, mail_config, now)
+        send(invoke, mail_config, now)  # the sender again: nothing twice
+        found = invitations(smtpd)[sent:]
+        sent += len(found)
+        assert all(feed_sequences(invoke, tmp_path)[identity(cal)[1:3]] == identity(cal)[3] for _, cal, _ in found)
+        return sorted((to, identity(cal)[:3]) for to, cal, _ in found)
+
+    occurrence = [("ann@example.org", ("REQUEST", SERIES_UID, "20280301"))]
+    assert changed("announce", "smewg", "2028-03", "--start", "2028-03-07", "--place", "Manila",
+                   now="2026-12-03T10:00+08:00") == occurrence  # fmt: skip
+    assert changed("announce", "smewg", "2028-03", "--start", "2028-03-14", now="2026-12-04T10:00+08:00") == occurrence
+    moved = invitations(smtpd)[-1][1]
+    assert event(moved).decoded("DTSTART").isoformat() == "2028-03-14" and str(event(moved)["LOCATION"]) == "Manila"
+    assert changed("cancel", "smewg", "2028-03", now="2026-12-05T10:00+08:00") == [
+        ("ann@example.org", ("CANCEL", SERIES_UID, "20280301"))]  # fmt: skip
+    check_itip(invitations(smtpd)[-3:], tmp_path)
