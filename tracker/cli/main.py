@@ -8,6 +8,7 @@ from tracker.cli import (  # noqa: F401
     access_commands,
     data_commands,
     item_commands,
+    record_commands,
     register_commands,
     service_commands,
 )

@@ -450,10 +450,15 @@ def _files(paths: Iterable[str | Path]) -> list[Path]:
     return list(reversed(unique.values()))
 
 
-def _read_file(path: Path) -> tuple[list[Entry], PolicyFileIn | None, str]:
+def parse_yaml(path: Path) -> Any:
+    """The YAML document of the file at `path`, dates kept as text; each mapping remembers its line and those of its
+    keys (`.line`, `.lines`), for errors that name them.
+
+    :raises InvalidInput: the file cannot be read, is not UTF-8, or is not YAML (naming its line).
+    """
     try:
         text = path.read_text(encoding="utf-8")
-        document = yaml.load(text, Loader=_Loader)
+        return yaml.load(text, Loader=_Loader)
     except UnicodeDecodeError:
         raise InvalidInput(f"{path}: not UTF-8 text") from None
     except OSError as e:
@@ -465,6 +470,10 @@ def _read_file(path: Path) -> tuple[list[Entry], PolicyFileIn | None, str]:
     except yaml.reader.ReaderError as e:  # a character YAML does not allow (most control characters)
         line = text.count("\n", 0, e.position) + 1
         raise InvalidInput(f"{path}:{line}: YAML syntax: character {e.character!r} is not allowed") from None
+
+
+def _read_file(path: Path) -> tuple[list[Entry], PolicyFileIn | None, str]:
+    document = parse_yaml(path)
     if document is None:
         return [], None, str(path)
     if not isinstance(document, dict):
@@ -599,7 +608,7 @@ def load(session: Session, paths: Iterable[str | Path] | Dataset, now: datetime,
         "people": _write_person,
         "committees": _write_committee,
         "series": _write_series,
-        "meetings": _write_meeting,
+        "meetings": write_meeting,
         "items": _write_item,
     }
     for section in SECTIONS:
@@ -776,7 +785,7 @@ def _infer_overrides(session: Session, entries: list[Entry]) -> list[str]:
     tracker.register.overrides); returns the warnings: what was inferred (add the line to say so), and what could not
     be."""
     series = {s.slug: s for s in session.scalars(select(MeetingSeries))}
-    by_slug = {e.record.slug: e for e in entries if e.record.series in series}  # a missing series: _write_meeting
+    by_slug = {e.record.slug: e for e in entries if e.record.series in series}  # a missing series: write_meeting
     loading = []
     for e in by_slug.values():
         r: MeetingIn = e.record
@@ -817,7 +826,7 @@ def _meeting_span(entry: Entry, r: MeetingIn) -> tuple[When, datetime]:
     return start, stop
 
 
-def _write_meeting(session: Session, entry: Entry, now: datetime) -> str:
+def write_meeting(session: Session, entry: Entry, now: datetime) -> str:
     r: MeetingIn = entry.record
     series = _by_slug(session, MeetingSeries, r.series, entry, "series")
     start, end = _meeting_span(entry, r)
