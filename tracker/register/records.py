@@ -179,7 +179,7 @@ def _sections(document: Any, problems: dict[Place, str]) -> dict[str, Any]:
     for key in document:
         if key not in SECTIONS:
             problems[(str(key),)] = "unknown section" + rules.did_you_mean(str(key), SECTIONS)
-    if document.get("meeting") in (None, ""):
+    if document.get("meeting") in (None, "", {}):
         problems[("meeting",)] = "required: a meeting's slug, {series: …, occurrence: …}, or a new meeting's fields"
     return document
 
@@ -254,11 +254,11 @@ def _meeting(session: Session, given: Any, now: datetime, problems: dict[Place, 
     try:
         if isinstance(given, str):
             return _existing(session, given), False
-        if isinstance(given, dict) and set(given) <= {"series", "occurrence"}:
+        if isinstance(given, dict) and "occurrence" in given:  # no meeting record has one
             return _occurrence(session, given, now)
-        if isinstance(given, dict):
+        if isinstance(given, dict) and given:
             return _new_meeting(session, given, now), True
-        if given not in (None, ""):
+        if given not in (None, "", {}):
             raise _Problem(("meeting",), f"a meeting's slug or fields, not {rules.shown(given)}")
     except _Problem as e:
         problems[e.place] = e.text
@@ -311,6 +311,9 @@ def _occurrence(session: Session, given: dict[str, Any], now: datetime) -> tuple
 
 
 def _new_meeting(session: Session, given: dict[str, Any], now: datetime) -> Meeting:
+    """A meeting of `given` fields (a data/ meeting record), its slug made from its title when left out."""
+    if not given.get("slug") and isinstance(given.get("title"), str):
+        given = {**given, "slug": _free_slug(session, items.slugify(given["title"]))}
     r: MeetingIn = _validated(MeetingIn, given)
     if items.by_slug(session, Meeting, r.slug) is not None:
         raise _Problem(("meeting", "slug"), f"a meeting with slug {r.slug!r} already exists: to record it, give its "

@@ -40,7 +40,17 @@ from tracker.core.config import Settings, refresh_interval
 from tracker.core.errors import Busy, NotFound, NotSignedIn, TrackerError
 from tracker.core.vocab import CATEGORIES
 from tracker.register import items
-from tracker.web import actions, auth, calendar_pages, desk_pages, item_pages, meeting_pages, people_pages, signin
+from tracker.web import (
+    actions,
+    auth,
+    calendar_pages,
+    desk_pages,
+    item_pages,
+    meeting_pages,
+    people_pages,
+    record_pages,
+    signin,
+)
 from tracker.web.pages import TEMPLATES
 
 log = logging.getLogger("tracker.web.server")
@@ -347,6 +357,7 @@ def create_app(settings: Settings, engine: Engine, now: Callable[[], datetime], 
             *item_pages.ROUTES,
             *signin.ROUTES,
             *desk_pages.ROUTES,
+            *record_pages.ROUTES,  # before /meetings/{slug}
             *meeting_pages.ROUTES,
         ],
         exception_handlers=handlers,
