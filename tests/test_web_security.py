@@ -194,9 +194,8 @@ class FormFields(HTMLParser):
             self.fields[name] = a.get("value") or ""
         elif tag == "select":
             self.select = name
-            self.fields.setdefault(name, "")
-        elif tag == "option" and self.select and ("selected" in a or self.fields[self.select] == ""):
-            self.fields[self.select] = a.get("value", "")
+        elif tag == "option" and self.select and ("selected" in a or self.select not in self.fields):
+            self.fields[self.select] = a.get("value", "")  # the selected option, else the first (as a browser sends)
         elif tag == "textarea":
             self.textarea = name
             self.fields[name] = ""
@@ -261,6 +260,10 @@ MATRIX = [
          items=("lima-joint-statement-done", "officer-done", "officer-done")),
     Case("POST", "/items/{ref}/snooze", {"version": "{version}"}, lead=303, officer=303, viewer=403,
          url="/items/{item}/snooze", items=("kpi-lead-management-entrepreneurship", OWN_ITEM, OWN_ITEM)),
+    # Came home from a meeting: whoever creates items records a meeting's follow-ups.
+    Case("GET", "/meetings/record", None, lead=200, officer=200, viewer=403),
+    Case("POST", "/meetings/record", FormOf("/meetings/record", "/meetings/record", meeting="apec-smewg-27",
+         f1_title="Came home with the matrix", f1_due="2008-09-30"), lead=303, officer=303, viewer=403),
     # People: leads only.
     Case("GET", "/people", None, lead=200, officer=403, viewer=403),
     Case("GET", "/people/new", None, lead=200, officer=403, viewer=403),

@@ -80,17 +80,18 @@ def document(sent: Sent) -> tuple[dict[str, Any], list[int]]:
 
 def placed(problems: dict[str, str], numbers: list[int]) -> dict[str, str]:
     """The record's problems by the form field they belong beside: follow_ups[2].due → fN_due (N the form's row),
-    meeting.start → meeting_start, a series or occurrence → meeting; what has no field of its own → "" (on top)."""
+    meeting.start → meeting_start, the rest of the meeting's → meeting (the picker); what has no field of its own
+    → "" (on top)."""
     errors: dict[str, str] = {}
     for place, text in problems.items():
         row = PLACE.fullmatch(place)
         if row:
             name = SHOWN_AT.get(row[2] or "", row[2] or "")
             key = f"f{numbers[int(row[1]) - 1]}_{name}" if name in (*ROW_FIELDS, "owners") else ""
-        elif place in ("meeting.series", "meeting.occurrence", "meeting"):
+        elif place.startswith("meeting.") and place.removeprefix("meeting.") in (*MEETING_FIELDS, "slug"):
+            key = "meeting_title" if place == "meeting.slug" else place.replace(".", "_")  # a slug from the title
+        elif place.startswith("meeting"):  # the series or occurrence picked, or what the form does not ask for
             key = "meeting"
-        elif place.startswith("meeting.") and place.removeprefix("meeting.") in MEETING_FIELDS:
-            key = place.replace(".", "_")
         else:
             key = "outcome" if place == "outcome" else ""
         if key:
