@@ -271,3 +271,10 @@ def test_the_json_envelope(invoke, loaded, tmp_path):
                    "results": {"meeting": "apec-smewg-27", "meeting_created": False, "outcome": "nothing to do",
                                "items": []}}  # fmt: skip
     assert parse_instant(out["now"], zone("UTC"))
+
+
+def test_the_readme_example_records(invoke_json, loaded, tmp_path):
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    example = readme.split("## After a meeting: record what came home", 1)[1].split("```yaml\n", 1)[1].split("```")[0]
+    result = invoke_json("record", str(write(tmp_path, example)))
+    assert (result["meeting"], [i["slug"] for i in result["items"]]) == ("apec-smewg-27", ["draft-the-kpi-set"])
