@@ -241,7 +241,15 @@ MATRIX = [
     *(Case("GET", path, None, lead=200, officer=200, viewer=200, url=url) for path, url in (
         ("/desk", ""), ("/register", ""), ("/register.csv", ""), ("/meetings", ""),
         ("/meetings/{slug}", "/meetings/apec-smewg-27"), ("/meetings/{slug}/{day}", "/meetings/apec-smewg/2009-03-01"),
+        ("/meetings/{slug}/brief", "/meetings/apec-smewg-28/brief"),
+        ("/meetings/{slug}/{day}/brief", "/meetings/apec-smewg/2009-09-01/brief?format=md"),
     )),
+    # Reports: every role downloads the register and a meeting's promises; overdue-by-owner (who is late) leads only.
+    *(Case("GET", path, None, lead=200, officer=200, viewer=200, url=url) for path, url in (
+        ("/register.xlsx", ""), ("/reports/promised/{slug}.csv", "/reports/promised/apec-sme-ministerial-15.csv"),
+        ("/reports/promised/{slug}.xlsx", "/reports/promised/apec-smewg.xlsx"),
+    )),
+    *(Case("GET", f"/reports/overdue.{fmt}", None, lead=200, officer=403, viewer=403) for fmt in ("csv", "xlsx")),
     # Items: anyone reads; officers and leads create; an officer changes only their own or their committee's.
     Case("GET", "/items/{ref}", None, lead=200, officer=200, viewer=200, url="/items/{item}"),
     Case("GET", "/items/new", None, lead=200, officer=200, viewer=403),

@@ -195,6 +195,7 @@ class PersonIn(Record):
     quiet_hours: Annotated[str, AfterValidator(_quiet)] = "20:00-08:00"
     locale: Locale | None = None
     reminders: PolicyIn | None = None
+    invitations: bool = True  # false: the meetings they attend are not e-mailed to them as invitations
 
 
 class CommitteeIn(Record):
@@ -716,8 +717,9 @@ def _upsert(session: Session, model: type, slug: str, values: dict[str, Any], no
 
 def _write_person(session: Session, entry: Entry, now: datetime) -> str:
     values = person_values(entry.record)
-    if "locale" not in entry.record.model_fields_set:  # left out: the language chosen on the desk stays
-        del values["locale"]
+    for name in ("locale", "invitations"):  # left out: what was chosen on the desk (or by the person) stays
+        if name not in entry.record.model_fields_set:
+            del values[name]
     return _upsert(session, Person, entry.record.slug, values, now)
 
 
@@ -731,6 +733,7 @@ def person_values(r: PersonIn) -> dict[str, Any]:
         "quiet_hours": r.quiet_hours,
         "locale": r.locale,
         "reminder_policy": r.reminders.stored() if r.reminders else {},
+        "invitations": r.invitations,
     }
 
 

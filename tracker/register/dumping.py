@@ -122,6 +122,7 @@ def _person(p: Person) -> dict[str, Any]:
         "quiet_hours": p.quiet_hours,
         "locale": p.locale,
         "reminders": _policy(p.reminder_policy),
+        "invitations": p.invitations,
     }
     return _trimmed(dataset.PersonIn, fields)
 

@@ -43,12 +43,14 @@ from tracker.register import items
 from tracker.web import (
     actions,
     auth,
+    brief_pages,
     calendar_pages,
     desk_pages,
     item_pages,
     meeting_pages,
     people_pages,
     record_pages,
+    report_pages,
     signin,
 )
 from tracker.web.pages import TEMPLATES
@@ -358,7 +360,9 @@ def create_app(settings: Settings, engine: Engine, now: Callable[[], datetime], 
             *signin.ROUTES,
             *desk_pages.ROUTES,
             *record_pages.ROUTES,  # before /meetings/{slug}
+            *brief_pages.ROUTES,  # before meeting_pages': /meetings/{slug}/{day} would match …/brief
             *meeting_pages.ROUTES,
+            *report_pages.ROUTES,
         ],
         exception_handlers=handlers,
     )
