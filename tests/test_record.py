@@ -278,3 +278,16 @@ def test_the_readme_example_records(invoke_json, loaded, tmp_path):
     example = readme.split("## After a meeting: record what came home", 1)[1].split("```yaml\n", 1)[1].split("```")[0]
     result = invoke_json("record", str(write(tmp_path, example)))
     assert (result["meeting"], [i["slug"] for i in result["items"]]) == ("apec-smewg-27", ["draft-the-kpi-set"])
+
+
+def test_a_follow_up_may_serve_the_new_meeting_it_comes_from(invoke_json, loaded, tmp_path):
+    path = write(
+        tmp_path,
+        """\
+        meeting: {slug: kpi-drafting-day-1, title: KPI drafting day 1, start: 2008-09-10, tz: Asia/Taipei}
+        follow_ups:
+          - {title: Bring the drafts to day 2, owners: [apec-officer], due: 2008-09-10, serves: kpi-drafting-day-1}
+    """,
+    )
+    item = invoke_json("record", str(path))["items"][0]
+    assert (item["meeting"], item["serves"]) == ("kpi-drafting-day-1", "kpi-drafting-day-1")

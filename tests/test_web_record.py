@@ -8,16 +8,15 @@ from __future__ import annotations
 import re
 
 import httpx
-import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
+from tests import test_web_properties
 from tests.conftest import dump
 from tests.test_web_properties import (
     DIGITS,
     EXAMPLES,
     FUZZ,
-    TIMEOUT,
     dates,
     listable_and_exportable,
     mostly,
@@ -28,13 +27,7 @@ from tests.test_web_properties import (
 )
 from tests.test_web_security import FormFields
 
-
-@pytest.fixture
-def desk(loaded, make_server, desk_session):
-    server = make_server()
-    lead = desk_session(server, "desk-lead", "lead")
-    lead.timeout = TIMEOUT
-    return server, lead
+desk = test_web_properties.desk  # the fixture: a live server over the shipped data, the lead signed in to it
 
 
 def form(client: httpx.Client, page: httpx.Response | None = None) -> dict[str, str | list[str]]:

@@ -158,7 +158,7 @@ def record(session: Session, document: Any, now: datetime, by: str, how: str, de
     outcome = _outcome(sections.get("outcome"), problems)
     follow_ups = _follow_ups(sections.get("follow_ups"), problems)
     for n, follow_up in follow_ups.items():
-        _check_references(session, n, follow_up, meeting, problems)
+        _check_references(session, n, follow_up, problems)
     if problems:
         raise Refused(problems, document, source)
     if outcome:
@@ -236,14 +236,11 @@ def _follow_up(n: int, row: Any, problems: dict[Place, str]) -> FollowUpIn | Non
     return None if unknown else follow_up
 
 
-def _check_references(session: Session, n: int, follow_up: FollowUpIn, meeting: Meeting | None,
-                      problems: dict[Place, str]) -> None:  # fmt: skip
-    """Every slug the follow-up names exists (`serves` may name the meeting being recorded)."""
+def _check_references(session: Session, n: int, follow_up: FollowUpIn, problems: dict[Place, str]) -> None:
+    """Every slug the follow-up names exists (the meeting recorded too, when it is new: it is written by now)."""
     for name, models in REFERENCES.items():
         value = getattr(follow_up, name)
         for slug in value if isinstance(value, list) else [value] if value else []:
-            if meeting is not None and name == "serves" and slug == meeting.slug:
-                continue
             if not any(items.by_slug(session, model, slug) for model in models):
                 problems[("follow_ups", n, name)] = str(items.unknown_slug(session, models, slug))
                 break
