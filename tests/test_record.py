@@ -14,6 +14,7 @@ from icalendar import Calendar
 from tests.conftest import dump
 from tracker.core import store
 from tracker.core.clock import parse_instant, zone
+from tracker.core.errors import Forbidden
 from tracker.register import records
 
 CAME_HOME = """\
@@ -175,13 +176,15 @@ def test_every_problem_is_named_at_once(loaded, env, clock):
     assert refused.value.problems == {
         "minutes": "unknown section",
         "meeting.start": "required field is missing",  # its slug is made from its title
+        "meeting.tz": "required field is missing",
         "follow_ups[2].title": "Value should have at least 1 item after validation, not 0",
         "follow_ups[2].due": "not a date (2008-09-30), month (2009-03) or date-time (2008-10-06T09:30): 'someday'",
         "follow_ups[2].priority": "Input should be 'high', 'medium' or 'low'",
         "follow_ups[3]": "a follow-up is a mapping of fields, not 'not a mapping'",
         "follow_ups[5].slug": "the slug of follow-up 4 too",
     }
-    assert str(refused.value).startswith("minutes: unknown section (also: meeting.start, follow_ups[2].title, ")
+    also = "(also: meeting.start, meeting.tz, follow_ups[2].title, "
+    assert str(refused.value).startswith(f"minutes: unknown section {also}")
 
 
 def _session(env):
@@ -230,7 +233,8 @@ def test_an_occurrence_of_a_series_becomes_its_override_once(invoke, invoke_json
     # A day the series does not meet on is refused, naming the field.
     path.write_text(path.read_text().replace("2027-03}", "2027-05}"))
     error = invoke("record", str(path), code=1).stderr
-    assert error.startswith(f"Error: {path}:1: meeting.occurrence: apec-smewg has no occurrence on 2027-05"), error
+    assert error.startswith(f"Error: {path}:1: meeting.occurrence: '2027-05' is no occurrence of apec-smewg (its rule "
+                            "FREQ=MONTHLY;INTERVAL=6); the nearest: 2027-03 or 2027-09"), error  # fmt: skip
 
 
 def test_refusals_of_the_meeting_part(invoke, loaded, tmp_path, db_url):
@@ -291,3 +295,23 @@ def test_a_follow_up_may_serve_the_new_meeting_it_comes_from(invoke_json, loaded
     )
     item = invoke_json("record", str(path))["items"][0]
     assert (item["meeting"], item["serves"]) == ("kpi-drafting-day-1", "kpi-drafting-day-1")
+
+
+def test_without_may_change_meetings_the_meeting_must_exist_and_its_outcome_stays(loaded, env, clock):
+    """An officer on the desk: follow-ups of a meeting that exists, yes; a new meeting, an occurrence's own, or an
+    outcome, no (the meeting forms are a lead's)."""
+    follow_ups = [{"title": "Officer's follow-up", "owners": ["apec-officer"], "due": "2008-09-30"}]
+    refused = [
+        {"meeting": {"title": "Officer's meeting", "start": "2008-09-10", "tz": "UTC"}},
+        {"meeting": {"series": "apec-smewg", "occurrence": "2009-09"}},
+        {"meeting": "apec-smewg-27", "outcome": "An officer's outcome"},
+    ]
+    for document in refused:
+        with pytest.raises(Forbidden), _session(env) as session:
+            records.record(session, document | {"follow_ups": follow_ups}, clock(), by="apec-officer", how="web",
+                           default_tz="UTC", may_change_meetings=False)  # fmt: skip
+    with _session(env) as session:
+        document = {"meeting": "apec-smewg-27", "follow_ups": follow_ups}
+        recorded = records.record(session, document, clock(), by="apec-officer", how="web", default_tz="UTC",
+                                  may_change_meetings=False)  # fmt: skip
+        assert [i.title for i in recorded.items] == ["Officer's follow-up"]

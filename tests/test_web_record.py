@@ -148,8 +148,16 @@ def test_who_may_record(desk, desk_session, db_url):
     assert 'id="record-link"' not in viewer.get("/meetings").text
     assert 'id="record-link"' not in viewer.get("/meetings/apec-smewg-27").text
     assert dump(db_url) == before
+    # An officer records follow-ups of a meeting that exists; adding a meeting, or its outcome, is a lead's.
     officer = desk_session(server, "apec-officer", "officer")
+    before = dump(db_url)
     assert 'id="record-link"' in officer.get("/meetings").text
+    own = officer.get("/meetings/record").text
+    assert 'id="meeting_title"' not in own and 'id="outcome"' not in own and "apec-smewg/2009-09" not in own
+    assert 'id="record-link"' not in officer.get("/meetings/apec-smewg/2009-09-01").text
+    for refused in ({"outcome": "An officer's outcome"}, NEW_MEETING, {"meeting": "apec-smewg/2009-09"}):
+        assert officer.post("/meetings/record", data=fields | {"csrf": officer.csrf} | refused).status_code == 403
+    assert dump(db_url) == before
     assert officer.post("/meetings/record", data=fields | {"csrf": officer.csrf}).status_code == 303
     with httpx.Client(base_url=server.url) as nobody:
         assert nobody.get("/meetings/record", headers={"Accept": "text/html"}).status_code in (303, 401)

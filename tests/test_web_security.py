@@ -115,7 +115,8 @@ def real_values(env, clock) -> dict[str, str]:
     finally:
         engine.dispose()
     item = "kpi-committee-volunteer"
-    return {"token": token, "ref": item, "slug": item, "item": item, "person": "apec-officer"}
+    return {"token": token, "ref": item, "slug": item, "item": item, "person": "apec-officer",
+            "day": "2027-03-01"}
 
 
 def test_every_state_changing_route_refuses_a_missing_token_and_a_foreign_origin(desk, desk_session, env, clock,
@@ -268,10 +269,30 @@ MATRIX = [
          items=("lima-joint-statement-done", "officer-done", "officer-done")),
     Case("POST", "/items/{ref}/snooze", {"version": "{version}"}, lead=303, officer=303, viewer=403,
          url="/items/{item}/snooze", items=("kpi-lead-management-entrepreneurship", OWN_ITEM, OWN_ITEM)),
+    # Meetings: leads add, edit, announce and cancel; officers and viewers only read.
+    Case("GET", "/meetings/new", None, lead=200, officer=403, viewer=403),
+    Case("POST", "/meetings/new", FormOf("/meetings/new", "/meetings/new", title="Matrix meeting", start="2027-05-01"),
+         lead=303, officer=403, viewer=403),
+    Case("GET", "/meetings/{slug}/edit", None, lead=200, officer=403, viewer=403, url="/meetings/apec-smewg-27/edit"),
+    Case("POST", "/meetings/{slug}/edit", FormOf("/meetings/apec-smewg-27/edit", "/meetings/apec-smewg-27/edit",
+         place="Matrix"), lead=303, officer=403, viewer=403, url="/meetings/apec-smewg-27/edit"),
+    Case("POST", "/meetings/{slug}/cancel", {}, lead=303, officer=403, viewer=403,
+         url="/meetings/apec-smewg-27/cancel"),
+    Case("GET", "/meetings/{slug}/{day}/announce", None, lead=200, officer=403, viewer=403,
+         url="/meetings/apec-smewg/2027-03-01/announce"),
+    Case("POST", "/meetings/{slug}/{day}/announce", FormOf("/meetings/apec-smewg/2027-03-01/announce",
+         "/meetings/apec-smewg/2027-03-01/announce", start="2027-03-09"), lead=303, officer=403, viewer=403,
+         url="/meetings/apec-smewg/2027-03-01/announce"),
+    Case("POST", "/meetings/{slug}/{day}/cancel", {}, lead=303, officer=403, viewer=403,
+         url="/meetings/apec-smewg/2027-09-01/cancel"),
     # Came home from a meeting: whoever creates items records a meeting's follow-ups.
     Case("GET", "/meetings/record", None, lead=200, officer=200, viewer=403),
     Case("POST", "/meetings/record", FormOf("/meetings/record", "/meetings/record", meeting="apec-smewg-27",
          f1_title="Came home with the matrix", f1_due="2008-09-30"), lead=303, officer=303, viewer=403),
+    # ... but adding the meeting (as the meeting forms) is a lead's.
+    Case("POST", "/meetings/record", FormOf("/meetings/record", "/meetings/record", meeting="",
+         meeting_title="Matrix meeting", meeting_start="2008-10-01", meeting_tz="UTC", f1_title="Came home too"),
+         lead=303, officer=403, viewer=403),
     # People: leads only.
     Case("GET", "/people", None, lead=200, officer=403, viewer=403),
     Case("GET", "/people/new", None, lead=200, officer=403, viewer=403),

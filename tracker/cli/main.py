@@ -9,6 +9,7 @@ from tracker.cli import (  # noqa: F401
     brief_commands,
     data_commands,
     item_commands,
+    meeting_commands,
     record_commands,
     register_commands,
     report_commands,

@@ -8,6 +8,7 @@ changes made since (a field edited in the database stays edited unless the YAML 
 
 from __future__ import annotations
 
+import enum
 import json
 import re
 import typing
@@ -609,7 +610,7 @@ def load(session: Session, paths: Iterable[str | Path] | Dataset, now: datetime,
         "people": _write_person,
         "committees": _write_committee,
         "series": _write_series,
-        "meetings": write_meeting,
+        "meetings": _write_meeting,
         "items": _write_item,
     }
     for section in SECTIONS:
@@ -715,6 +716,37 @@ def _upsert(session: Session, model: type, slug: str, values: dict[str, Any], no
     return update_row(row, values, now)
 
 
+def _merged(session: Session, model: type, slug: str, values: dict[str, Any], now: datetime) -> str:
+    """As `_upsert`, for series and meetings: a field changes only where the YAML changed it since its last load
+    (a three-way merge, as items.merge_loaded), so that what `tracker meeting` or the desk added, announced or
+    edited survives reloading an unchanged file. `loaded["yaml"]` keeps the record last loaded, as plain data; a
+    row without one (made outside YAML, or loaded before there was one) takes the whole record."""
+    loaded = {"yaml": _comparable(values)}
+    row = session.scalars(select(model).where(model.slug == slug)).one_or_none()
+    if row is None:
+        session.add(model(slug=slug, **values, loaded=loaded))
+        return "created"
+    base = row.loaded.get("yaml") if row.loaded else None
+    edited = values if base is None else {k: v for k, v in values.items() if base.get(k) != loaded["yaml"].get(k)}
+    if row.loaded != loaded:
+        row.loaded = loaded
+    return update_row(row, edited, now)
+
+
+def _comparable(values: dict[str, Any]) -> dict[str, Any]:
+    """Column values as JSON can hold them and compare: instants in ISO, rows by slug, enums by value. Without
+    `updated_at`, which a record without `recorded:` sets to the time of each load."""
+
+    def plain(value: Any) -> Any:  # noqa: ANN401 - any column's value
+        if isinstance(value, datetime):
+            return value.isoformat()
+        if isinstance(value, enum.Enum):
+            return value.value
+        return getattr(value, "slug", value)
+
+    return {k: plain(v) for k, v in values.items() if k != "updated_at"}
+
+
 def _write_person(session: Session, entry: Entry, now: datetime) -> str:
     values = person_values(entry.record)
     for name in ("locale", "invitations"):  # left out: what was chosen on the desk (or by the person) stays
@@ -762,6 +794,12 @@ def _write_committee(session: Session, entry: Entry, now: datetime) -> str:
 
 
 def _write_series(session: Session, entry: Entry, now: datetime) -> str:
+    return _merged(session, MeetingSeries, entry.record.slug, series_values(session, entry, now), now)
+
+
+def series_values(session: Session, entry: Entry, now: datetime) -> dict[str, Any]:
+    """A series' columns from a validated record (a YAML load, or `tracker meeting` and the desk through
+    register.meeting_records); `entry.error` names the field of a problem."""
     r: SeriesIn = entry.record
     when = _local(entry, "start", r.start, zone(r.tz))
     if not when.all_day:
@@ -780,7 +818,7 @@ def _write_series(session: Session, entry: Entry, now: datetime) -> str:
         "source_quote": r.source,
         "updated_at": _recorded(entry, r.tz, now),
     }
-    return _upsert(session, MeetingSeries, r.slug, values, now)
+    return values
 
 
 def _infer_overrides(session: Session, entries: list[Entry]) -> list[str]:
@@ -788,7 +826,7 @@ def _infer_overrides(session: Session, entries: list[Entry]) -> list[str]:
     tracker.register.overrides); returns the warnings: what was inferred (add the line to say so), and what could not
     be."""
     series = {s.slug: s for s in session.scalars(select(MeetingSeries))}
-    by_slug = {e.record.slug: e for e in entries if e.record.series in series}  # a missing series: write_meeting
+    by_slug = {e.record.slug: e for e in entries if e.record.series in series}  # a missing series: _write_meeting
     loading = []
     for e in by_slug.values():
         r: MeetingIn = e.record
@@ -829,7 +867,14 @@ def _meeting_span(entry: Entry, r: MeetingIn) -> tuple[When, datetime]:
     return start, stop
 
 
-def write_meeting(session: Session, entry: Entry, now: datetime) -> str:
+def _write_meeting(session: Session, entry: Entry, now: datetime) -> str:
+    return _merged(session, Meeting, entry.record.slug, meeting_values(session, entry, now), now)
+
+
+def meeting_values(session: Session, entry: Entry, now: datetime) -> dict[str, Any]:
+    """A meeting's columns from a validated record (a YAML load, or `tracker meeting` and the desk through
+    register.meeting_records); `entry.error` names the field of a problem, `entry.overrides` is the occurrence
+    inferred when the record does not say."""
     r: MeetingIn = entry.record
     series = _by_slug(session, MeetingSeries, r.series, entry, "series")
     start, end = _meeting_span(entry, r)
@@ -868,7 +913,7 @@ def write_meeting(session: Session, entry: Entry, now: datetime) -> str:
         "cancelled": r.cancelled,
         "updated_at": _recorded(entry, r.tz, now),
     }
-    return _upsert(session, Meeting, r.slug, values, now)
+    return values
 
 
 def _write_item(session: Session, entry: Entry, now: datetime) -> str:

@@ -24,16 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tracker.core import rules
-from tracker.core.clock import zone
 from tracker.core.errors import Conflict, InvalidInput, NotFound
 from tracker.core.models import Committee, Decision, Item, Meeting, MeetingSeries, Person
-from tracker.core.timing import parse_when
-from tracker.register import dataset, items, overrides
-from tracker.register.dataset import ItemIn, MeetingIn, Slug, Text, WhenText
+from tracker.register import access, dataset, items, meeting_records, overrides
+from tracker.register.dataset import ItemIn, Slug, Text, WhenText
 
 SECTIONS = ("meeting", "outcome", "follow_ups")
 MAX_FOLLOW_UPS = 100
@@ -126,13 +123,6 @@ class _Problem(Exception):
         self.place, self.text = place, text
 
 
-class _MeetingEntry(dataset.Entry):
-    """The new meeting as dataset's writer sees it; its problems are placed under `meeting`."""
-
-    def error(self, field_name: str, problem: str) -> _Problem:  # type: ignore[override]
-        return _Problem(("meeting", field_name), problem)
-
-
 def read(path: str | Path) -> Any:
     """The document of a YAML file, its lines known (dataset.parse_yaml); read before the write transaction.
 
@@ -145,23 +135,26 @@ def read(path: str | Path) -> Any:
 
 
 def record(session: Session, document: Any, now: datetime, by: str, how: str, default_tz: str,
-           source: str | None = None) -> Recorded:  # fmt: skip
+           source: str | None = None, may_change_meetings: bool = True) -> Recorded:  # fmt: skip
     """Record the meeting, its outcome and its follow-ups (see the module's docstring) in `session`'s transaction:
     the follow-ups come from the meeting, with history `how` (cli, web) by `by`; a follow-up without zone or owner
-    takes `default_tz`. `source` names the file `document` was read from, for the errors.
+    takes `default_tz`. `source` names the file `document` was read from, for the errors. Without
+    `may_change_meetings` (an officer on the desk) the meeting must exist already, and its outcome stays.
 
     :raises Refused: anything is wrong; the caller's transaction then rolls back, so nothing is kept.
+    :raises Forbidden: the record would add a meeting or set an outcome, and `may_change_meetings` is false.
     """
     problems: dict[Place, str] = {}
     sections = _sections(document, problems)
-    meeting, created = _meeting(session, sections.get("meeting"), now, problems)
+    meeting, created = _meeting(session, sections.get("meeting"), now, problems, may_change_meetings)
     outcome = _outcome(sections.get("outcome"), problems)
     follow_ups = _follow_ups(sections.get("follow_ups"), problems)
     for n, follow_up in follow_ups.items():
         _check_references(session, n, follow_up, problems)
     if problems:
         raise Refused(problems, document, source)
-    if outcome:
+    if outcome and outcome != meeting.outcome:
+        access.require(may_change_meetings, "record a meeting's outcome")
         meeting.outcome = outcome
     added = []
     for n, follow_up in follow_ups.items():
@@ -246,19 +239,22 @@ def _check_references(session: Session, n: int, follow_up: FollowUpIn, problems:
                 break
 
 
-def _meeting(session: Session, given: Any, now: datetime, problems: dict[Place, str]) -> tuple[Meeting | None, bool]:
-    """The meeting recorded, and whether it was made now; on a problem, (None, False) and the problem noted."""
+def _meeting(session: Session, given: Any, now: datetime, problems: dict[Place, str],
+             may_change_meetings: bool) -> tuple[Meeting | None, bool]:  # fmt: skip
+    """The meeting recorded, and whether it was made now; on a problem, (None, False) and the problems noted."""
     try:
         if isinstance(given, str):
             return _existing(session, given), False
         if isinstance(given, dict) and "occurrence" in given:  # no meeting record has one
-            return _occurrence(session, given, now)
+            return _occurrence(session, given, now, may_change_meetings)
         if isinstance(given, dict) and given:
-            return _new_meeting(session, given, now), True
+            return _new_meeting(session, given, now, may_change_meetings), True
         if given not in (None, "", {}):
             raise _Problem(("meeting",), f"a meeting's slug or fields, not {rules.shown(given)}")
     except _Problem as e:
         problems[e.place] = e.text
+    except meeting_records.InvalidMeeting as e:
+        problems.update({("meeting", name): text for name, text in e.problems.items()})
     return None, False
 
 
@@ -271,65 +267,39 @@ def _existing(session: Session, slug: str) -> Meeting:
     raise _Problem(("meeting",), str(items.unknown_slug(session, (Meeting,), slug)))
 
 
-def _validated(model: type[BaseModel], given: dict[str, Any]) -> Any:
+def _occurrence(
+    session: Session, given: dict[str, Any], now: datetime, may_change_meetings: bool
+) -> tuple[Meeting, bool]:
+    """The meeting that overrides the series' occurrence; made (as `tracker meeting announce` makes it, with the
+    occurrence's date as the series publishes it) when none does yet, for the follow-ups to come from."""
     try:
-        return model.model_validate(given)
+        wanted = OccurrenceIn.model_validate(given)
     except ValidationError as e:
-        name, words = next(iter(dataset.problems(model, e).items()))
+        name, words = next(iter(dataset.problems(OccurrenceIn, e).items()))
         raise _Problem(("meeting", name), words) from None
-
-
-def _occurrence(session: Session, given: dict[str, Any], now: datetime) -> tuple[Meeting, bool]:
-    """The meeting that overrides the series' occurrence; one is made (as the series publishes the occurrence) when
-    none does yet, for the follow-ups to come from."""
-    wanted: OccurrenceIn = _validated(OccurrenceIn, given)
     series = items.by_slug(session, MeetingSeries, wanted.series)
     if series is None:
         raise _Problem(("meeting", "series"), str(items.unknown_slug(session, (MeetingSeries,), wanted.series)))
-    tz = zone(series.tz)
     try:
-        when = parse_when(wanted.occurrence, tz)
-    except ValueError as e:  # a local time the clocks skip
-        raise _Problem(("meeting", "occurrence"), str(e)) from None
-    # A placeholder series (days to be confirmed) meets in a month: any day of it names that occurrence.
-    found = overrides.occurrences_near(series, when.local_date(tz)) if when.all_day else []
-    if not found:
-        problem = f"{series.slug} has no occurrence on {wanted.occurrence} (give its first day, or its month)"
-        raise _Problem(("meeting", "occurrence"), problem)
-    text = overrides.overrides_text(series, found[0])
-    overriding = Meeting.uid == series.uid, Meeting.recurrence_id == parse_when(text, tz).at
-    meeting = session.scalars(select(Meeting).where(*overriding)).first()
+        day = meeting_records.occurrence_day(series, wanted.occurrence)
+    except meeting_records.InvalidMeeting as e:
+        raise _Problem(("meeting", "occurrence"), e.problems["overrides"]) from None
+    meeting = meeting_records.override_of(session, series, day)
     if meeting is not None:
         return meeting, False
-    slug = _free_slug(session, f"{series.slug}-{text}")
-    fields = {"slug": slug, "title": series.title, "series": series.slug, "overrides": text, "start": text,
-              "tz": series.tz, "attendees": list(series.attendees), "description": series.description}  # fmt: skip
-    return _write(session, MeetingIn.model_validate(fields), now), True
+    access.require(may_change_meetings, "add a meeting (an occurrence's own)")
+    text = overrides.overrides_text(series, day)
+    return meeting_records.announce(session, series.slug, text, now, {"start": text}), True
 
 
-def _new_meeting(session: Session, given: dict[str, Any], now: datetime) -> Meeting:
-    """A meeting of `given` fields (a data/ meeting record), its slug made from its title when left out."""
-    if not given.get("slug") and isinstance(given.get("title"), str):
-        given = {**given, "slug": _free_slug(session, items.slugify(given["title"]))}
-    r: MeetingIn = _validated(MeetingIn, given)
-    if items.by_slug(session, Meeting, r.slug) is not None:
-        raise _Problem(("meeting", "slug"), f"a meeting with slug {r.slug!r} already exists: to record it, give its "
-                                            f"slug alone (meeting: {r.slug})")  # fmt: skip
-    return _write(session, r, now)
-
-
-def _write(session: Session, r: MeetingIn, now: datetime) -> Meeting:
-    entry = _MeetingEntry("meetings", r, Path("-"), 0, {}, r.recorded)
-    dataset.write_meeting(session, entry, now)
-    session.flush()
-    return items.lookup(session, Meeting, r.slug)
-
-
-def _free_slug(session: Session, base: str) -> str:
-    slug, n = base, 2
-    while items.by_slug(session, Meeting, slug) is not None:
-        slug, n = f"{base}-{n}", n + 1
-    return slug
+def _new_meeting(session: Session, given: dict[str, Any], now: datetime, may_change_meetings: bool) -> Meeting:
+    """A meeting of `given` fields (a data/ meeting record; its slug made from its title when left out)."""
+    slug = given.get("slug")
+    if isinstance(slug, str) and items.by_slug(session, Meeting, slug) is not None:
+        raise _Problem(("meeting", "slug"), f"a meeting with slug {slug!r} already exists: to record it, give its "
+                                            f"slug alone (meeting: {slug})")  # fmt: skip
+    access.require(may_change_meetings, "add a meeting")
+    return meeting_records.add_meeting(session, now, dict(given))
 
 
 def _add(session: Session, follow_up: FollowUpIn, meeting: Meeting, now: datetime, by: str, how: str,

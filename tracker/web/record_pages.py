@@ -4,7 +4,8 @@ series, or a new one), its outcome and any number of follow-up rows in one form,
 
 Without JavaScript: "Add another follow-up" is a submit button that shows the form again with one more row and
 everything typed kept. A refused form shows each problem beside its field, in its row (400, nothing saved); a saved
-one goes to the meeting's page. Leads and officers (those who may create items) may use it.
+one goes to the meeting's page. Leads and officers (those who may create items) may use it; adding a meeting (or an
+occurrence's own) and its outcome are a lead's, as the meeting forms are.
 """
 
 from __future__ import annotations
@@ -107,7 +108,8 @@ def save(ctx: Any, viewer: Viewer, sent: Sent) -> str:  # noqa: ANN401 - server.
     doc, numbers = document(sent)
     with store.transaction(ctx.engine, write=True) as session:
         try:
-            recorded = records.record(session, doc, ctx.now(), by=viewer.slug, how="web", default_tz=viewer.tz)
+            recorded = records.record(session, doc, ctx.now(), by=viewer.slug, how="web", default_tz=viewer.tz,
+                                      may_change_meetings=viewer.is_lead)  # fmt: skip
         except records.Refused as e:
             e.problems = placed(e.problems, numbers)
             raise
