@@ -10,8 +10,9 @@
       - {title: …, owners: […], due: …, category: …, committee: …, source: …, priority: …, serves: …, decision: …}
 
 A follow-up's slug is made from its title when left out. Everything is checked before anything is kept, by the
-rules a data/ load follows (dataset's models, its meeting writer, and items.add, as `tracker add` creates an
-item): one problem anywhere and nothing is saved. `Refused` names every problem found by its place, such as
+rules a data/ load follows: dataset's models; meetings made as `tracker meeting add|announce` makes them
+(register.meeting_records); follow-ups made as `tracker add` makes an item (items.add). One problem anywhere and
+nothing is saved. `Refused` names every problem found by its place, such as
 `follow_ups[3].due` (rows counted from 1, as the form numbers them), led by file and line for a YAML file.
 """
 
@@ -116,7 +117,7 @@ class Refused(InvalidInput):
 
 
 class _Problem(Exception):
-    """One problem at `place`, raised out of a check that stops at the first (the meeting's writer)."""
+    """One problem at `place`, raised out of a check of the meeting part, which stops at its first."""
 
     def __init__(self, place: Place, text: str) -> None:
         super().__init__(text)
