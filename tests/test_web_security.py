@@ -195,9 +195,8 @@ class FormFields(HTMLParser):
             self.fields[name] = a.get("value") or ""
         elif tag == "select":
             self.select = name
-            self.fields.setdefault(name, "")
-        elif tag == "option" and self.select and ("selected" in a or self.fields[self.select] == ""):
-            self.fields[self.select] = a.get("value", "")
+        elif tag == "option" and self.select and ("selected" in a or self.select not in self.fields):
+            self.fields[self.select] = a.get("value", "")  # the selected option, else the first (as a browser sends)
         elif tag == "textarea":
             self.textarea = name
             self.fields[name] = ""
@@ -286,6 +285,14 @@ MATRIX = [
          url="/meetings/apec-smewg/2027-03-01/announce"),
     Case("POST", "/meetings/{slug}/{day}/cancel", {}, lead=303, officer=403, viewer=403,
          url="/meetings/apec-smewg/2027-09-01/cancel"),
+    # Came home from a meeting: whoever creates items records a meeting's follow-ups.
+    Case("GET", "/meetings/record", None, lead=200, officer=200, viewer=403),
+    Case("POST", "/meetings/record", FormOf("/meetings/record", "/meetings/record", meeting="apec-smewg-27",
+         f1_title="Came home with the matrix", f1_due="2008-09-30"), lead=303, officer=303, viewer=403),
+    # ... but adding the meeting (as the meeting forms) is a lead's.
+    Case("POST", "/meetings/record", FormOf("/meetings/record", "/meetings/record", meeting="",
+         meeting_title="Matrix meeting", meeting_start="2008-10-01", meeting_tz="UTC", f1_title="Came home too"),
+         lead=303, officer=403, viewer=403),
     # People: leads only.
     Case("GET", "/people", None, lead=200, officer=403, viewer=403),
     Case("GET", "/people/new", None, lead=200, officer=403, viewer=403),

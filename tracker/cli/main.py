@@ -10,6 +10,7 @@ from tracker.cli import (  # noqa: F401
     data_commands,
     item_commands,
     meeting_commands,
+    record_commands,
     register_commands,
     report_commands,
     service_commands,

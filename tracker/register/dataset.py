@@ -452,10 +452,15 @@ def _files(paths: Iterable[str | Path]) -> list[Path]:
     return list(reversed(unique.values()))
 
 
-def _read_file(path: Path) -> tuple[list[Entry], PolicyFileIn | None, str]:
+def parse_yaml(path: Path) -> Any:
+    """The YAML document of the file at `path`, dates kept as text; each mapping remembers its line and those of its
+    keys (`.line`, `.lines`), for errors that name them.
+
+    :raises InvalidInput: the file cannot be read, is not UTF-8, or is not YAML (naming its line).
+    """
     try:
         text = path.read_text(encoding="utf-8")
-        document = yaml.load(text, Loader=_Loader)
+        return yaml.load(text, Loader=_Loader)
     except UnicodeDecodeError:
         raise InvalidInput(f"{path}: not UTF-8 text") from None
     except OSError as e:
@@ -467,6 +472,10 @@ def _read_file(path: Path) -> tuple[list[Entry], PolicyFileIn | None, str]:
     except yaml.reader.ReaderError as e:  # a character YAML does not allow (most control characters)
         line = text.count("\n", 0, e.position) + 1
         raise InvalidInput(f"{path}:{line}: YAML syntax: character {e.character!r} is not allowed") from None
+
+
+def _read_file(path: Path) -> tuple[list[Entry], PolicyFileIn | None, str]:
+    document = parse_yaml(path)
     if document is None:
         return [], None, str(path)
     if not isinstance(document, dict):

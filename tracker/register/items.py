@@ -21,6 +21,7 @@ from tracker.core.errors import Conflict, InvalidInput, NotFound
 from tracker.core.models import (
     OPEN_STATUSES,
     Committee,
+    Decision,
     Item,
     ItemChange,
     ItemOwner,
@@ -63,7 +64,8 @@ def current(item: Item, name: str) -> Any:
     return getter(item) if getter else getattr(item, name)
 
 
-NOUNS = {Person: "person", Committee: "committee", Meeting: "meeting", MeetingSeries: "series", Item: "item"}
+NOUNS = {Person: "person", Committee: "committee", Meeting: "meeting", MeetingSeries: "series", Item: "item",
+         Decision: "decision"}  # fmt: skip
 
 
 def lookup(session: Session, model: type, slug: str) -> Any:

@@ -49,6 +49,7 @@ from tracker.web import (
     item_pages,
     meeting_pages,
     people_pages,
+    record_pages,
     report_pages,
     signin,
 )
@@ -358,6 +359,7 @@ def create_app(settings: Settings, engine: Engine, now: Callable[[], datetime], 
             *item_pages.ROUTES,
             *signin.ROUTES,
             *desk_pages.ROUTES,
+            *record_pages.ROUTES,  # before /meetings/{slug}
             *brief_pages.ROUTES,  # before meeting_pages': /meetings/{slug}/{day} would match …/brief
             *meeting_pages.ROUTES,
             *report_pages.ROUTES,
