@@ -7,6 +7,7 @@ import gc
 from tracker.cli import (  # noqa: F401
     access_commands,
     data_commands,
+    decision_commands,
     item_commands,
     register_commands,
     service_commands,
