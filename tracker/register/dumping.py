@@ -1,12 +1,12 @@
 """The database back as `data/`-style YAML (`tracker dump DIR`), in the format `tracker load` reads.
 
 Five files, as in `data/`: people.yaml (people and the file-wide reminder_policy), committees.yaml,
-meetings.yaml (series, then meetings), decisions.yaml and items.yaml. Records come in the order they were created (the order
-of the files they were loaded from, which a fresh database loading the dump repeats, ids included) and carry
-only the fields that differ from the loader's defaults, so the same database always gives the same bytes, and
-load → dump → load gives the same register. Not written: item history, subscriptions, planned reminders and
-their deliveries, snoozes, a person's e-mail opt-out (their own setting, made on their settings page), and
-comments.
+meetings.yaml (series, then meetings), decisions.yaml and items.yaml. Records come in the order they were
+created (the order of the files they were loaded from, which a fresh database loading the dump repeats, ids
+included) and carry only the fields that differ from the loader's defaults, so the same database always gives
+the same bytes, and load → dump → load gives the same register. Not written: item history, subscriptions,
+planned reminders and their deliveries, snoozes, a person's e-mail opt-out (their own setting, made on their
+settings page), and comments.
 """
 
 from __future__ import annotations
