@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from tracker.core import rules
@@ -85,6 +85,15 @@ def decisions(
         query = query.where(Decision.category == items.check_category(category))
     if affects:
         query = query.where(_affecting(session, affects))
+    return _ordered(session, query)
+
+
+def affecting_series(session: Session, series: MeetingSeries) -> list[Decision]:
+    """The decisions that affect `series` (its rhythm, say), in the order of `decisions`."""
+    return _ordered(session, select(Decision).join(Decision.meeting).where(Decision.affects_series_id == series.id))
+
+
+def _ordered(session: Session, query: Select[tuple[Decision]]) -> list[Decision]:
     return list(session.scalars(query.order_by(Meeting.start, Decision.id)))
 
 
