@@ -257,6 +257,7 @@ class DecisionIn(Record):
     affects_series: Slug | None = None  # e.g. its rhythm
     affects_committee: Slug | None = None
     affects_plan: Line = ""  # e.g. "SMEWG Strategic Plan 2009–2012 (Chiclayo Plan)"
+    drops: Slugs = []  # items it makes moot: cancelled by the load that first lists them
     description: Text = ""
     source: Annotated[str, AfterValidator(_quote)]
 
@@ -645,6 +646,9 @@ def load(session: Session, paths: Iterable[str | Path] | Dataset, now: datetime,
     # Escalation contacts may point forward in the file, so they are linked once everyone exists.
     for entry in dataset.entries["people"]:
         _link_escalation(session, entry)
+    # A decision drops items (of any file), so once every item of this load exists.
+    for entry in dataset.entries["decisions"]:
+        _drop_items(session, entry, now)
     if dataset.policy is not None:
         _write_policy(session, dataset.policy)
     return result
@@ -943,6 +947,12 @@ def _write_decision(session: Session, entry: Entry, now: datetime) -> str:
         "source_quote": r.source,
     }
     return decisions_module.merge_loaded(session, r.slug, values, _recorded(entry, meeting.tz, now), now)
+
+
+def _drop_items(session: Session, entry: Entry, now: datetime) -> None:
+    r: DecisionIn = entry.record
+    dropped = [_by_slug(session, Item, slug, entry, "drops") for slug in r.drops]
+    decisions_module.drop(session, _by_slug(session, Decision, r.slug, entry, "slug"), dropped, now)
 
 
 def _completion(entry: Entry, tz: str) -> dict[str, Any]:

@@ -2,7 +2,9 @@
 
 A decision is not an action. It says what a meeting settled — a series' rhythm, a plan, a committee's work — and
 items that carry it out cite it (`Item.decision`). Decisions come from YAML (`decisions:` in data/decisions.yaml,
-see register.dataset); reloading follows the items' three-way rule (`merge_loaded`).
+see register.dataset); reloading follows the items' three-way rule (`merge_loaded`). A decision may drop items
+(`drops:`): they are cancelled with a history note naming it (`drop`), so what is carried over from meeting to
+meeting ends when it is done or dropped by a decision.
 
 For other parts of tracker (the per-meeting brief among them): `decisions(session, meeting=SLUG)` gives the
 decisions a meeting made, in the order they were recorded, and `rows(session, found)` the same as plain data.
@@ -10,6 +12,7 @@ decisions a meeting made, in the order they were recorded, and `rows(session, fo
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, or_, select
@@ -17,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from tracker.core import rules
 from tracker.core.errors import NotFound
-from tracker.core.models import Committee, Decision, Item, Meeting, MeetingSeries
+from tracker.core.models import OPEN_STATUSES, Committee, Decision, Item, Meeting, MeetingSeries, Status
 from tracker.register import items
 
 # The fields a source gives, as slugs and text (what `loaded` keeps), and the rows the slugs name.
@@ -37,7 +40,7 @@ def _set(session: Session, decision: Decision, name: str, value: Any) -> None:
     setattr(decision, name, value)
 
 
-def merge_loaded(session: Session, slug: str, values: dict[str, Any], recorded: Any, now: Any) -> str:
+def merge_loaded(session: Session, slug: str, values: dict[str, Any], recorded: datetime, now: datetime) -> str:
     """Upsert the decision `slug` from YAML `values` (links as slugs, already checked). As for items, a field
     changes only where the YAML changed it since the last load, so a change made in the database since survives
     reloading an unchanged file. A new decision is stamped `recorded`; a changed one `now`.
@@ -61,6 +64,27 @@ def merge_loaded(session: Session, slug: str, values: dict[str, Any], recorded: 
         return "unchanged"
     decision.updated_at = now
     return "updated"
+
+
+def drop(session: Session, decision: Decision, found: list[Item], now: datetime) -> None:
+    """Cancel the open items of `found` that `decision` did not list before, each with a history note naming it;
+    remember the list. As with the three-way rule, what the decision listed at an earlier load is not dropped
+    again: an item reopened since stays open, and taking an item off the list does not reopen it."""
+    before = set(decision.loaded.get("drops", []))
+    for item in found:
+        if item.slug not in before and item.status in OPEN_STATUSES:
+            note = f"dropped by decision {decision.slug}: {decision.title}"
+            items.apply_changes(
+                session, item, {"status": Status.cancelled.value}, now, by="yaml", how="yaml", note=note
+            )
+    slugs = [item.slug for item in found]
+    if decision.loaded.get("drops", []) != slugs:
+        decision.loaded = {**decision.loaded, "drops": slugs}
+
+
+def drops_of(decision: Decision) -> list[str]:
+    """The slugs of the items `decision` drops, as its source last listed them."""
+    return list(decision.loaded.get("drops", []))
 
 
 def decisions(
@@ -145,6 +169,7 @@ def as_dict(decision: Decision) -> dict[str, Any]:
         "affects_committee": _current(decision, "affects_committee"),
         "affects_plan": decision.affects_plan,
         "affects": affects(decision),
+        "drops": drops_of(decision),
         "source_quote": decision.source_quote,
         "updated_at": decision.updated_at.isoformat(),
     }

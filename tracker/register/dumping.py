@@ -29,7 +29,7 @@ from tracker.core.clock import start_of_day
 from tracker.core.errors import Conflict, InvalidInput
 from tracker.core.models import Committee, Decision, Item, Meeting, MeetingSeries, Meta, Person, Precision, Status
 from tracker.core.vocab import POLICY_KEY
-from tracker.register import dataset
+from tracker.register import dataset, decisions
 
 # file → its sections, in the loader's order
 FILES = {
@@ -201,6 +201,7 @@ def _decision(d: Decision) -> dict[str, Any]:
         "affects_series": d.affects_series.slug if d.affects_series else None,
         "affects_committee": d.affects_committee.slug if d.affects_committee else None,
         "affects_plan": d.affects_plan,
+        "drops": _Flow(decisions.drops_of(d)),
         "description": d.description,
         "source": d.source_quote,
         "recorded": _moment(d.updated_at, ZoneInfo(d.meeting.tz)),
