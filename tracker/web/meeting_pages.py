@@ -115,11 +115,12 @@ def _held(session: Session, meeting: Meeting, now: datetime, viewer: Viewer) -> 
 
 
 def _series(session: Session, series: MeetingSeries, now: datetime, viewer: Viewer) -> dict[str, Any]:
+    start, end = max(series.start, now - BEHIND), now + AHEAD  # a series may begin after the year ahead
     return {
         "kind": "series", "title": series.title, "record": series, "series": None, "attendees": series.attendees,
         "when": None, "until": None,
         "serve_series": _rows(session, now, viewer, Item.serves_series_id == series.id),
-        "occurrences": _series_occurrences(session, series, max(series.start, now - BEHIND), now + AHEAD, now),
+        "occurrences": _series_occurrences(session, series, start, end, now) if start < end else [],
         "decisions": decisions.rows(session, decisions.affecting_series(session, series)),
     }  # fmt: skip
 
