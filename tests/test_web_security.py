@@ -115,7 +115,8 @@ def real_values(env, clock) -> dict[str, str]:
     finally:
         engine.dispose()
     item = "kpi-committee-volunteer"
-    return {"token": token, "ref": item, "slug": item, "item": item, "person": "apec-officer"}
+    return {"token": token, "ref": item, "slug": item, "item": item, "person": "apec-officer",
+            "day": "2027-03-01"}
 
 
 def test_every_state_changing_route_refuses_a_missing_token_and_a_foreign_origin(desk, desk_session, env, clock,
@@ -242,7 +243,15 @@ MATRIX = [
     *(Case("GET", path, None, lead=200, officer=200, viewer=200, url=url) for path, url in (
         ("/desk", ""), ("/register", ""), ("/register.csv", ""), ("/meetings", ""),
         ("/meetings/{slug}", "/meetings/apec-smewg-27"), ("/meetings/{slug}/{day}", "/meetings/apec-smewg/2009-03-01"),
+        ("/meetings/{slug}/brief", "/meetings/apec-smewg-28/brief"),
+        ("/meetings/{slug}/{day}/brief", "/meetings/apec-smewg/2009-09-01/brief?format=md"),
     )),
+    # Reports: every role downloads the register and a meeting's promises; overdue-by-owner (who is late) leads only.
+    *(Case("GET", path, None, lead=200, officer=200, viewer=200, url=url) for path, url in (
+        ("/register.xlsx", ""), ("/reports/promised/{slug}.csv", "/reports/promised/apec-sme-ministerial-15.csv"),
+        ("/reports/promised/{slug}.xlsx", "/reports/promised/apec-smewg.xlsx"),
+    )),
+    *(Case("GET", f"/reports/overdue.{fmt}", None, lead=200, officer=403, viewer=403) for fmt in ("csv", "xlsx")),
     # Items: anyone reads; officers and leads create; an officer changes only their own or their committee's.
     Case("GET", "/items/{ref}", None, lead=200, officer=200, viewer=200, url="/items/{item}"),
     Case("GET", "/items/new", None, lead=200, officer=200, viewer=403),
@@ -261,6 +270,22 @@ MATRIX = [
          items=("lima-joint-statement-done", "officer-done", "officer-done")),
     Case("POST", "/items/{ref}/snooze", {"version": "{version}"}, lead=303, officer=303, viewer=403,
          url="/items/{item}/snooze", items=("kpi-lead-management-entrepreneurship", OWN_ITEM, OWN_ITEM)),
+    # Meetings: leads add, edit, announce and cancel; officers and viewers only read.
+    Case("GET", "/meetings/new", None, lead=200, officer=403, viewer=403),
+    Case("POST", "/meetings/new", FormOf("/meetings/new", "/meetings/new", title="Matrix meeting", start="2027-05-01"),
+         lead=303, officer=403, viewer=403),
+    Case("GET", "/meetings/{slug}/edit", None, lead=200, officer=403, viewer=403, url="/meetings/apec-smewg-27/edit"),
+    Case("POST", "/meetings/{slug}/edit", FormOf("/meetings/apec-smewg-27/edit", "/meetings/apec-smewg-27/edit",
+         place="Matrix"), lead=303, officer=403, viewer=403, url="/meetings/apec-smewg-27/edit"),
+    Case("POST", "/meetings/{slug}/cancel", {}, lead=303, officer=403, viewer=403,
+         url="/meetings/apec-smewg-27/cancel"),
+    Case("GET", "/meetings/{slug}/{day}/announce", None, lead=200, officer=403, viewer=403,
+         url="/meetings/apec-smewg/2027-03-01/announce"),
+    Case("POST", "/meetings/{slug}/{day}/announce", FormOf("/meetings/apec-smewg/2027-03-01/announce",
+         "/meetings/apec-smewg/2027-03-01/announce", start="2027-03-09"), lead=303, officer=403, viewer=403,
+         url="/meetings/apec-smewg/2027-03-01/announce"),
+    Case("POST", "/meetings/{slug}/{day}/cancel", {}, lead=303, officer=403, viewer=403,
+         url="/meetings/apec-smewg/2027-09-01/cancel"),
     # People: leads only.
     Case("GET", "/people", None, lead=200, officer=403, viewer=403),
     Case("GET", "/people/new", None, lead=200, officer=403, viewer=403),

@@ -248,6 +248,35 @@ def complete_category(_ctx: click.Context, _param: click.Parameter, incomplete: 
     return [c for c in CATEGORIES if c.startswith(incomplete)]
 
 
+def register_filters(*without: str) -> Callable[[Callable], Callable]:
+    """The register's filter, sort and order options (register.listing.view reads them), except those named in
+    `without`: `tracker items` and the reports take the same."""
+    options = {
+        "status": click.option("--status", help="Comma-separated statuses, or all [default: open,in_progress]."),
+        "owner": click.option("--owner", help="Person slug.", shell_complete=complete("person")),
+        "category": click.option("--category", help=f"Priority area: {', '.join(CATEGORIES)}.",
+                                 shell_complete=complete_category),
+        "meeting": click.option("--meeting", help="Meeting or series slug the item came from or serves.",
+                                shell_complete=complete("meeting-or-series")),
+        "committee": click.option("--committee", help="Committee slug.", shell_complete=complete("committee")),
+        "due_before": click.option("--due-before", help="Due before this date/time."),
+        "due_after": click.option("--due-after", help="Due on or after this date/time."),
+        "overdue": click.option("--overdue", is_flag=True, help="Only open items past their due date."),
+        "q": click.option("--q", help="Words in the title, description or source quote (any case)."),
+        "sort": click.option("--sort", help="due, priority or updated [default: due]."),
+        "order": click.option("--order",
+                              help="asc or desc [default: soonest due, high priority, latest update first]."),
+    }  # fmt: skip
+
+    def decorate(f: Callable) -> Callable:
+        for name, option in reversed(options.items()):
+            if name not in without:
+                f = option(f)
+        return f
+
+    return decorate
+
+
 def items_table(title: str, rows: list[dict[str, Any]], empty: str = "nothing") -> None:
     from tracker.register import items
 

@@ -7,27 +7,22 @@ from typing import Any
 
 import click
 
-from tracker.cli.base import AppContext, cli, complete, complete_category, items_table, json_option, pass_app
+from tracker.cli.base import (
+    AppContext,
+    cli,
+    complete,
+    complete_category,
+    items_table,
+    json_option,
+    pass_app,
+    register_filters,
+)
 from tracker.cli.output import message, render_json, render_record, render_table
 from tracker.core.vocab import CATEGORIES, PRIORITIES
 
 
 @cli.command("items")
-@click.option("--status", help="Comma-separated statuses, or all [default: open,in_progress].")
-@click.option("--owner", help="Person slug.", shell_complete=complete("person"))
-@click.option("--category", help=f"Priority area: {', '.join(CATEGORIES)}.", shell_complete=complete_category)
-@click.option(
-    "--meeting",
-    help="Meeting or series slug the item came from or serves.",
-    shell_complete=complete("meeting-or-series"),
-)
-@click.option("--committee", help="Committee slug.", shell_complete=complete("committee"))
-@click.option("--due-before", help="Due before this date/time.")
-@click.option("--due-after", help="Due on or after this date/time.")
-@click.option("--overdue", is_flag=True, help="Only open items past their due date.")
-@click.option("--q", help="Words in the title, description or source quote (any case).")
-@click.option("--sort", help="due, priority or updated [default: due].")
-@click.option("--order", help="asc or desc [default: soonest due, high priority, latest update first].")
+@register_filters()
 @json_option
 @pass_app
 def items_command(app: AppContext, as_json: bool, **options: Any) -> None:

@@ -6,10 +6,13 @@ import gc
 # Importing a command module registers its commands on `cli`; --help lists them by name, whatever this order.
 from tracker.cli import (  # noqa: F401
     access_commands,
+    brief_commands,
     data_commands,
     decision_commands,
     item_commands,
+    meeting_commands,
     register_commands,
+    report_commands,
     service_commands,
 )
 from tracker.cli.base import cli

@@ -19,8 +19,13 @@ def _default(value: Any) -> Any:
 
 def render_json(command: str, now: datetime, results: Any) -> None:
     """One envelope everywhere: {"command", "now", "results"}."""
+    print(json_text(command, now, results))
+
+
+def json_text(command: str, now: datetime, results: Any) -> str:
+    """The envelope render_json prints (also what a command writes to a file)."""
     envelope = {"command": command, "now": now.isoformat(), "results": results}
-    print(json.dumps(envelope, sort_keys=True, ensure_ascii=False, indent=2, default=_default))
+    return json.dumps(envelope, sort_keys=True, ensure_ascii=False, indent=2, default=_default)
 
 
 # Columns of words: wrapped at spaces to fit the terminal (a word longer than the column is folded). Every

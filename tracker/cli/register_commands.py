@@ -103,7 +103,8 @@ def meetings_command(app: AppContext, start: str | None, end: str | None, as_jso
     for row in rows:
         row["_style"] = "dim" if row["past"] else None
         row["when"] = row["date"] if row["end_date"] == row["date"] else f"{row['date']} – {row['end_date']}"
-        row["note"] = ", ".join(n for n in ("past" * row["past"], "tentative" * row["tentative"]) if n)
+        notes = ("past" * row["past"], "cancelled" * row["cancelled"] or "tentative" * row["tentative"])
+        row["note"] = ", ".join(n for n in notes if n)
     render_table("meetings", ["when", "title", "place", "series", "note"], rows, "none in this window")
 
 

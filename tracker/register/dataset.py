@@ -8,6 +8,7 @@ changes made since (a field edited in the database stays edited unless the YAML 
 
 from __future__ import annotations
 
+import enum
 import json
 import re
 import typing
@@ -205,6 +206,7 @@ class PersonIn(Record):
     quiet_hours: Annotated[str, AfterValidator(_quiet)] = "20:00-08:00"
     locale: Locale | None = None
     reminders: PolicyIn | None = None
+    invitations: bool = True  # false: the meetings they attend are not e-mailed to them as invitations
 
 
 class CommitteeIn(Record):
@@ -736,10 +738,42 @@ def _upsert(session: Session, model: type, slug: str, values: dict[str, Any], no
     return update_row(row, values, now)
 
 
+def _merged(session: Session, model: type, slug: str, values: dict[str, Any], now: datetime) -> str:
+    """As `_upsert`, for series and meetings: a field changes only where the YAML changed it since its last load
+    (a three-way merge, as items.merge_loaded), so that what `tracker meeting` or the desk added, announced or
+    edited survives reloading an unchanged file. `loaded["yaml"]` keeps the record last loaded, as plain data; a
+    row without one (made outside YAML, or loaded before there was one) takes the whole record."""
+    loaded = {"yaml": _comparable(values)}
+    row = session.scalars(select(model).where(model.slug == slug)).one_or_none()
+    if row is None:
+        session.add(model(slug=slug, **values, loaded=loaded))
+        return "created"
+    base = row.loaded.get("yaml") if row.loaded else None
+    edited = values if base is None else {k: v for k, v in values.items() if base.get(k) != loaded["yaml"].get(k)}
+    if row.loaded != loaded:
+        row.loaded = loaded
+    return update_row(row, edited, now)
+
+
+def _comparable(values: dict[str, Any]) -> dict[str, Any]:
+    """Column values as JSON can hold them and compare: instants in ISO, rows by slug, enums by value. Without
+    `updated_at`, which a record without `recorded:` sets to the time of each load."""
+
+    def plain(value: Any) -> Any:  # noqa: ANN401 - any column's value
+        if isinstance(value, datetime):
+            return value.isoformat()
+        if isinstance(value, enum.Enum):
+            return value.value
+        return getattr(value, "slug", value)
+
+    return {k: plain(v) for k, v in values.items() if k != "updated_at"}
+
+
 def _write_person(session: Session, entry: Entry, now: datetime) -> str:
     values = person_values(entry.record)
-    if "locale" not in entry.record.model_fields_set:  # left out: the language chosen on the desk stays
-        del values["locale"]
+    for name in ("locale", "invitations"):  # left out: what was chosen on the desk (or by the person) stays
+        if name not in entry.record.model_fields_set:
+            del values[name]
     return _upsert(session, Person, entry.record.slug, values, now)
 
 
@@ -753,6 +787,7 @@ def person_values(r: PersonIn) -> dict[str, Any]:
         "quiet_hours": r.quiet_hours,
         "locale": r.locale,
         "reminder_policy": r.reminders.stored() if r.reminders else {},
+        "invitations": r.invitations,
     }
 
 
@@ -781,6 +816,12 @@ def _write_committee(session: Session, entry: Entry, now: datetime) -> str:
 
 
 def _write_series(session: Session, entry: Entry, now: datetime) -> str:
+    return _merged(session, MeetingSeries, entry.record.slug, series_values(session, entry, now), now)
+
+
+def series_values(session: Session, entry: Entry, now: datetime) -> dict[str, Any]:
+    """A series' columns from a validated record (a YAML load, or `tracker meeting` and the desk through
+    register.meeting_records); `entry.error` names the field of a problem."""
     r: SeriesIn = entry.record
     when = _local(entry, "start", r.start, zone(r.tz))
     if not when.all_day:
@@ -799,7 +840,7 @@ def _write_series(session: Session, entry: Entry, now: datetime) -> str:
         "source_quote": r.source,
         "updated_at": _recorded(entry, r.tz, now),
     }
-    return _upsert(session, MeetingSeries, r.slug, values, now)
+    return values
 
 
 def _infer_overrides(session: Session, entries: list[Entry]) -> list[str]:
@@ -849,6 +890,13 @@ def _meeting_span(entry: Entry, r: MeetingIn) -> tuple[When, datetime]:
 
 
 def _write_meeting(session: Session, entry: Entry, now: datetime) -> str:
+    return _merged(session, Meeting, entry.record.slug, meeting_values(session, entry, now), now)
+
+
+def meeting_values(session: Session, entry: Entry, now: datetime) -> dict[str, Any]:
+    """A meeting's columns from a validated record (a YAML load, or `tracker meeting` and the desk through
+    register.meeting_records); `entry.error` names the field of a problem, `entry.overrides` is the occurrence
+    inferred when the record does not say."""
     r: MeetingIn = entry.record
     series = _by_slug(session, MeetingSeries, r.series, entry, "series")
     start, end = _meeting_span(entry, r)
@@ -887,7 +935,7 @@ def _write_meeting(session: Session, entry: Entry, now: datetime) -> str:
         "cancelled": r.cancelled,
         "updated_at": _recorded(entry, r.tz, now),
     }
-    return _upsert(session, Meeting, r.slug, values, now)
+    return values
 
 
 def _write_item(session: Session, entry: Entry, now: datetime) -> str:

@@ -87,8 +87,8 @@ def documents_of(session: Session) -> dict[str, dict[str, Any]]:
         "people.yaml": {"people": people} | ({"reminder_policy": policy} if policy else {}),
         "committees.yaml": {"committees": _records(session, Committee, _committee, "committees.yaml")},
         "meetings.yaml": {
-            "series": _records(session, MeetingSeries, _series, "meetings.yaml"),
-            "meetings": _records(session, Meeting, _meeting, "meetings.yaml"),
+            "series": _records(session, MeetingSeries, series_record, "meetings.yaml"),
+            "meetings": _records(session, Meeting, meeting_record, "meetings.yaml"),
         },
         "decisions.yaml": {"decisions": _records(session, Decision, _decision, "decisions.yaml")},
         "items.yaml": {"items": _records(session, Item, _item, "items.yaml")},
@@ -124,6 +124,7 @@ def _person(p: Person) -> dict[str, Any]:
         "quiet_hours": p.quiet_hours,
         "locale": p.locale,
         "reminders": _policy(p.reminder_policy),
+        "invitations": p.invitations,
     }
     return _trimmed(dataset.PersonIn, fields)
 
@@ -141,7 +142,8 @@ def _committee(c: Committee) -> dict[str, Any]:
     return _trimmed(dataset.CommitteeIn, fields)
 
 
-def _series(s: MeetingSeries) -> dict[str, Any]:
+def series_record(s: MeetingSeries) -> dict[str, Any]:
+    """A series as its YAML record (register.meeting_records edits one by changing this and loading it back)."""
     tz = ZoneInfo(s.tz)
     fields = {
         "slug": s.slug,
@@ -159,7 +161,8 @@ def _series(s: MeetingSeries) -> dict[str, Any]:
     return _trimmed(dataset.SeriesIn, fields)
 
 
-def _meeting(m: Meeting) -> dict[str, Any]:
+def meeting_record(m: Meeting) -> dict[str, Any]:
+    """A meeting as its YAML record (register.meeting_records edits one by changing this and loading it back)."""
     tz = ZoneInfo(m.tz)
     start = _day(m.start, tz, m.precision) if m.all_day else _time(m.start, tz)
     if m.all_day:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,7 +29,7 @@ TEXT_FILTERS = ("status", "owner", "category", "meeting", "committee", "due_afte
 PARAMS = (*TEXT_FILTERS, "sort", "order")
 _YES, _NO = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 # Everything a page's rows show, loaded with the page (not one query per row); not the JSON they do not show.
-_ROW_LOAD = (
+ROW_LOAD = (
     defer(Item.loaded),
     defer(Item.reminder_policy),
     selectinload(Item.owner_links).joinedload(ItemOwner.person),
@@ -136,14 +136,14 @@ def due_split(session: Session, query: Any, now: datetime, size: int) -> tuple[P
 
 def _rows(session: Session, ids: list[int]) -> list[Item]:
     """The items of `ids`, in that order, with what a row shows loaded."""
-    loaded = {item.id: item for item in session.scalars(select(Item).where(Item.id.in_(ids)).options(*_ROW_LOAD))}
+    loaded = {item.id: item for item in session.scalars(select(Item).where(Item.id.in_(ids)).options(*ROW_LOAD))}
     return [loaded[item_id] for item_id in ids]
 
 
 def every(session: Session, now: datetime, view: View) -> list[Item]:
     """Every item of the view, in its order (the CSV, `tracker items`)."""
     query = items.ordered(items.matching(session, now, **view.filters), view.sort, view.order)
-    return list(session.scalars(query.options(*_ROW_LOAD)).unique())
+    return list(session.scalars(query.options(*ROW_LOAD)).unique())
 
 
 # The columns, by the names of `tracker items --json`; a person's CSV from the desk heads them in their language
@@ -153,23 +153,30 @@ CSV_COLUMNS = (N_("id"), N_("slug"), N_("title"), N_("status"), N_("due"), N_("o
                N_("source_quote"), N_("note"))  # fmt: skip
 # A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection"): such a cell gets a
 # leading apostrophe, which spreadsheets show as text and do not keep.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _cell(value: Any) -> str:
+def csv_cell(value: Any) -> str:
+    """A value as a CSV cell: a list joined, yes/no, and text a spreadsheet would run as a formula neutralised."""
     text = ", ".join(value) if isinstance(value, list) else ("yes" if value is True else "no" if value is False
                                                                else "" if value is None else str(value))  # fmt: skip
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def csv_text(rows: list[dict[str, Any]], heading: Callable[[str], str] = str) -> str:
     """Rows (`items.readable(items.as_dict(...), tz)`) as CSV, with a BOM so Excel reads UTF-8 (Chinese quotes);
     `heading` writes each column's name in the header (a Language's gettext: in the reader's language)."""
+    return csv_table([heading(column) for column in CSV_COLUMNS], ([row[c] for c in CSV_COLUMNS] for row in rows))
+
+
+def csv_table(header: list[str], rows: Iterable[list[Any]]) -> str:
+    """A header and rows of values as CSV (each cell `csv_cell`), with a BOM so Excel reads UTF-8 (Chinese
+    quotes); also the reports' CSV (tracker.register.reports)."""
     out = io.StringIO()
     out.write("\ufeff")
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([heading(column) for column in CSV_COLUMNS])
-    writer.writerows([_cell(row[c]) for c in CSV_COLUMNS] for row in rows)
+    writer.writerow([csv_cell(name) for name in header])
+    writer.writerows([csv_cell(value) for value in row] for row in rows)
     return out.getvalue()
 
 

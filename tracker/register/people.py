@@ -107,6 +107,7 @@ def fields_of(session: Session, slug: str) -> dict[str, Any]:
         "escalation": person.escalation.slug if person.escalation else "",
         "quiet_hours": person.quiet_hours,
         "locale": person.locale or "",
+        "invitations": person.invitations,
         "committees": _committees_of(session).get(person.id, []),
         "access": account.role.value if account else "",
         "account": _state(account),
@@ -133,7 +134,7 @@ class _Checked:
 def _check(session: Session, slug: str, fields: dict[str, Any]) -> _Checked:
     """`fields` by people.yaml's rules and words (dataset.PersonIn), then what needs the database: the escalation
     contact and committees exist, the access role is one of ACCESS_ROLES. :raises InvalidPerson: with them all."""
-    raw = {"slug": slug, "quiet_hours": fields.get("quiet_hours")}
+    raw = {"slug": slug, "quiet_hours": fields.get("quiet_hours"), "invitations": fields.get("invitations", True)}
     raw |= {name: fields.get(name) for name in REQUIRED} | {name: fields.get(name) or None for name in OPTIONAL}
     problems: dict[str, str] = {}
     record = None

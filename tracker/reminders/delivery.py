@@ -45,7 +45,7 @@ from tracker.core import clock, rules, store, workers
 from tracker.core.config import Settings
 from tracker.core.models import OPEN_STATUSES, Delivery, Item, ItemOwner, Meta, Person, Reminder
 from tracker.core.workers import worker_id
-from tracker.reminders import messages, planning
+from tracker.reminders import invitations, messages, planning
 from tracker.reminders.channels import Channel, ChannelError
 
 BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=15), timedelta(hours=1),
@@ -100,11 +100,12 @@ def _insert_ignore(session: Session, rows: list[dict[str, Any]]) -> None:
 
 
 def _catch_up(session: Session, now: datetime, grace: timedelta) -> int:
-    """Reminders that fell due long ago and were never sent become one catch-up message per person."""
+    """Reminders that fell due long ago and were never sent become one catch-up message per person. Not
+    invitations: one is due for as long as its meeting is ahead (the plan drops it after that)."""
     stale = list(session.scalars(
         select(Reminder).where(Reminder.state == "planned", Reminder.fire_at < now - grace,
-                               Reminder.kind != "catchup").options(selectinload(Reminder.item),
-                                                                   selectinload(Reminder.person))
+                               Reminder.kind.not_in(("catchup", *invitations.KINDS)))
+        .options(selectinload(Reminder.item), selectinload(Reminder.person))
         .order_by(Reminder.fire_at)))  # fmt: skip
     by_person: dict[int, list[Reminder]] = defaultdict(list)
     for reminder in stale:
@@ -136,6 +137,8 @@ def _queue(session: Session, now: datetime, channels: Sequence[Channel]) -> None
     for reminder in due:
         person: Person = reminder.person
         for channel in channels:
+            if reminder.kind in invitations.KINDS and channel.name != "email":
+                continue  # an invitation is for the recipient's calendar program: e-mail only
             if channel.reaches(person):
                 recipient = person.email if channel.name == "email" else person.slug
                 rows.append({"reminder_id": reminder.id, "recipient": recipient, "channel": channel.name,
@@ -333,7 +336,8 @@ def prepare(engine: Engine, now: datetime, settings: Settings, channels: Sequenc
         if not store.write_lock(session, wait=due):
             return result
         if not _plan_is_current(session, now):
-            result.planned = planning.sync_plan(session, now)
+            invite = invitations.organizer(settings) is not None and any(c.name == "email" for c in channels)
+            result.planned = planning.sync_plan(session, now, invite)
             _mark_plan_current(session, now)
         result.summarised = _catch_up(session, now, timedelta(hours=settings.catchup_grace_hours))
         _queue(session, now, channels)

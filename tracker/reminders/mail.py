@@ -4,8 +4,8 @@
 directly: the e-mail package spends ~1.5 ms of CPU per reminder parsing and re-folding headers it was just
 given, which capped the sender well below the SMTP server's speed. Each header is still folded by the e-mail
 package (cached: most repeat from one message to the next), and whatever `render` does not write itself —
-a body line over 998 bytes, an attachment name that needs quoting — goes through `build`, so the two never
-differ but in their random MIME boundaries (tests/test_mail.py compares them).
+a body line over 998 bytes, an attachment name that needs quoting, an invitation — goes through `build`, so the
+two never differ but in their random MIME boundaries (tests/test_mail.py compares them).
 """
 
 from __future__ import annotations
@@ -46,6 +46,8 @@ class Message:
     to_name: str = ""
     to_email: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    invitation: bytes | None = None  # an iTIP message (RFC 6047): the calendar alternative and invite.ics
+    method: str = "REQUEST"  # its METHOD
 
 
 def _headers(message: Message, sender: str) -> list[tuple[str, str]]:
@@ -69,6 +71,11 @@ def build(message: Message, sender: str) -> EmailMessage:
     if message.ics:
         mail.add_attachment(message.ics, maintype="text", subtype="calendar", filename=message.ics_name,
                             params={"method": "PUBLISH"})  # fmt: skip
+    if message.invitation:
+        # As Outlook and Gmail send one: the iTIP body as the last alternative (what calendar programs act on)
+        # and the same bytes as an invite.ics attachment of a type they do not act on twice.
+        mail.add_alternative(message.invitation.decode(), subtype="calendar", params={"method": message.method})
+        mail.add_attachment(message.invitation, maintype="application", subtype="ics", filename="invite.ics")
     return mail
 
 
@@ -134,7 +141,7 @@ def render(message: Message, sender: str) -> bytes:
     :raises ValueError: a header value with a line break (as the e-mail package does)."""
     head = b"".join(_header(name, value) for name, value in _headers(message, sender))
     text, html = _text("plain", message.text), _text("html", message.html)
-    if text is None or html is None or (message.ics and not _SIMPLE_NAME.match(message.ics_name)):
+    if text is None or html is None or message.invitation or (message.ics and not _SIMPLE_NAME.match(message.ics_name)):
         return flatten(build(message, sender))
     version = b"MIME-Version: 1.0\r\n"
     if not message.ics:

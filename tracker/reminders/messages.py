@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from tracker.core.config import Settings
 from tracker.core.i18n import Language, language
 from tracker.core.models import Item, Meeting, MeetingSeries, Person, Reminder
 from tracker.register import items
-from tracker.reminders import planning
+from tracker.reminders import invitations, planning
 from tracker.reminders.channels import Message
 
 # The templates ship with the package: no need to look for changes on disk at every message (auto_reload). They
@@ -98,7 +98,8 @@ def _item_subject(reminder: Reminder, item: Item, lang: Language) -> str:
     return subject
 
 
-QUERYING_KINDS = ("meeting-before", "digest")  # composing these reads the database; the others use what is loaded
+# Composing these reads the database; the others use what is loaded.
+QUERYING_KINDS = ("meeting-before", "digest", *invitations.KINDS)
 
 
 def compose(session: Session, reminder: Reminder, person: Person, recipient: str, now: datetime,
@@ -111,6 +112,8 @@ def compose(session: Session, reminder: Reminder, person: Person, recipient: str
     lang = language(person.locale)
     if reminder.kind.startswith("item-"):
         return _item_message(sign, reminder, person, recipient, now, lang)
+    if reminder.kind in invitations.KINDS:
+        return _invitation_message(session, sign, reminder, person, recipient, now, settings, lang)
     if reminder.kind == "meeting-before":
         return _meeting_message(session, sign, reminder, person, recipient, now, lang)
     if reminder.kind == "digest":
@@ -171,6 +174,38 @@ def _meeting_message(session: Session, sign: Signing, reminder: Reminder, person
                "links": links(sign, now, person, None)}  # fmt: skip
     return _message(reminder, person, recipient, now, subject, "reminder_meeting", context,
                     {"meeting": occurrence}, lang, _meeting_ics(session, reminder.meeting_uid, lang))  # fmt: skip
+
+
+def _invitation_subject(reminder: Reminder, invited: invitations.Invited, when: str, lang: Language) -> str:
+    title = invited.title
+    if reminder.kind == invitations.CANCEL and invited.cancelled:
+        return lang.gettext("Cancelled: %(title)s (%(when)s)", title=title, when=when)
+    if reminder.kind == invitations.CANCEL:
+        return lang.gettext("No longer invited: %(title)s (%(when)s)", title=title, when=when)
+    if reminder.payload.get("update"):
+        return lang.gettext("Updated invitation: %(title)s (%(when)s)", title=title, when=when)
+    return lang.gettext("Invitation: %(title)s (%(when)s)", title=title, when=when)
+
+
+def _invitation_message(session: Session, sign: Signing, reminder: Reminder, person: Person, recipient: str,
+                        now: datetime, settings: Settings, lang: Language) -> Message | None:  # fmt: skip
+    """The meeting as an iMIP invitation (or its cancellation); None when a later change superseded it, the
+    meeting has passed, or e-mail is no longer configured (the ledger then records it skipped)."""
+    sender = invitations.organizer(settings)
+    invited = invitations.still_wanted(session, reminder, now)
+    if sender is None or invited is None:
+        return None
+    when = lang.when(invited.starts, invited.tz)
+    subject = _invitation_subject(reminder, invited, when, lang)
+    context = {"meeting": invited, "when": when, "series": isinstance(invited.row, MeetingSeries),
+               "tentative": invitations.tentative(invited), "cancel": reminder.kind == invitations.CANCEL,
+               "links": links(sign, now, person, None)}  # fmt: skip
+    data = {"meeting": {"uid": invited.uid, "recurrence_id": invited.recurrence_id, "sequence": invited.sequence,
+                        "title": invited.title, "starts": invited.starts},
+            "method": invitations.METHODS[reminder.kind]}  # fmt: skip
+    message = _message(reminder, person, recipient, now, subject, "invitation", context, data, lang)
+    return replace(message, invitation=invitations.calendar(invited, reminder.kind, person, sender, lang),
+                   method=invitations.METHODS[reminder.kind])  # fmt: skip
 
 
 def _meeting_ics(session: Session, uid: str | None, lang: Language) -> bytes | None:

@@ -24,6 +24,7 @@ from tracker.core.models import OPEN_STATUSES, Delivery, Item, ItemOwner, Person
 from tracker.core.policy import Policy, load_policies, policy_for
 from tracker.core.vocab import N_
 from tracker.register import dataset
+from tracker.reminders import invitations
 
 LOOKAHEAD = timedelta(days=1)  # how far ahead the reminders table is filled; `plan` looks further
 MEETING_LOOKBACK = timedelta(days=90)
@@ -195,9 +196,18 @@ def _digest_plan(person: Person, policy: Policy, now: datetime) -> list[Planned]
     return out
 
 
-def desired(session: Session, now: datetime, until: datetime, overrides: dict | None = None) -> list[Planned]:
+def _invitation_plan(session: Session, people: dict[str, Person], now: datetime) -> list[Planned]:
+    """The meetings ahead sent as invitations (tracker.reminders.invitations), each when it last changed."""
+    return [Planned(w.key, w.kind, w.invited.changed_at, w.person.id, meeting_uid=w.invited.uid,
+                    occurrence=w.invited.recurrence_id, payload=w.payload())
+            for w in invitations.plan(session, people, now)]  # fmt: skip
+
+
+def desired(session: Session, now: datetime, until: datetime, overrides: dict | None = None,
+            invite: bool = False) -> list[Planned]:  # fmt: skip
     """Every reminder the data asks for that fires up to `until` (past ones included: the sender decides
-    what is late). Done and cancelled items plan nothing."""
+    what is late), and with `invite` (e-mail is configured) the invitations to the meetings ahead. Done and
+    cancelled items plan nothing."""
     base, categories = load_policies(session)
     base = base.merged(overrides)
     people = {p.slug: p for p in session.scalars(select(Person).options(selectinload(Person.escalation)))}
@@ -217,15 +227,18 @@ def desired(session: Session, now: datetime, until: datetime, overrides: dict | 
     meeting_plan = _meeting_plan(session, people, base, categories, now, until)
     involved |= {p.person_id for p in meeting_plan}
     plan += meeting_plan
+    if invite:
+        plan += _invitation_plan(session, people, now)
     for person in people.values():
         if person.id in involved:
             plan += _digest_plan(person, policy_for(base, categories, None, person).merged(overrides), now)
     return sorted((p for p in plan if p.fire_at <= until), key=lambda p: (p.fire_at, p.key))
 
 
-def sync_plan(session: Session, now: datetime) -> dict[str, int]:
-    """Make the reminders table match the plan up to now + LOOKAHEAD. Sent history is never touched."""
-    wanted = {p.key: p for p in desired(session, now, now + LOOKAHEAD)}
+def sync_plan(session: Session, now: datetime, invite: bool = False) -> dict[str, int]:
+    """Make the reminders table match the plan up to now + LOOKAHEAD (with invitations when `invite`). Sent
+    history is never touched; an invitation not yet queued when its meeting changes again is dropped here."""
+    wanted = {p.key: p for p in desired(session, now, now + LOOKAHEAD, invite=invite)}
     existing = {key: (rid, state) for key, rid, state in session.execute(select(Reminder.key, Reminder.id,
                                                                                  Reminder.state))}  # fmt: skip
     stale = [rid for key, (rid, state) in existing.items() if key not in wanted and state == "planned"]
@@ -243,7 +256,8 @@ def sync_plan(session: Session, now: datetime) -> dict[str, int]:
     return {"added": len(new), "dropped": len(stale)}
 
 
-KINDS = {"item-due": N_("due today"), "item-snoozed": N_("snoozed"), "digest": N_("weekly digest")}
+KINDS = {"item-due": N_("due today"), "item-snoozed": N_("snoozed"), "digest": N_("weekly digest"),
+         invitations.REQUEST: N_("invitation"), invitations.CANCEL: N_("cancellation")}
 DUE_THAT_DAY = N_("due that day")  # what a catch-up says of a missed due-day reminder
 
 
@@ -269,15 +283,17 @@ def plan_rows(
 ) -> list[dict[str, Any]]:  # fmt: skip
     """What will be sent in the next `days`, and what is due and unsent (sent late, or folded into one catch-up
     message when older than `grace`), for people and --json: `when` it fell or falls due and `send_at`, when it
-    goes out (`now` for what is late), in the recipient's zone `tz`. `overrides` follow the YAML's rules."""
+    goes out (`now` for what is late), in the recipient's zone `tz`. `overrides` follow the YAML's rules. With
+    an e-mail channel, the invitations to meetings ahead are listed too (they are never folded into a catch-up)."""
     if not 1 <= days <= meetings_module.MAX_WINDOW.days:
         raise InvalidInput(f"--days: from 1 to {meetings_module.MAX_WINDOW.days}")
     overrides = dataset.check_policy(overrides or {}, {"item_before_days": "--lead-days", "due_day_at": "--due-at"})
+    channels = list(channels)
     people = {p.id: p for p in session.scalars(select(Person))}
     titles = dict(session.execute(select(Item.id, Item.title)).all())
     sent = set(session.scalars(select(Reminder.key).where(Reminder.state != "planned")))
     rows = []
-    for p in desired(session, now, now + timedelta(days=days), overrides):
+    for p in desired(session, now, now + timedelta(days=days), overrides, invite="email" in channels):
         if p.key in sent:
             continue
         person = people[p.person_id]
@@ -296,7 +312,8 @@ def plan_rows(
             "meeting": p.payload.get("title") if p.meeting_uid else None,
             "channels": list(channels),
             "late": p.fire_at < now,
-            "will": "send" if p.fire_at >= now else ("send now" if p.fire_at >= now - grace else "catch-up message"),
+            "will": "send" if p.fire_at >= now else ("send now" if p.fire_at >= now - grace
+                                                     or p.kind in invitations.KINDS else "catch-up message"),
         })  # fmt: skip
     return rows
 

@@ -161,12 +161,17 @@ def _settings(ctx: Any, token: str, form: dict[str, str] | None, lang: Language)
             person.email_muted = action == "mute"
             muted = person.email_muted
             message = lang.gettext("E-mail reminders are off.") if muted else lang.gettext("E-mail reminders are on.")
+        elif action in ("invitations-on", "invitations-off"):
+            person.invitations = action == "invitations-on"  # their reminders are not affected
+            message = (lang.gettext("Meeting invitations are on.") if person.invitations
+                       else lang.gettext("Meeting invitations are off."))  # fmt: skip
         elif action == "subscribe":
             key = signing.secret(session, ctx.settings.secret)
             message, links = _subscribe(session, ctx, key, token, person, now, lang)
         plan = policy.policy_for(*policy.load_policies(session), None, person)
         info = {"name": person.name, "email": person.email, "tz": person.tz, "quiet_hours": person.quiet_hours,
-                "muted": person.email_muted, "policy": policy.policy_dict(plan)}  # fmt: skip
+                "muted": person.email_muted, "invitations": person.invitations,
+                "policy": policy.policy_dict(plan)}  # fmt: skip
     return {"title": lang.gettext("Your reminders"), "message": message, "person": info, "links": links}
 
 

@@ -36,7 +36,7 @@ def _rows(found: list[Item], now: datetime, tz: ZoneInfo) -> list[dict[str, Any]
     return [item_row(i, now, tz) for i in found]
 
 
-def _view(params: QueryParams, tz: ZoneInfo) -> listing.View:
+def register_view(params: QueryParams, tz: ZoneInfo) -> listing.View:
     """The view a URL asks for; a repeated parameter (status=open&status=done) is the CLI's comma list."""
     return listing.view({name: ",".join(params.getlist(name)) for name in listing.PARAMS}, tz)
 
@@ -69,7 +69,7 @@ def _register_context(request: Request, viewer: Viewer) -> tuple[dict[str, Any],
     with store.transaction(ctx.engine) as session:
         context |= _choices(request.app.state, session)
         try:
-            view = _view(params, tz)
+            view = register_view(params, tz)
             found = listing.page(session, now, view, listing.page_number(params.get("page")))
         except (InvalidInput, NotFound) as e:  # the form again, with the CLI's words for what is wrong
             context["error"], status = str(e), 400
@@ -86,6 +86,8 @@ def _register_context(request: Request, viewer: Viewer) -> tuple[dict[str, Any],
     context |= {
         "overdue": view.filters["overdue"],
         "csv_url": "/register.csv?" + urlencode(view.params()),
+        "xlsx_url": "/register.xlsx?" + urlencode(view.params()),
+        "overdue_query": urlencode(view.params()),  # the overdue-by-owner report of the same filters (leads)
         "area_panels": charts.panels(progress, progress.areas),
         "owner_panels": charts.panels(progress, progress.owners),
         "points": progress.points,
@@ -103,7 +105,7 @@ async def register(request: Request) -> Response:
 def _csv(request: Request, viewer: Viewer) -> str:
     ctx, tz = request.app.state.ctx, zone(viewer.tz)
     now = ctx.now()
-    view = _view(request.query_params, tz)
+    view = register_view(request.query_params, tz)
     with store.transaction(ctx.engine) as session:
         try:
             found = listing.every(session, now, view)

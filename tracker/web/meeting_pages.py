@@ -1,6 +1,10 @@
 """Meetings on the desk: the occurrences coming up and past (series expanded by calendars.meetings, as the feeds
 publish them; a month-only date is shown as "day TBC"), and a page per meeting, per series and per occurrence of a
-series, with the items that came from it or serve it (or its series)."""
+series, with the items that came from it or serve it (or its series).
+
+Leads also change them here, through the same core calls as `tracker meeting` (register.meeting_records): a new
+meeting, editing a meeting or series, cancelling one (or one occurrence), and announcing the real date of an
+occurrence. A refused field comes back beside itself (400, nothing written); other roles get 403."""
 
 from __future__ import annotations
 
@@ -11,16 +15,18 @@ from urllib.parse import quote
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from tracker.calendars import meetings
 from tracker.core import rules, store, timing
 from tracker.core.clock import start_of_day, zone
 from tracker.core.errors import NotFound
-from tracker.core.models import Item, Meeting, MeetingSeries
-from tracker.register import decisions, items
+from tracker.core.models import Item, Meeting, MeetingSeries, Precision
+from tracker.core.timing import local_date
+from tracker.register import access, decisions, dumping, items, meeting_records
 from tracker.register.access import Viewer
 from tracker.web import auth, charts, pages
 from tracker.web.pages import desk_page
@@ -106,6 +112,7 @@ def _held(session: Session, meeting: Meeting, now: datetime, viewer: Viewer) -> 
     series = meeting.series
     return {
         "kind": "meeting", "title": meeting.title, "when": when, "until": until if until != when else None,
+        "occurrence_day": local_date(meeting.recurrence_id, series.tz).isoformat() if meeting.recurrence_id else None,
         "record": meeting, "series": series, "attendees": meeting.attendees or (series.attendees if series else []),
         "came_from": _rows(session, now, viewer, Item.meeting_id == meeting.id),
         "serve": _rows(session, now, viewer, Item.serves_meeting_id == meeting.id),
@@ -115,12 +122,12 @@ def _held(session: Session, meeting: Meeting, now: datetime, viewer: Viewer) -> 
 
 
 def _series(session: Session, series: MeetingSeries, now: datetime, viewer: Viewer) -> dict[str, Any]:
-    start, end = max(series.start, now - BEHIND), now + AHEAD  # a series may begin after the year ahead
+    start = max(series.start, now - BEHIND)  # a series that starts more than a year ahead shows its first year
     return {
         "kind": "series", "title": series.title, "record": series, "series": None, "attendees": series.attendees,
         "when": None, "until": None,
         "serve_series": _rows(session, now, viewer, Item.serves_series_id == series.id),
-        "occurrences": _series_occurrences(session, series, start, end, now) if start < end else [],
+        "occurrences": _series_occurrences(session, series, start, max(start, now) + AHEAD, now),
         "decisions": decisions.rows(session, decisions.affecting_series(session, series)),
     }  # fmt: skip
 
@@ -138,7 +145,7 @@ def _series_day(session: Session, series: MeetingSeries, day: str, now: datetime
         raise NotFound("meeting")
     occurrence = found[0]
     return {
-        "kind": "occurrence", "title": occurrence["title"], "record": series, "series": series,
+        "kind": "occurrence", "title": occurrence["title"], "record": series, "series": series, "occurrence_day": day,
         "attendees": occurrence["attendees"], "when": occurrence["date"],
         "until": occurrence["end_date"] if occurrence["end_date"] != occurrence["date"] else None,
         "serve_series": _rows(session, now, viewer, Item.serves_series_id == series.id),
@@ -148,11 +155,148 @@ def _series_day(session: Session, series: MeetingSeries, day: str, now: datetime
 async def meeting_page(request: Request) -> Response:
     viewer = await auth.require_viewer(request)
     context = await run_in_threadpool(_meeting_context, request, viewer)
-    return desk_page(request, "meeting.html", {"here": "meetings", **context})
+    return desk_page(request, "meeting.html", {"here": "meetings", "can_change": viewer.is_lead, **context})
+
+
+# --- changing (leads) ------------------------------------------------------------------------------------------
+
+MEETING_FIELDS = ("slug", "title", "start", "end", "tz", "number", "place", "host", "theme", "our_role", "description",
+                  "source")  # fmt: skip
+SERIES_FIELDS = ("slug", "title", "start", "rrule", "days", "tz", "description", "source")
+ANNOUNCE_FIELDS = ("title", "start", "end", "tz", "number", "place", "host")
+OPTIONAL = ("slug", "end", "number", "days")  # left empty: not given (the core's default, or as it is)
+
+
+def _lead(viewer: Viewer) -> None:
+    access.require(viewer.is_lead, "change meetings")
+
+
+def _sent(form: FormData, names: tuple[str, ...]) -> dict[str, str]:
+    return {name: str(form.get(name) or "").strip() for name in names}
+
+
+def _fields(sent: dict[str, str]) -> dict[str, Any]:
+    """A form's values as the core takes them: an empty optional field is not given."""
+    return {k: (None if k in OPTIONAL and not v else v) for k, v in sent.items()}
+
+
+def _form(request: Request, action: str, kind: str, values: dict[str, Any], names: tuple[str, ...],
+          errors: dict[str, str] | None = None) -> Response:  # fmt: skip
+    """The meeting form of `kind` (new, edit, announce) posting to `action`; with `errors`, a 400 answer."""
+    context = {"here": "meetings", "action": action, "kind": kind, "values": values, "names": names,
+               "errors": errors or {}}  # fmt: skip
+    return desk_page(request, "meeting_form.html", context, status_code=400 if errors else 200)
+
+
+def _save(ctx: Any, change: Any) -> str:  # noqa: ANN401 - app state; a core call
+    """`change(session, now)` in one write transaction; the page of what it made or changed."""
+    with store.transaction(ctx.engine, write=True) as session:
+        return f"/meetings/{quote(change(session, ctx.now()).slug)}"
+
+
+def _values_of(ctx: Any, slug: str) -> tuple[dict[str, Any], tuple[str, ...]]:  # noqa: ANN401 - app state
+    """The edit form of a meeting or series: its record (as YAML writes it) and the fields the form shows."""
+    with store.transaction(ctx.engine) as session:
+        row = meeting_records.get(session, slug)
+        if isinstance(row, Meeting):
+            return _shown(dumping.meeting_record(row), MEETING_FIELDS), MEETING_FIELDS
+        return _shown(dumping.series_record(row) | {"tz": row.tz, "days": row.days}, SERIES_FIELDS), SERIES_FIELDS
+
+
+def _shown(record: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """A YAML record as form values: a field left out (at its default) is empty."""
+    return {name: "" if record.get(name) is None else record[name] for name in names}
+
+
+async def new_meeting(request: Request) -> Response:
+    ctx = request.app.state.ctx
+    if request.method == "GET":
+        viewer = await auth.require_viewer(request)
+        _lead(viewer)
+        blank = dict.fromkeys(MEETING_FIELDS, "") | {"tz": viewer.tz}
+        return _form(request, "/meetings/new", "new", blank, MEETING_FIELDS)
+    viewer, form = await auth.checked_form(request)
+    _lead(viewer)
+    sent = _sent(form, MEETING_FIELDS)
+    try:
+        page = await run_in_threadpool(_save, ctx, lambda s, now: meeting_records.add_meeting(s, now, _fields(sent)))
+    except meeting_records.InvalidMeeting as e:
+        return _form(request, "/meetings/new", "new", sent, MEETING_FIELDS, e.problems)
+    return RedirectResponse(page, status_code=303)
+
+
+async def edit_meeting(request: Request) -> Response:
+    ctx, slug = request.app.state.ctx, request.path_params["slug"]
+    action = f"/meetings/{quote(slug)}/edit"
+    if request.method == "GET":
+        _lead(await auth.require_viewer(request))
+        values, names = await run_in_threadpool(_values_of, ctx, slug)
+        return _form(request, action, "edit", values, names)
+    viewer, form = await auth.checked_form(request)
+    _lead(viewer)
+    names = (await run_in_threadpool(_values_of, ctx, slug))[1]
+    sent = _sent(form, tuple(n for n in names if n != "slug"))
+    try:
+        page = await run_in_threadpool(_save, ctx, lambda s, now: meeting_records.edit(s, slug, now, _fields(sent)))
+    except meeting_records.InvalidMeeting as e:
+        return _form(request, action, "edit", sent | {"slug": slug}, names, e.problems)
+    return RedirectResponse(page, status_code=303)
+
+
+def _announce_values(ctx: Any, slug: str, day: str) -> dict[str, Any]:  # noqa: ANN401 - app state
+    """The announce form of an occurrence: as announced so far, else the series' title and zone."""
+    with store.transaction(ctx.engine) as session:
+        series = items.by_slug(session, MeetingSeries, slug)
+        if series is None:
+            raise NotFound("meeting")
+        try:
+            found = meeting_records.override_of(session, series, meeting_records.occurrence_day(series, day))
+        except meeting_records.InvalidMeeting:
+            raise NotFound("meeting") from None
+        record = dumping.meeting_record(found) if found is not None else {"title": series.title, "tz": series.tz}
+        if found is not None and found.precision == Precision.month:
+            record["start"] = ""  # the placeholder's month is what is to be announced
+        return _shown(record, ANNOUNCE_FIELDS)
+
+
+async def announce(request: Request) -> Response:
+    ctx, slug, day = request.app.state.ctx, request.path_params["slug"], request.path_params["day"]
+    action = f"/meetings/{quote(slug)}/{quote(day)}/announce"
+    if request.method == "GET":
+        _lead(await auth.require_viewer(request))
+        values = await run_in_threadpool(_announce_values, ctx, slug, day)
+        return _form(request, action, "announce", values, ANNOUNCE_FIELDS)
+    viewer, form = await auth.checked_form(request)
+    _lead(viewer)
+    sent = _sent(form, ANNOUNCE_FIELDS)
+    await run_in_threadpool(_announce_values, ctx, slug, day)  # a day that is no occurrence: 404, as the page
+    try:
+        page = await run_in_threadpool(
+            _save, ctx, lambda s, now: meeting_records.announce(s, slug, day, now, _fields(sent))
+        )
+    except meeting_records.InvalidMeeting as e:
+        return _form(request, action, "announce", sent, ANNOUNCE_FIELDS, e.problems)
+    return RedirectResponse(page, status_code=303)
+
+
+async def cancel(request: Request) -> Response:
+    """Cancel a meeting, a series from now on, or (with a day) one occurrence of a series."""
+    viewer, _form_data = await auth.checked_form(request)
+    _lead(viewer)
+    ctx, slug, day = request.app.state.ctx, request.path_params["slug"], request.path_params.get("day")
+    if day is not None:
+        await run_in_threadpool(_announce_values, ctx, slug, day)  # 404 unless an occurrence of a series
+    page = await run_in_threadpool(_save, ctx, lambda s, now: meeting_records.cancel(s, slug, now, day))
+    return RedirectResponse(page, status_code=303)
 
 
 ROUTES = [
     Route("/meetings", meeting_list),
+    Route("/meetings/new", new_meeting, methods=["GET", "POST"]),  # before /meetings/{slug}
     Route("/meetings/{slug}", meeting_page),
+    Route("/meetings/{slug}/edit", edit_meeting, methods=["GET", "POST"]),  # before /meetings/{slug}/{day}
+    Route("/meetings/{slug}/cancel", cancel, methods=["POST"]),
     Route("/meetings/{slug}/{day}", meeting_page),
+    Route("/meetings/{slug}/{day}/announce", announce, methods=["GET", "POST"]),
+    Route("/meetings/{slug}/{day}/cancel", cancel, methods=["POST"]),
 ]

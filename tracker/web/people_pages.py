@@ -58,7 +58,9 @@ def _choices(session: Session) -> dict[str, Any]:
 
 def _posted_fields(form: FormData) -> dict[str, Any]:
     fields: dict[str, Any] = {name: str(form.get(name, "")).strip() for name in TEXT_FIELDS}
-    return fields | {"committees": [str(c) for c in form.getlist("committees")]}
+    # An unticked checkbox sends nothing: no "invitations" means they are off.
+    return fields | {"committees": [str(c) for c in form.getlist("committees")],
+                     "invitations": form.get("invitations") is not None}  # fmt: skip
 
 
 # --- the list ----------------------------------------------------------------------------------------------------
@@ -87,7 +89,8 @@ def _form_page(request: Request, person: dict[str, Any], errors: dict[str, str],
 
 async def new(request: Request) -> Response:
     await _signed_in_lead(request)
-    blank = {"quiet_hours": "20:00-08:00", "tz": COMMON_ZONES[0], "access": "officer", "committees": []}
+    blank = {"quiet_hours": "20:00-08:00", "tz": COMMON_ZONES[0], "access": "officer", "committees": [],
+             "invitations": True}  # fmt: skip
     return await run_in_threadpool(_form_page, request, blank, {}, True)
 
 

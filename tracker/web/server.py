@@ -40,7 +40,18 @@ from tracker.core.config import Settings, refresh_interval
 from tracker.core.errors import Busy, NotFound, NotSignedIn, TrackerError
 from tracker.core.vocab import CATEGORIES
 from tracker.register import items
-from tracker.web import actions, auth, calendar_pages, desk_pages, item_pages, meeting_pages, people_pages, signin
+from tracker.web import (
+    actions,
+    auth,
+    brief_pages,
+    calendar_pages,
+    desk_pages,
+    item_pages,
+    meeting_pages,
+    people_pages,
+    report_pages,
+    signin,
+)
 from tracker.web.pages import TEMPLATES
 
 log = logging.getLogger("tracker.web.server")
@@ -347,7 +358,9 @@ def create_app(settings: Settings, engine: Engine, now: Callable[[], datetime], 
             *item_pages.ROUTES,
             *signin.ROUTES,
             *desk_pages.ROUTES,
+            *brief_pages.ROUTES,  # before meeting_pages': /meetings/{slug}/{day} would match …/brief
             *meeting_pages.ROUTES,
+            *report_pages.ROUTES,
         ],
         exception_handlers=handlers,
     )
