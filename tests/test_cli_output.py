@@ -145,8 +145,9 @@ def check_times(document) -> int:
 
 
 ITEM_KEYS = {"category", "committee", "completed_at", "completed_by", "completed_how", "days_overdue", "description",
-             "due", "due_all_day", "due_note", "due_utc", "id", "meeting", "note", "overdue", "owners", "priority",
-             "sequence", "serves", "slug", "source_quote", "status", "title", "tz", "uid", "updated_at"}  # fmt: skip
+             "decision", "due", "due_all_day", "due_note", "due_utc", "id", "meeting", "note", "overdue", "owners",
+             "priority", "sequence", "serves", "slug", "source_quote", "status", "title", "tz", "uid",
+             "updated_at"}  # fmt: skip
 MEETING_KEYS = {"attendees", "cancelled", "date", "end_date", "end_utc", "from_rule", "number", "past", "place",
                 "series", "slug", "start_local", "start_utc", "tentative", "title", "tz", "uid"}  # fmt: skip
 
@@ -281,7 +282,8 @@ def test_the_other_json_documents_have_only_offset_times_too(invoke, loaded, tmp
         check_times(document)
         return document["results"]
 
-    assert {r["kind"] for r in run("load", str(loaded))} == {"people", "committees", "series", "meetings", "items"}
+    assert {r["kind"] for r in run("load", str(loaded))} == {"people", "committees", "series", "meetings", "decisions",
+                                                             "items"}  # fmt: skip
     assert all(set(r) == {"path", "bytes", "changed"} for r in run("export", "--out", str(tmp_path / "cal")))
     assert set(run("backup", str(tmp_path / "copy.db"))) == {"path", "bytes", "rows", "tables"}
     subscription = run("subscribe", "add", "--name", "phone", "--person", "apec-officer")

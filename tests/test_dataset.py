@@ -22,7 +22,7 @@ def _records():
 def test_every_source_quote_is_verbatim_in_the_report():
     report = re.sub(r"\s+", "", (DATA / "source" / "apec-sme-ministerial-2008-report.txt").read_text(encoding="utf-8"))
     quoted = [(f, s, r) for f, s, r in _records() if s != "people"]
-    assert len(quoted) == 37
+    assert len(quoted) == 59
     for filename, section, row in quoted:
         assert row.get("source"), f"{filename} {section} {row['slug']} has no source quote"
         assert re.sub(r"\s+", "", row["source"]) in report, f"{filename} {section} {row['slug']}"
@@ -34,6 +34,7 @@ def test_shipped_dataset_loads_with_every_kind(invoke_json, data_copy):
     assert rows["committees"]["created"] == 2
     assert rows["series"]["created"] == 2
     assert rows["meetings"]["created"] == 10
+    assert rows["decisions"]["created"] == 22
     assert rows["items"]["created"] == 23
 
 

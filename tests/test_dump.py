@@ -21,11 +21,11 @@ from tests.conftest import DATA
 from tracker.cli.main import cli
 from tracker.core import rules, store
 from tracker.core.errors import InvalidInput
-from tracker.core.models import Committee, Item, Meeting, MeetingSeries, Meta, Person
+from tracker.core.models import Committee, Decision, Item, Meeting, MeetingSeries, Meta, Person
 from tracker.core.vocab import CATEGORIES, POLICY_KEY
 from tracker.register import dataset, dumping, items
 
-FILES = ["committees.yaml", "items.yaml", "meetings.yaml", "people.yaml"]
+FILES = ["committees.yaml", "decisions.yaml", "items.yaml", "meetings.yaml", "people.yaml"]
 
 CALENDAR = """BEGIN:VCALENDAR
 VERSION:2.0
@@ -97,7 +97,7 @@ def register(url: str) -> dict[str, Any]:
     try:
         with store.transaction(engine) as session:
             out: dict[str, Any] = {"policy": getattr(session.get(Meta, POLICY_KEY), "value", None)}
-            for model in (Person, Committee, MeetingSeries, Meeting, Item):
+            for model in (Person, Committee, MeetingSeries, Meeting, Decision, Item):
                 rows = session.execute(model.__table__.select()).all()
                 out[model.__tablename__] = {row.slug: _row(row) for row in rows}
             for slug, row in out["items"].items():
@@ -111,7 +111,8 @@ def register(url: str) -> dict[str, Any]:
 def _row(row: Any) -> dict[str, Any]:
     skip = {"id", "sequence", "loaded", "created_at", "email_muted", "loaded_from"}
     links = {"escalation_id": Person, "series_id": MeetingSeries, "meeting_id": Meeting, "committee_id": Committee,
-             "serves_meeting_id": Meeting, "serves_series_id": MeetingSeries}  # fmt: skip
+             "serves_meeting_id": Meeting, "serves_series_id": MeetingSeries, "decision_id": Decision,
+             "affects_series_id": MeetingSeries, "affects_committee_id": Committee}  # fmt: skip
     return {name: (links[name], value) if name in links else value for name, value in row._mapping.items()
             if name not in skip}  # fmt: skip
 
@@ -206,7 +207,7 @@ def test_dump_is_deterministic_and_keeps_the_chinese_verbatim(invoke, invoke_jso
     out = tmp_path / "out"
     written = invoke_json("dump", str(out))
     assert [Path(row["path"]).name for row in written] == ["people.yaml", "committees.yaml", "meetings.yaml",
-                                                           "items.yaml"]  # fmt: skip
+                                                           "decisions.yaml", "items.yaml"]  # fmt: skip
     assert all(row["changed"] for row in written)
     before = files(out)
     again = invoke_json("dump", str(out))

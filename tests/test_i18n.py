@@ -21,7 +21,7 @@ from tests.conftest import LiveServer
 from tests.test_delivery import send_due
 from tracker.core import i18n, store
 from tracker.core.config import load_settings
-from tracker.core.models import Committee, Item, Meeting, MeetingSeries, Person, Subscription
+from tracker.core.models import Committee, Decision, Item, Meeting, MeetingSeries, Person, Subscription
 from tracker.web import auth, server
 from tracker.web.pages import desk_page
 
@@ -130,7 +130,7 @@ def user_texts(env: dict[str, str]) -> list[str]:
     found: set[str] = set()
     try:
         with store.transaction(engine) as session:
-            for model in (Item, Meeting, MeetingSeries, Person, Committee, Subscription):
+            for model in (Item, Meeting, MeetingSeries, Person, Committee, Decision, Subscription):
                 for row in session.execute(select(model.__table__)):
                     for value in row:
                         values = value if isinstance(value, list) else [value]

@@ -23,14 +23,15 @@ _QUERIES = {
     "meeting": "SELECT slug, title FROM meetings",
     "series": "SELECT slug, title FROM meeting_series",
     "meeting-or-series": "SELECT slug, title FROM meetings UNION SELECT slug, title FROM meeting_series",
+    "decision": "SELECT slug, title FROM decisions",
 }
 _ITEMS = "SELECT id, slug, title, status FROM items"
 _TIMEOUT = 2  # seconds: a Tab waits at most this long for a locked or unreachable database
 
 
 def slugs(kind: str, incomplete: str, db: str | None, config: str | None) -> list[tuple[str, str]]:
-    """(slug, its title or name) of each `kind` ("person", "committee", "meeting", "series" or
-    "meeting-or-series") whose slug starts with `incomplete`, sorted by slug. `db` and `config` are the
+    """(slug, its title or name) of each `kind` ("person", "committee", "meeting", "series",
+    "meeting-or-series" or "decision") whose slug starts with `incomplete`, sorted by slug. `db` and `config` are the
     --db and --config options given, if any."""
     rows = _rows(db, config, _QUERIES[kind])
     return sorted({(slug, one_line(title)) for slug, title in rows if slug.startswith(incomplete)})

@@ -91,6 +91,11 @@ def _item_options(f: Callable) -> Callable:
             shell_complete=complete("meeting-or-series"),
         ),
         click.option("--committee", help="Committee slug.", shell_complete=complete("committee")),
+        click.option(
+            "--decision",
+            help="Slug of the decision the item carries out (see `tracker decisions`).",
+            shell_complete=complete("decision"),
+        ),
         click.option("--description"),
         click.option("--source", "source_quote", help="The source quote."),
     ]

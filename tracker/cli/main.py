@@ -8,6 +8,7 @@ from tracker.cli import (  # noqa: F401
     access_commands,
     brief_commands,
     data_commands,
+    decision_commands,
     item_commands,
     meeting_commands,
     record_commands,

@@ -32,7 +32,7 @@ def json_text(command: str, now: datetime, results: Any) -> str:
 # other column holds ids, slugs, codes, numbers or times, and keeps each value whole on one line (a list gets
 # a line per value), so a narrow terminal never breaks `apec-officer` into `apec-off` and `icer`.
 PROSE = frozenset({"title", "name", "role", "email", "about", "place", "note", "error", "old", "new", "when", "will",
-                   "records", "path"})  # fmt: skip
+                   "records", "path", "affects"})  # fmt: skip
 
 
 def render_table(title: str, columns: Sequence[str], rows: Sequence[dict[str, Any]], empty: str = "nothing") -> None:

@@ -31,6 +31,7 @@ from tracker.core.clock import zone
 from tracker.core.errors import Conflict, InvalidInput, NotFound
 from tracker.core.models import (
     Committee,
+    Decision,
     Item,
     Meeting,
     MeetingSeries,
@@ -42,10 +43,12 @@ from tracker.core.models import (
 )
 from tracker.core.timing import When, day_after, parse_when
 from tracker.core.vocab import CATEGORIES, LOCALES, POLICY_KEY
+from tracker.register import decisions as decisions_module
 from tracker.register import items as items_module
 from tracker.register import overrides
 
-SECTIONS = ("people", "committees", "series", "meetings", "items")
+# In the order they are written: each section's links point to the sections before it.
+SECTIONS = ("people", "committees", "series", "meetings", "decisions", "items")
 
 
 def _tz(value: str) -> str:
@@ -134,6 +137,13 @@ class Record(BaseModel):
     # The file the record belongs to, when not the one it is written in: `tracker dump` gathers records of
     # several files into one, and writes this so that loading the dump back is no conflict.
     loaded_from: Annotated[str, AfterValidator(_file_name)] | None = None
+
+
+def _quote(value: str) -> str:
+    cleaned = rules.clean_text(value)
+    if not cleaned:
+        raise ValueError("a decision quotes the words of the report that record it, verbatim")
+    return cleaned
 
 
 def _hhmm(value: str) -> str:
@@ -240,6 +250,20 @@ class MeetingIn(Record):
     cancelled: bool = False
 
 
+class DecisionIn(Record):
+    """What a meeting decided (not an action: items that carry it out cite it with `decision:`)."""
+
+    title: Title
+    meeting: Slug  # the meeting that decided it
+    category: Category | None = None
+    affects_series: Slug | None = None  # e.g. its rhythm
+    affects_committee: Slug | None = None
+    affects_plan: Line = ""  # e.g. "SMEWG Strategic Plan 2009–2012 (Chiclayo Plan)"
+    drops: Slugs = []  # items it makes moot: cancelled by the load that first lists them
+    description: Text = ""
+    source: Annotated[str, AfterValidator(_quote)]
+
+
 class ItemIn(Record):
     title: Annotated[str, _line(rules.TITLE_MAX), Field(min_length=1)]
     description: Text = ""
@@ -253,6 +277,7 @@ class ItemIn(Record):
     meeting: Slug | None = None
     serves: Slug | None = None
     committee: Slug | None = None
+    decision: Slug | None = None  # the decision it carries out
     source: Text = ""
     note: Text = ""
     reminders: PolicyIn | None = None
@@ -267,6 +292,7 @@ MODELS: dict[str, type[Record]] = {
     "committees": CommitteeIn,
     "series": SeriesIn,
     "meetings": MeetingIn,
+    "decisions": DecisionIn,
     "items": ItemIn,
 }
 
@@ -591,7 +617,8 @@ class LoadResult:
         ]
 
 
-ROWS = {"people": Person, "committees": Committee, "series": MeetingSeries, "meetings": Meeting, "items": Item}
+ROWS = {"people": Person, "committees": Committee, "series": MeetingSeries, "meetings": Meeting, "decisions": Decision,
+        "items": Item}  # fmt: skip
 
 
 def load(session: Session, paths: Iterable[str | Path] | Dataset, now: datetime, move: bool = False) -> LoadResult:
@@ -611,6 +638,7 @@ def load(session: Session, paths: Iterable[str | Path] | Dataset, now: datetime,
         "committees": _write_committee,
         "series": _write_series,
         "meetings": _write_meeting,
+        "decisions": _write_decision,
         "items": _write_item,
     }
     for section in SECTIONS:
@@ -629,6 +657,9 @@ def load(session: Session, paths: Iterable[str | Path] | Dataset, now: datetime,
     # Escalation contacts may point forward in the file, so they are linked once everyone exists.
     for entry in dataset.entries["people"]:
         _link_escalation(session, entry)
+    # A decision drops items (of any file), so once every item of this load exists.
+    for entry in dataset.entries["decisions"]:
+        _drop_items(session, entry, now)
     if dataset.policy is not None:
         _write_policy(session, dataset.policy)
     return result
@@ -927,7 +958,7 @@ def _write_item(session: Session, entry: Entry, now: datetime) -> str:
         due = _local(entry, "due", r.due, zone(tz))
         if due.precision == Precision.month:
             raise entry.error("due", "a due date needs a day; say what the source gives in due_note")
-    for name, model in (("meeting", Meeting), ("committee", Committee)):
+    for name, model in (("meeting", Meeting), ("committee", Committee), ("decision", Decision)):
         _by_slug(session, model, getattr(r, name), entry, name)
     if r.serves is not None and not _serves_target(session, r.serves):
         raise entry.error("serves", str(items_module.unknown_slug(session, (Meeting, MeetingSeries), r.serves)))
@@ -945,6 +976,7 @@ def _write_item(session: Session, entry: Entry, now: datetime) -> str:
         "meeting": r.meeting,
         "serves": r.serves,
         "committee": r.committee,
+        "decision": r.decision,
         "source_quote": r.source,
         "note": r.note,
         "reminder_policy": r.reminders.stored() if r.reminders else {},
@@ -954,6 +986,30 @@ def _write_item(session: Session, entry: Entry, now: datetime) -> str:
     if session.scalars(select(Item.id).where(Item.slug == r.slug)).first() is None:
         _free_uid(session, entry, Item, uid)  # the uid of an existing item never changes
     return items_module.merge_loaded(session, r.slug, values, _recorded(entry, tz, now), now, uid=uid)
+
+
+def _write_decision(session: Session, entry: Entry, now: datetime) -> str:
+    r: DecisionIn = entry.record
+    meeting = _by_slug(session, Meeting, r.meeting, entry, "meeting")
+    _by_slug(session, MeetingSeries, r.affects_series, entry, "affects_series")
+    _by_slug(session, Committee, r.affects_committee, entry, "affects_committee")
+    values = {
+        "title": r.title,
+        "description": r.description,
+        "meeting": r.meeting,
+        "category": r.category,
+        "affects_series": r.affects_series,
+        "affects_committee": r.affects_committee,
+        "affects_plan": r.affects_plan,
+        "source_quote": r.source,
+    }
+    return decisions_module.merge_loaded(session, r.slug, values, _recorded(entry, meeting.tz, now), now)
+
+
+def _drop_items(session: Session, entry: Entry, now: datetime) -> None:
+    r: DecisionIn = entry.record
+    dropped = [_by_slug(session, Item, slug, entry, "drops") for slug in r.drops]
+    decisions_module.drop(session, _by_slug(session, Decision, r.slug, entry, "slug"), dropped, now)
 
 
 def _completion(entry: Entry, tz: str) -> dict[str, Any]:

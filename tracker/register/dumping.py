@@ -1,12 +1,12 @@
 """The database back as `data/`-style YAML (`tracker dump DIR`), in the format `tracker load` reads.
 
-Four files, as in `data/`: people.yaml (people and the file-wide reminder_policy), committees.yaml,
-meetings.yaml (series, then meetings) and items.yaml. Records come in the order they were created (the order
-of the files they were loaded from, which a fresh database loading the dump repeats, ids included) and carry
-only the fields that differ from the loader's defaults, so the same database always gives the same bytes, and
-load → dump → load gives the same register. Not written: item history, subscriptions, planned reminders and
-their deliveries, snoozes, a person's e-mail opt-out (their own setting, made on their settings page), and
-comments.
+Five files, as in `data/`: people.yaml (people and the file-wide reminder_policy), committees.yaml,
+meetings.yaml (series, then meetings), decisions.yaml and items.yaml. Records come in the order they were
+created (the order of the files they were loaded from, which a fresh database loading the dump repeats, ids
+included) and carry only the fields that differ from the loader's defaults, so the same database always gives
+the same bytes, and load → dump → load gives the same register. Not written: item history, subscriptions,
+planned reminders and their deliveries, snoozes, a person's e-mail opt-out (their own setting, made on their
+settings page), and comments.
 """
 
 from __future__ import annotations
@@ -27,15 +27,16 @@ from sqlalchemy.orm import Session
 from tracker.core import files
 from tracker.core.clock import start_of_day
 from tracker.core.errors import Conflict, InvalidInput
-from tracker.core.models import Committee, Item, Meeting, MeetingSeries, Meta, Person, Precision, Status
+from tracker.core.models import Committee, Decision, Item, Meeting, MeetingSeries, Meta, Person, Precision, Status
 from tracker.core.vocab import POLICY_KEY
-from tracker.register import dataset
+from tracker.register import dataset, decisions
 
 # file → its sections, in the loader's order
 FILES = {
     "people.yaml": ("people",),
     "committees.yaml": ("committees",),
     "meetings.yaml": ("series", "meetings"),
+    "decisions.yaml": ("decisions",),
     "items.yaml": ("items",),
 }
 HEADER = (
@@ -89,6 +90,7 @@ def documents_of(session: Session) -> dict[str, dict[str, Any]]:
             "series": _records(session, MeetingSeries, series_record, "meetings.yaml"),
             "meetings": _records(session, Meeting, meeting_record, "meetings.yaml"),
         },
+        "decisions.yaml": {"decisions": _records(session, Decision, _decision, "decisions.yaml")},
         "items.yaml": {"items": _records(session, Item, _item, "items.yaml")},
     }
 
@@ -193,6 +195,23 @@ def meeting_record(m: Meeting) -> dict[str, Any]:
     return _trimmed(dataset.MeetingIn, fields)
 
 
+def _decision(d: Decision) -> dict[str, Any]:
+    fields = {
+        "slug": d.slug,
+        "title": d.title,
+        "meeting": d.meeting.slug,
+        "category": d.category,
+        "affects_series": d.affects_series.slug if d.affects_series else None,
+        "affects_committee": d.affects_committee.slug if d.affects_committee else None,
+        "affects_plan": d.affects_plan,
+        "drops": _Flow(decisions.drops_of(d)),
+        "description": d.description,
+        "source": d.source_quote,
+        "recorded": _moment(d.updated_at, ZoneInfo(d.meeting.tz)),
+    }
+    return _trimmed(dataset.DecisionIn, fields)
+
+
 def _item(i: Item) -> dict[str, Any]:
     tz = ZoneInfo(i.tz)
     owners = [p.slug for p in i.owners]
@@ -218,6 +237,7 @@ def _item(i: Item) -> dict[str, Any]:
         "meeting": i.meeting.slug if i.meeting else None,
         "serves": (i.serves_meeting or i.serves_series).slug if (i.serves_meeting or i.serves_series) else None,
         "committee": i.committee.slug if i.committee else None,
+        "decision": i.decision.slug if i.decision else None,
         "source": i.source_quote,
         "note": i.note,
         "reminders": _policy(i.reminder_policy),

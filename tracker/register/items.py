@@ -48,11 +48,12 @@ _GETTERS: dict[str, Callable[[Item], Any]] = {
     "meeting": lambda i: _slug_of(i.meeting),
     "serves": lambda i: _slug_of(i.serves_meeting or i.serves_series),
     "committee": lambda i: _slug_of(i.committee),
+    "decision": lambda i: _slug_of(i.decision),
     "completed_at": lambda i: i.completed_at.isoformat() if i.completed_at else None,
 }
 FIELDS = (
     "title", "description", "owners", "due", "due_all_day", "tz", "due_note", "status", "priority",
-    "category", "meeting", "serves", "committee", "source_quote", "note", "reminder_policy",
+    "category", "meeting", "serves", "committee", "decision", "source_quote", "note", "reminder_policy",
 )  # fmt: skip
 # When, by whom and how an item was done: set by the change that marks it done, unless the source (a YAML dump)
 # says so itself; they belong to a done item only.
@@ -66,6 +67,7 @@ def current(item: Item, name: str) -> Any:
 
 NOUNS = {Person: "person", Committee: "committee", Meeting: "meeting", MeetingSeries: "series", Item: "item",
          Decision: "decision"}  # fmt: skip
+LINKS = {"meeting": Meeting, "committee": Committee, "decision": Decision}  # fields naming one row by its slug
 
 
 def lookup(session: Session, model: type, slug: str) -> Any:
@@ -99,12 +101,8 @@ def _set(session: Session, item: Item, name: str, value: Any) -> None:
     elif name == "owners":
         people = [lookup(session, Person, slug) for slug in value]
         item.owner_links = [ItemOwner(person=p, position=n) for n, p in enumerate(people)]
-    elif name in ("meeting", "committee"):
-        setattr(
-            item,
-            name,
-            lookup(session, {"meeting": Meeting, "committee": Committee}[name], value) if value else None,
-        )
+    elif name in LINKS:
+        setattr(item, name, lookup(session, LINKS[name], value) if value else None)
     elif name == "serves":
         meeting = by_slug(session, Meeting, value)
         series = by_slug(session, MeetingSeries, value) if meeting is None else None
@@ -488,6 +486,7 @@ def as_dict(item: Item, now: datetime) -> dict[str, Any]:
         "meeting": _slug_of(item.meeting),
         "serves": _slug_of(item.serves_meeting or item.serves_series),
         "committee": _slug_of(item.committee),
+        "decision": _slug_of(item.decision),
         "description": item.description,
         "source_quote": item.source_quote,
         "note": item.note,

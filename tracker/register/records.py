@@ -47,10 +47,9 @@ Place = tuple[str | int, ...]  # ("follow_ups", 3, "due"): the third follow-up's
 
 
 class FollowUpIn(ItemIn):
-    """A follow-up: an item record whose slug may be left out, and which may cite the decision it implements."""
+    """A follow-up: an item record whose slug may be left out."""
 
     slug: Slug | None = None
-    decision: Slug | None = None
 
 
 class OccurrenceIn(BaseModel):
@@ -308,14 +307,11 @@ def _add(session: Session, follow_up: FollowUpIn, meeting: Meeting, now: datetim
     """The follow-up through items.add, as `tracker add` creates an item, coming from `meeting`."""
     fields = {"description": follow_up.description, "due_note": follow_up.due_note, "priority": follow_up.priority,
               "source_quote": follow_up.source, "note": follow_up.note, "meeting": meeting.slug}  # fmt: skip
-    for name in ("category", "committee", "serves"):  # none: left out, as `tracker add` without the option
+    for name in ("category", "committee", "serves", "decision"):  # none: left out, as `tracker add` without the option
         if getattr(follow_up, name):
             fields[name] = getattr(follow_up, name)
-    item = items.add(session, now, follow_up.title, by=by, default_tz=default_tz, tz=follow_up.tz,
+    return items.add(session, now, follow_up.title, by=by, default_tz=default_tz, tz=follow_up.tz,
                      slug=follow_up.slug, owners=follow_up.owners, due=follow_up.due, how=how, **fields)  # fmt: skip
-    if follow_up.decision:
-        item.decision = items.lookup(session, Decision, follow_up.decision)
-    return item
 
 
 def _refused_place(n: int, text: str) -> Place:

@@ -142,13 +142,14 @@ def page_context(session: Session, item: Item, viewer: Viewer, now: datetime) ->
     names = dict(session.execute(select(Person.slug, Person.name)).all())
     row = items.as_dict(item, now)
     held = session.get(Snooze, (item.id, viewer.person_id))
-    serves = item.serves_meeting or item.serves_series
+    serves, decision = item.serves_meeting or item.serves_series, item.decision
     return {
         "item": row | due_views(item, viewer),
         "owners": [{"slug": p.slug, "name": p.name} for p in item.owners],
         "meeting": item.meeting and {"slug": item.meeting.slug, "title": item.meeting.title},
         "serves": serves and {"slug": serves.slug, "title": serves.title, "series": item.serves_series is not None},
         "committee": item.committee and {"slug": item.committee.slug, "name": item.committee.name},
+        "decision": decision and {"slug": decision.slug, "title": decision.title, "meeting": decision.meeting.slug},
         "category_name": CATEGORIES.get(item.category or ""),
         "completed_at": item.completed_at and timing.minute(item.completed_at, ZoneInfo(viewer.tz)),
         "completed_by": names.get(item.completed_by or "", item.completed_by),  # the name, as the history shows

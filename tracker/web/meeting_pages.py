@@ -26,7 +26,7 @@ from tracker.core.clock import start_of_day, zone
 from tracker.core.errors import NotFound
 from tracker.core.models import Item, Meeting, MeetingSeries, Precision
 from tracker.core.timing import local_date
-from tracker.register import access, dumping, items, meeting_records
+from tracker.register import access, decisions, dumping, items, meeting_records
 from tracker.register.access import Viewer
 from tracker.web import auth, charts, pages
 from tracker.web.pages import desk_page
@@ -117,6 +117,7 @@ def _held(session: Session, meeting: Meeting, now: datetime, viewer: Viewer) -> 
         "came_from": _rows(session, now, viewer, Item.meeting_id == meeting.id),
         "serve": _rows(session, now, viewer, Item.serves_meeting_id == meeting.id),
         "serve_series": _rows(session, now, viewer, Item.serves_series_id == series.id) if series else [],
+        "decisions": decisions.rows(session, decisions.decisions(session, meeting=meeting.slug)),
     }  # fmt: skip
 
 
@@ -127,6 +128,7 @@ def _series(session: Session, series: MeetingSeries, now: datetime, viewer: View
         "when": None, "until": None,
         "serve_series": _rows(session, now, viewer, Item.serves_series_id == series.id),
         "occurrences": _series_occurrences(session, series, start, max(start, now) + AHEAD, now),
+        "decisions": decisions.rows(session, decisions.affecting_series(session, series)),
     }  # fmt: skip
 
 
