@@ -43,6 +43,7 @@ follow_ups:
   - title: Circulate the minutes
     owners: [apec-officer]
     due: 2008-09-15
+    decision: kpis-decided-at-smewg-28
 """
 
 
@@ -71,6 +72,9 @@ def test_a_new_meeting_with_its_outcome_and_follow_ups(invoke, invoke_json, load
     }  # fmt: skip
     assert listed["book-the-venue-for-the-next-workshop"]["owners"] == ["forum-officer", "apec-officer"]
     assert listed["book-the-venue-for-the-next-workshop"]["due"] == "2008-09-20T17:00:00+08:00"
+    assert {slug: item["decision"] for slug, item in listed.items()} == {
+        "draft-the-kpi-set": None, "book-the-venue-for-the-next-workshop": None,
+        "circulate-the-minutes": "kpis-decided-at-smewg-28"}  # fmt: skip
     # The history says who recorded it, and how.
     history = invoke_json("show", "draft-the-kpi-set")["history"]
     assert [(h["field"], h["by"], h["how"]) for h in history] == [("created", "tester", "cli")]
@@ -143,6 +147,12 @@ def test_one_bad_follow_up_saves_nothing(invoke, loaded, tmp_path, db_url):
             "follow_ups[1].serves",
             "no meeting or series with slug 'apec-smewg-99' (did you mean 'apec-smewg', 'apec-smewg-28' or "
             "'apec-smewg-27'?)",
+        ),
+        (
+            ("decision: kpis-decided-at-smewg-28", "decision: kpis-at-smewg-28"),
+            26,
+            "follow_ups[3].decision",
+            "no decision with slug 'kpis-at-smewg-28' (did you mean 'kpis-decided-at-smewg-28'",
         ),
         (("  start: 2008-09-10\n", "  start: 2008-09-12\n"), 5, "meeting.end", "the meeting ends before it starts"),
         (("  tz: Asia/Taipei\n", "  tz: Asia/Taipeh\n"), 6, "meeting.tz", None),
