@@ -42,7 +42,7 @@ def add_decision(db_url: str, slug: str, meeting: str, title: str, quote: str) -
         engine.dispose()
 
 
-def test_the_28th_smewg_brief_carries_the_kpi_items_from_the_15th_ministerial(invoke, loaded, db_url):
+def test_the_28th_smewg_brief_carries_the_kpi_items_from_the_15th_ministerial(invoke, invoke_json, loaded, db_url):
     add_decision(db_url, "forum-project-reported", "apec-smewg-27", "Our 2009–2011 forum project was reported",
                  "續規劃辦理明年於我國舉辦之APEC中小企業全球競爭力論壇案")  # fmt: skip
     add_decision(db_url, "not-the-previous-meeting", "apec-sme-ministerial-16", "Decided elsewhere", "")
@@ -59,7 +59,10 @@ def test_the_28th_smewg_brief_carries_the_kpi_items_from_the_15th_ministerial(in
     assert result["occurrence"]["place"] == "Bangkok, Thailand"
     assert "we lead the KPI committee" in result["occurrence"]["our_role"]
     assert result["previous"]["slug"] == "apec-smewg-27"
-    assert [d["slug"] for d in result["decisions"]] == ["forum-project-reported"]
+    # The previous meeting's decisions, then the ministerial's about the working group (its plan, its KPIs, …).
+    about_the_series = [d["slug"] for d in invoke_json("decisions", "--affects", "apec-smewg")]
+    assert "kpis-decided-at-smewg-28" in about_the_series
+    assert [d["slug"] for d in result["decisions"]] == ["forum-project-reported", *about_the_series]
     areas = {a["category"]: a for a in result["progress"]}
     assert areas["innovation"] == {"category": "innovation", "open": 1, "overdue": 0, "done": 0, "cancelled": 0,
                                    "total": 1}  # fmt: skip

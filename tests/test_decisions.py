@@ -41,7 +41,7 @@ def test_the_reports_decisions_are_in_the_data_each_with_its_meeting_and_what_it
         "strategic-plan-endorsed": (None, "apec-smewg", None, plan),
         "six-priority-areas": (None, None, None, plan),
         "work-plans-linked-to-priorities": (None, "apec-smewg", None, plan),
-        "kpis-decided-at-smewg-28": (None, None, "kpi-management-entrepreneurship", plan),
+        "kpis-decided-at-smewg-28": (None, "apec-smewg", "kpi-management-entrepreneurship", plan),
         "ministerials-biennial-from-2010": (None, "apec-sme-ministerial", None, ""),
         "gfpn-wln-cooperation": ("management-entrepreneurship", "apec-smewg", None, ""),
         "innovation-management-daegu": ("innovation", "apec-smewg", None, ""),

@@ -14,7 +14,8 @@ What the brief of occurrence O of series S holds (a meeting outside any series: 
   the meetings it has been carried through without being done or dropped;
 - done since / new since: items in scope completed / recorded from the start of the previous occurrence of S
   (the last one first scheduled before O, not cancelled) up to `now`;
-- decisions: those of the previous occurrence's meeting, and those of earlier meetings that affect S;
+- decisions: those of the previous occurrence's meeting, and those of any meeting held before O that affect S
+  (a ministerial deciding its working group's plan, KPIs or rhythm);
 - progress per priority area of the items in scope.
 """
 
@@ -33,7 +34,7 @@ from tracker.core.errors import InvalidInput, NotFound
 from tracker.core.models import OPEN_STATUSES, Decision, Item, ItemOwner, Meeting, MeetingSeries, Status
 from tracker.core.timing import local_date
 from tracker.core.vocab import CATEGORIES
-from tracker.register import items
+from tracker.register import decisions, items
 
 AHEAD = timedelta(days=2 * 366)  # a series' next occurrence is looked for this far past now (and past its meetings)
 
@@ -153,29 +154,19 @@ def _item(item: Item, held: list[Occurrence], now: datetime) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _decision(decision: Decision) -> dict[str, Any]:
-    return {
-        "slug": decision.slug,
-        "title": decision.title,
-        "description": decision.description,
-        "meeting": decision.meeting.slug,
-        "meeting_title": decision.meeting.title,
-        "category": decision.category,
-        "affects_plan": decision.affects_plan,
-        "source_quote": decision.source_quote,
-    }
-
-
-def _decisions(session: Session, occ: Occurrence, previous: Occurrence | None, earlier: list[int]) -> list[dict]:
+def _decisions(session: Session, occ: Occurrence, previous: Occurrence | None) -> list[dict]:
     clauses = []
     if previous is not None and previous.meeting is not None:
         clauses.append(Decision.meeting_id == previous.meeting.id)
-    if occ.series is not None and earlier:
-        clauses.append(and_(Decision.affects_series_id == occ.series.id, Decision.meeting_id.in_(earlier)))
+    if occ.series is not None:
+        # A ministerial decides what its working group does next (a plan, KPIs, its rhythm): any meeting's decision
+        # about the series counts, once that meeting was held before this occurrence.
+        held_before = select(Meeting.id).where(Meeting.start < occ.start)
+        clauses.append(and_(Decision.affects_series_id == occ.series.id, Decision.meeting_id.in_(held_before)))
     if not clauses:
         return []
-    query = select(Decision).where(or_(*clauses)).options(selectinload(Decision.meeting)).order_by(Decision.slug)
-    return [_decision(d) for d in session.scalars(query)]
+    query = select(Decision).join(Decision.meeting).where(or_(*clauses)).order_by(Meeting.start, Decision.id)
+    return decisions.rows(session, list(session.scalars(query.options(selectinload(Decision.meeting)))))
 
 
 def _progress(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -240,7 +231,7 @@ def brief(session: Session, meeting_ref: str, occurrence: str | None, now: datet
         "done_since": [r for r in rows if r["status"] == Status.done.value and r["completed_at"]
                        and (since is None or datetime.fromisoformat(r["completed_at"]) >= since)],
         "new_since": [r for r in rows if since is not None and datetime.fromisoformat(r["recorded"]) >= since],
-        "decisions": _decisions(session, occ, previous, earlier),
+        "decisions": _decisions(session, occ, previous),
         "progress": _progress(rows),
     }  # fmt: skip
 
