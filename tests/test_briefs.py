@@ -202,6 +202,10 @@ def test_the_brief_page_needs_a_session_and_escapes_what_people_typed(desk, invo
     assert "@media print" in page.text
     assert 'href="/meetings/apec-smewg-28/brief?format=pdf"' in page.text
     assert 'href="/meetings/apec-smewg-28/brief?format=md"' in page.text
+    promised = re.search(r'id="promised-xlsx" href="([^"]+)"', page.text)[1]
+    assert promised == "/reports/promised/apec-smewg-28.xlsx"
+    workbook = viewer.get(promised)
+    assert workbook.status_code == 200 and workbook.content.startswith(b"PK")  # a zip: the XLSX the reports make
     markdown = viewer.get("/meetings/apec-smewg-28/brief?format=md")
     assert markdown.headers["content-type"] == "text/markdown; charset=utf-8"
     assert 'filename="brief-apec-smewg-28-2009-03-01.md"' in markdown.headers["content-disposition"]
