@@ -68,6 +68,7 @@ def test_the_28th_smewg_brief_carries_the_kpi_items_from_the_15th_ministerial(in
                                    "total": 1}  # fmt: skip
     markdown = invoke("--now", "2009-02-15", "brief", "apec-smewg-28").stdout
     assert "## Carried over from earlier meetings" in markdown
+    assert "- Attending: APEC SMEWG officer, APEC SME desk lead\n" in markdown  # people by name, as the owners
     assert "**Join the Innovation KPI committee and help draft its indicators**" in markdown
     assert "Came from: 15th APEC SME Ministerial Meeting" in markdown and "> " + CHINESE_QUOTE in markdown
     assert "Our 2009–2011 forum project was reported" in markdown

@@ -105,6 +105,9 @@ def test_announcing_an_occurrence_from_its_page_and_moving_it(server, lead, desk
     assert len(override) == 1 and override[0]["SEQUENCE"] == old[0]["SEQUENCE"] + 1
     assert [e.start for e in recurring_ical_events.of(cal).between(date(2027, 3, 1), date(2027, 4, 1))
             if str(e["UID"]) == "series-apec-smewg@tracker"] == [date(2027, 3, 16)]  # fmt: skip
+    # The occurrence's own address (links and bookmarks made before) leads to the meeting now held for it.
+    kept = lead.get("/meetings/apec-smewg/2027-03-01", follow_redirects=False)
+    assert (kept.status_code, kept.headers["location"]) == (303, "/meetings/apec-smewg-2027-03")
 
 
 def test_cancelling_an_occurrence_and_a_series(server, lead):

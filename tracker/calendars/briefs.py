@@ -32,7 +32,7 @@ from tracker.calendars import meetings
 from tracker.core import rules, timing
 from tracker.core.clock import start_of_day, zone
 from tracker.core.errors import InvalidInput, NotFound
-from tracker.core.models import OPEN_STATUSES, Decision, Item, ItemOwner, Meeting, MeetingSeries, Status
+from tracker.core.models import OPEN_STATUSES, Decision, Item, ItemOwner, Meeting, MeetingSeries, Person, Status
 from tracker.core.timing import local_date
 from tracker.core.vocab import CATEGORIES
 from tracker.register import decisions, items
@@ -189,8 +189,9 @@ def _progress(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(areas.values(), key=lambda a: order.index(a["category"]) if a["category"] in order else len(order))
 
 
-def _header(occ: Occurrence) -> dict[str, Any]:
+def _header(session: Session, occ: Occurrence) -> dict[str, Any]:
     m, s, row = occ.meeting, occ.series, occ.row
+    names = dict(session.execute(select(Person.slug, Person.name).where(Person.slug.in_(row["attendees"]))).all())
     return {
         "key": occ.key,
         "original": occ.original.isoformat(),
@@ -210,6 +211,7 @@ def _header(occ: Occurrence) -> dict[str, Any]:
         "subthemes": list(m.subthemes) if m else [],
         "our_role": m.our_role if m else "",
         "attendees": row["attendees"],
+        "attending": [names.get(slug, slug) for slug in row["attendees"]],  # as people read them
     }
 
 
@@ -229,8 +231,8 @@ def brief(session: Session, meeting_ref: str, occurrence: str | None, now: datet
     open_rows = [r for r in rows if r["status"] in is_open]
     own = occ.meeting.slug if occ.meeting else None
     return {
-        "occurrence": _header(occ),
-        "previous": _header(previous) if previous else None,
+        "occurrence": _header(session, occ),
+        "previous": _header(session, previous) if previous else None,
         "now": now.isoformat(),
         "carried_over": [r for r in open_rows if r["meeting"] and r["meeting"] != own],
         "open": [r for r in open_rows if not r["meeting"] or r["meeting"] == own],

@@ -142,7 +142,10 @@ def _series_day(session: Session, series: MeetingSeries, day: str, now: datetime
     found = [o for o in _series_occurrences(session, series, start, start + timedelta(days=1), now)
              if o["start_local"] == day]  # fmt: skip
     if not found:
-        raise NotFound("meeting")
+        moved = meeting_records.override_of(session, series, local)
+        if moved is None:
+            raise NotFound("meeting")
+        return {"moved_to": f"/meetings/{quote(moved.slug, safe='')}"}  # announced: its meeting's page is its page
     occurrence = found[0]
     return {
         "kind": "occurrence", "title": occurrence["title"], "record": series, "series": series, "occurrence_day": day,
@@ -155,6 +158,8 @@ def _series_day(session: Session, series: MeetingSeries, day: str, now: datetime
 async def meeting_page(request: Request) -> Response:
     viewer = await auth.require_viewer(request)
     context = await run_in_threadpool(_meeting_context, request, viewer)
+    if "moved_to" in context:
+        return RedirectResponse(context["moved_to"], status_code=303)
     return desk_page(request, "meeting.html", {"here": "meetings", "can_change": viewer.is_lead, **context})
 
 
