@@ -325,3 +325,19 @@ def test_without_may_change_meetings_the_meeting_must_exist_and_its_outcome_stay
         recorded = records.record(session, document, clock(), by="apec-officer", how="web", default_tz="UTC",
                                   may_change_meetings=False)  # fmt: skip
         assert [i.title for i in recorded.items] == ["Officer's follow-up"]
+
+
+def test_the_same_came_home_recorded_twice_adds_nothing_the_second_time(invoke, invoke_json, loaded, tmp_path,
+                                                                        db_url):  # fmt: skip
+    """A second run of the same file (or a form sent twice) names each follow-up already recorded, and saves nothing."""
+    path = write(tmp_path, CAME_HOME)
+    invoke("record", str(path))
+    again = write(tmp_path, CAME_HOME.replace(CAME_HOME.split("outcome:")[0], "meeting: smewg-kpi-workshop-2008\n"))
+    before = dump(db_url)
+    error = invoke("record", str(again), code=1).stderr
+    assert "follow_ups[1].title: already recorded from smewg-kpi-workshop-2008 as item draft-the-kpi-set" in error
+    assert dump(db_url) == before
+    # Another title is another follow-up.
+    invoke("record", str(write(tmp_path, "meeting: smewg-kpi-workshop-2008\nfollow_ups:\n  - title: Draft it again\n"
+                                         "    owners: [apec-officer]\n")))  # fmt: skip
+    assert "draft-it-again" in {i["slug"] for i in invoke_json("items", "--meeting", "smewg-kpi-workshop-2008")}

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tracker.core import rules
@@ -151,6 +152,8 @@ def record(session: Session, document: Any, now: datetime, by: str, how: str, de
     follow_ups = _follow_ups(sections.get("follow_ups"), problems)
     for n, follow_up in follow_ups.items():
         _check_references(session, n, follow_up, problems)
+        if meeting is not None and not created:
+            _check_not_recorded(session, meeting, n, follow_up, problems)
     if problems:
         raise Refused(problems, document, source)
     if outcome and outcome != meeting.outcome:
@@ -237,6 +240,17 @@ def _check_references(session: Session, n: int, follow_up: FollowUpIn, problems:
             if not any(items.by_slug(session, model, slug) for model in models):
                 problems[("follow_ups", n, name)] = str(items.unknown_slug(session, models, slug))
                 break
+
+
+def _check_not_recorded(session: Session, meeting: Meeting, n: int, follow_up: FollowUpIn,
+                        problems: dict[Place, str]) -> None:  # fmt: skip
+    """The same file recorded twice (or a form sent twice) must not double every follow-up: a meeting's follow-up
+    is known by its title."""
+    same = select(Item.slug).where(Item.meeting_id == meeting.id, Item.title == follow_up.title)
+    slug = session.scalars(same).first()
+    if slug is not None:
+        problems[("follow_ups", n, "title")] = (f"already recorded from {meeting.slug} as item {slug}; to record "
+                                                "another, give it another title")  # fmt: skip
 
 
 def _meeting(session: Session, given: Any, now: datetime, problems: dict[Place, str],
