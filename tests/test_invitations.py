@@ -328,7 +328,7 @@ def test_cancelling_an_occurrence_never_announced_cancels_it_for_each_attendee_s
         ("ann@example.org", ("CANCEL", SERIES_UID, "20280901", sequence)),
         ("bob@example.org", ("CANCEL", SERIES_UID, "20280901", sequence)),
     ]
-    for _, cal, mail in cancels:
+    for _, cal, _ in cancels:
         assert b"RECURRENCE-ID;VALUE=DATE:20280901" in cal.to_ical() and str(event(cal)["STATUS"]) == "CANCELLED"
     assert {m["Subject"] for to, _, m in cancels if to == "bob@example.org"} == {
         "Cancelled: SME working group (2028-09, day TBC)"  # no parentheses within parentheses
