@@ -168,9 +168,36 @@ def test_refusals_name_the_option_and_change_nothing(invoke, loaded, db_url):
         (("edit", "nothing-here"), "Error: no meeting or series with slug 'nothing-here'"),
         (("cancel", "apec-smewg-28", "2027-03"), "Error: OCCURRENCE: apec-smewg-28 is a meeting, not a series"),
         (("cancel", "apec-smewg", "2027-04"), "Error: OCCURRENCE: '2027-04' is no occurrence of apec-smewg"),
+        # A typo of a century would stretch every listing of the series past what calendars list.
+        (("announce", "apec-smewg", "2027-03", "--start", "2127-03-02"),
+         "Error: --start: an occurrence is held within a year of the day it replaces (2027-03), not on 2127-03-02"),
+        # /meetings/new and /meetings/record are the desk's forms, not a meeting's page.
+        (("add", "Forum", "--start", "2027-05-02", "--slug", "new"), "Error: --slug: 'new' names a page of the desk"),
+        (("announce", "apec-smewg", "2027-03", "--start", "2027-03-09", "--slug", "record"),
+         "Error: --slug: 'record' names a page of the desk"),
     ]  # fmt: skip
     for args, said in refusals:
         result = invoke(*NOW, "meeting", *args, code=1)
         assert result.stderr.startswith(said), (args, result.stderr)
         assert result.stderr.count("\n") == 1, result.stderr
     assert dump(db_url) == before
+
+
+def test_a_title_that_names_a_desk_page_gets_another_slug(invoke_json, loaded):
+    assert invoke_json(*NOW, "meeting", "add", "Record", "--start", "2027-05-02", "--tz", "UTC")["slug"] == "record-2"
+
+
+def test_two_occurrences_held_on_one_day_are_both_listed_and_briefed(invoke, invoke_json, loaded):
+    for occurrence in ("2027-09", "2027-03"):  # the March meeting postponed onto September's day
+        invoke(*NOW, "meeting", "announce", "apec-smewg", occurrence, "--start", "2027-09-14")
+    held = invoke_json(*NOW, "meetings", "--from", "2027-09-14", "--to", "2027-09-15")
+    assert sorted(m["slug"] for m in held) == ["apec-smewg-2027-03", "apec-smewg-2027-09"]
+    for slug in ("apec-smewg-2027-03", "apec-smewg-2027-09"):
+        assert invoke_json(*NOW, "brief", slug)["occurrence"]["slug"] == slug
+
+
+def test_a_far_occurrence_announced_leaves_every_brief_of_the_series(invoke_json, loaded):
+    invoke_json(*NOW, "meeting", "announce", "apec-smewg", "2109-03", "--start", "2109-03-02")
+    assert invoke_json(*NOW, "brief", "apec-smewg-28")["occurrence"]["slug"] == "apec-smewg-28"
+    far = invoke_json(*NOW, "brief", "apec-smewg", "--occurrence", "2150-09")["occurrence"]
+    assert far["date"] == "2150-09"

@@ -29,7 +29,8 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from tracker.calendars import meetings
-from tracker.core import timing
+from tracker.core import rules, timing
+from tracker.core.clock import start_of_day, zone
 from tracker.core.errors import InvalidInput, NotFound
 from tracker.core.models import OPEN_STATUSES, Decision, Item, ItemOwner, Meeting, MeetingSeries, Status
 from tracker.core.timing import local_date
@@ -74,23 +75,28 @@ def _identity(session: Session, row: dict[str, Any], series: MeetingSeries | Non
 def occurrences(session: Session, series: MeetingSeries, until: datetime, now: datetime) -> list[Occurrence]:
     """Every occurrence of `series` (its rule's, and its meetings of their own) starting before `until`, in the
     order they were first scheduled."""
-    firsts = session.scalars(select(Meeting.start).where(Meeting.series_id == series.id))
-    begin = min([series.start, *firsts]) - timedelta(days=1)
+    firsts = session.scalars(select(Meeting.start).where(Meeting.series_id == series.id, Meeting.start < until))
+    # Over at most the longest window calendars.meetings lists: a brief a century ahead counts the meetings
+    # carried over the last century.
+    begin = max(min([series.start, *firsts]) - timedelta(days=1), until - meetings.MAX_WINDOW)
     rows = [r for r in meetings.meetings(session, begin, until, now) if r["series"] == series.slug]
     return sorted((_identity(session, r, series) for r in rows), key=lambda o: (o.original, o.start))
 
 
-def _horizon(session: Session, series: MeetingSeries, now: datetime) -> datetime:
-    last = session.scalars(select(Meeting.start).where(Meeting.series_id == series.id))
-    return max([now, series.start, *last]) + AHEAD
+def _horizon(series: MeetingSeries, now: datetime, target: datetime | None = None) -> datetime:
+    """How far a series' occurrences are listed: AHEAD past now, the series' start and the occurrence wanted (an
+    announced one is held within rules.MAX_OCCURRENCE_MOVE of its day, well inside AHEAD)."""
+    return max([now, series.start, *([target] if target else [])]) + AHEAD
 
 
 def _day(text: str) -> tuple[date, bool]:
     """An --occurrence value: a day, or a month (True: it names the series' occurrence that month)."""
     try:
         if len(text) == len("2027-03"):
-            return date.fromisoformat(f"{text}-01"), True
-        return date.fromisoformat(text), False
+            return rules.check_date(date.fromisoformat(f"{text}-01")), True
+        return rules.check_date(date.fromisoformat(text)), False
+    except rules.OutOfRange as e:
+        raise InvalidInput(f"--occurrence: {e}") from None
     except ValueError:
         raise InvalidInput(f"--occurrence: {text!r} is no date (YYYY-MM-DD, or YYYY-MM)") from None
 
@@ -110,18 +116,18 @@ def resolve(session: Session, meeting_ref: str, occurrence: str | None, now: dat
         if meeting.series is None:
             rows = meetings.meetings(session, meeting.start, meeting.end, now)
             return _identity(session, next(r for r in rows if r["slug"] == meeting.slug), None), []
-        found = occurrences(session, meeting.series, _horizon(session, meeting.series, now), now)
+        found = occurrences(session, meeting.series, _horizon(meeting.series, now, meeting.start), now)
         return next(o for o in found if o.meeting is not None and o.meeting.id == meeting.id), found
     series = items.by_slug(session, MeetingSeries, meeting_ref)
     if series is None:
         raise items.unknown_slug(session, (Meeting, MeetingSeries), meeting_ref)
-    found = occurrences(session, series, _horizon(session, series, now), now)
+    day, month = _day(occurrence) if occurrence is not None else (None, False)
+    found = occurrences(session, series, _horizon(series, now, day and start_of_day(day, zone(series.tz))), now)
     if occurrence is None:
         ahead = [o for o in found if datetime.fromisoformat(o.row["end_utc"]) > now and not o.cancelled]
         if not ahead:
             raise NotFound(f"{series.slug} has no occurrence after {now:%Y-%m-%d}; name one with --occurrence")
         return min(ahead, key=lambda o: o.start), found
-    day, month = _day(occurrence)
     same = (lambda d: (d.year, d.month) == (day.year, day.month)) if month else (lambda d: d == day)
     held_on = [o for o in found if same(date.fromisoformat(o.row["start_local"]))]  # a moved one, by its new day
     match = [o for o in found if same(o.original)] or held_on

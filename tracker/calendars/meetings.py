@@ -63,11 +63,12 @@ def meetings(session: Session, start: datetime, end: datetime, now: datetime) ->
             raise InvalidInput(f"--from/--to: more than {MAX_OCCURRENCES:,} meeting occurrences from "
                                f"{start:%Y-%m-%d} to {end:%Y-%m-%d}; ask for a shorter window")  # fmt: skip
         chunk_start = chunk_end
-    unique = {(o["uid"], o["_start"]): o for o in found}  # an occurrence spanning two chunks is in both
+    # An occurrence spanning two chunks is in both; two occurrences of a series held on the same day are two.
+    unique = {(o["uid"], o["_rid"], o["_start"]): o for o in found}
     found = [o for o in unique.values() if o["_start"] < end and o["_end"] > start]
     found.sort(key=lambda o: (o["_start"], o["title"]))
     for o in found:
-        del o["_start"], o["_end"]
+        del o["_start"], o["_end"], o["_rid"]
     return found
 
 
@@ -75,8 +76,8 @@ def _occurrence(event: Any, by_uid: dict, overrides: dict, series_by_uid: dict, 
     uid = str(event["UID"])
     rid = event.get("RECURRENCE-ID")
     meeting = by_uid.get(uid)
+    rid_date = (rid.dt.date() if isinstance(rid.dt, datetime) else rid.dt) if rid is not None else None
     if meeting is None and rid is not None:
-        rid_date = rid.dt.date() if isinstance(rid.dt, datetime) else rid.dt
         meeting = overrides.get((uid, rid_date))
     series = series_by_uid.get(uid)
     source = meeting if meeting is not None else series
@@ -88,6 +89,7 @@ def _occurrence(event: Any, by_uid: dict, overrides: dict, series_by_uid: dict, 
     return {
         "_start": start,
         "_end": end,
+        "_rid": rid_date,
         "date": timing.iso(start, all_day, tz, precision),
         "end_date": timing.iso(end - timedelta(days=1) if all_day else end, all_day, tz, precision),
         "start_utc": start.astimezone(UTC).isoformat(),

@@ -9,7 +9,7 @@ import difflib
 import re
 import unicodedata
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 
 # Line breaks that str.splitlines() honours: LF, CR, VT, FF, FS, GS, RS, NEL, LINE and PARAGRAPH SEPARATOR.
 _BREAKS = re.compile(r"\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
@@ -21,6 +21,10 @@ SHOWN = 60  # at most this many characters of a value are echoed in an error
 TITLE_MAX = 500  # an item's title; places, meeting and committee titles have 300, people's names and roles 200
 RRULE_MAX = 300  # as stored
 MAX_MEETING_DAYS = 31  # the longest meeting (or occurrence of a series), in days
+# How far an announced occurrence may move from the day its series scheduled it: further, it is another year's
+# occurrence (a typo such as 2127 for 2027 would otherwise stretch every listing of the series over a century).
+MAX_OCCURRENCE_MOVE = timedelta(days=366)
+MEETING_PAGES = ("new", "record")  # /meetings/new and /meetings/record: no meeting or series may take these slugs
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,99}")
 
 

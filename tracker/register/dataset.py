@@ -124,6 +124,15 @@ Uid = Annotated[str, AfterValidator(_uid)]
 Locale = Annotated[str, AfterValidator(_locale)]
 
 
+def _meeting_slug(value: str) -> str:
+    if value in rules.MEETING_PAGES:
+        raise ValueError(f"{value!r} names a page of the desk (/meetings/{value}); choose another slug")
+    return value
+
+
+MeetingSlug = Annotated[Slug, AfterValidator(_meeting_slug)]  # a meeting's or series' page is /meetings/<slug>
+
+
 def _file_name(value: str) -> str:
     if not value or len(value) > 255 or not value.isprintable() or "/" in value or "\\" in value:
         raise ValueError("a file name such as items.yaml (no folder), at most 255 characters")
@@ -219,6 +228,7 @@ class CommitteeIn(Record):
 
 
 class SeriesIn(Record):
+    slug: MeetingSlug
     title: Title
     uid: Uid | None = None
     start: WhenText  # before rrule, whose check needs it
@@ -231,6 +241,7 @@ class SeriesIn(Record):
 
 
 class MeetingIn(Record):
+    slug: MeetingSlug
     title: Title
     uid: Uid | None = None
     series: Slug | None = None
@@ -921,6 +932,9 @@ def meeting_values(session: Session, entry: Entry, now: datetime) -> dict[str, A
             raise entry.error("overrides", f"meeting {other!r} already overrides this occurrence of {series.slug}")
         if r.uid is not None:
             raise entry.error("uid", "a meeting that overrides an occurrence has its series' uid")
+        if abs(start.at - recurrence_id) > rules.MAX_OCCURRENCE_MOVE:
+            raise entry.error("start", f"an occurrence is held within a year of the day it replaces ({occurrence}), "
+                                       f"not on {r.start}: another year's is announced as that year's")  # fmt: skip
     uid = series.uid if recurrence_id else _free_uid(session, entry, Meeting, r.uid or f"meeting-{r.slug}@tracker")
     values = {
         "uid": uid,

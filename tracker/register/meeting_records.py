@@ -86,7 +86,7 @@ def _check_free(session: Session, slug: str) -> None:
 
 def _free_slug(session: Session, base: str) -> str:
     slug, n = base, 2
-    while any(items.by_slug(session, model, slug) for model in (Meeting, MeetingSeries)):
+    while slug in rules.MEETING_PAGES or any(items.by_slug(session, model, slug) for model in (Meeting, MeetingSeries)):
         slug, n = f"{base}-{n}", n + 1
     return slug
 
