@@ -222,13 +222,13 @@ def still_wanted(session: Session, reminder: Reminder, now: datetime) -> Invited
 
 def calendar(invited: Invited, kind: str, person: Person, sender: Organizer, lang: Language, now: datetime) -> bytes:
     """The iTIP message made at `now` (its DTSTAMP): METHOD, the feeds' VEVENT with ORGANIZER and the recipient as
-    ATTENDEE (a REQUEST asks for a reply), for a series REQUEST followed by its overrides likewise, and the
-    VTIMEZONEs they use. A CANCEL to one attendee taken off a meeting says nothing of the meeting's STATUS (RFC 5546
-    3.2.5)."""
+    ATTENDEE (a REQUEST asks for a reply), for a series REQUEST followed by its overrides likewise (the cancelled
+    ones EXDATEs of the master), and the VTIMEZONEs they use. A CANCEL to one attendee taken off a meeting says
+    nothing of the meeting's STATUS (RFC 5546 3.2.5)."""
     events = [invited.event(lang)]
     if kind == REQUEST and isinstance(invited.row, MeetingSeries):
         overrides = _overrides(invited.row)
-        cancelled = [ics.meeting_event(m).decoded("RECURRENCE-ID") for m in overrides if m.cancelled]
+        cancelled = [local_date(m.recurrence_id, invited.tz) for m in overrides if m.cancelled]  # their RECURRENCE-ID
         if cancelled:
             events[0].add("EXDATE", cancelled)
         events += [ics.meeting_event(m, lang) for m in overrides if not m.cancelled]
