@@ -9,11 +9,12 @@ import json
 import os
 import re
 import subprocess
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
+import recurring_ical_events
 import yaml
 from icalendar import Calendar
 from sqlalchemy import select
@@ -307,3 +308,70 @@ def test_announcing_moving_and_cancelling_from_the_cli_invites_each_attendee_onc
     assert changed("cancel", "smewg", "2028-03", now="2026-12-05T10:00+08:00") == [
         ("ann@example.org", ("CANCEL", SERIES_UID, "20280301"))]  # fmt: skip
     check_itip(invitations(smtpd)[-3:], tmp_path)
+
+
+def test_cancelling_an_occurrence_never_announced_cancels_it_for_each_attendee_sent_the_series(
+    invoke, desk, smtpd, mail_config, tmp_path
+):
+    """A placeholder occurrence cancelled (`tracker meeting cancel SERIES OCCURRENCE`, never announced): the series'
+    REQUEST covered it, so each attendee sent the series gets one CANCEL of it (not cy, who opted out)."""
+    invoke("--now", NOW, "meeting", "edit", "smewg", "--attendee", "ann", "--attendee", "bob", "--attendee", "cy")
+    send(invoke, mail_config)
+    before = len(invitations(smtpd))
+    later = "2026-12-03T10:00+08:00"
+    invoke("--now", later, "meeting", "cancel", "smewg", "2028-09")
+    send(invoke, mail_config, later)
+    send(invoke, mail_config, "2026-12-04T10:00+08:00")  # the sender again: nothing twice
+    cancels = invitations(smtpd)[before:]
+    sequence = feed_sequences(invoke, tmp_path)[(SERIES_UID, "20280901")]
+    assert sorted((to, identity(cal)) for to, cal, _ in cancels) == [
+        ("ann@example.org", ("CANCEL", SERIES_UID, "20280901", sequence)),
+        ("bob@example.org", ("CANCEL", SERIES_UID, "20280901", sequence)),
+    ]
+    for _, cal, _ in cancels:
+        assert b"RECURRENCE-ID;VALUE=DATE:20280901" in cal.to_ical() and str(event(cal)["STATUS"]) == "CANCELLED"
+    assert {m["Subject"] for to, _, m in cancels if to == "bob@example.org"} == {
+        "Cancelled: SME working group (2028-09, day TBC)"  # no parentheses within parentheses
+    }
+    check_itip(cancels, tmp_path)
+
+
+def _occurrences(cal: Calendar) -> list[tuple]:
+    """Each occurrence of the series in 2027–2029 as a calendar shows it."""
+    return [(o.start, o.end, str(o["SUMMARY"]), str(o.get("STATUS", "")), str(o.get("LOCATION", "")))
+            for o in recurring_ical_events.of(cal).between("20270101", "20300101")
+            if str(o["UID"]) == SERIES_UID]  # fmt: skip
+
+
+def test_a_series_request_carries_the_master_and_every_override(invoke, desk, smtpd, mail_config, tmp_path):
+    """After one occurrence was announced and another cancelled, the series REQUEST an attendee added later gets is
+    the whole recurring component (RFC 5546 3.2.2): master and overrides, as the feed has them (the cancelled one an
+    EXDATE), stamped when made; a calendar reading it shows the feed's occurrences."""
+    send(invoke, mail_config)
+    invoke("--now", "2026-12-02T10:00+08:00", "meeting", "cancel", "smewg", "2028-09")
+    invoke("--now", "2026-12-02T10:00+08:00", "meeting", "announce", "smewg", "2028-03", "--start", "2028-03-07T09:30",
+           "--end", "2028-03-07T17:00", "--tz", "Asia/Manila", "--place", "Manila")  # fmt: skip
+    later = "2026-12-03T10:00+08:00"
+    invoke("--now", later, "meeting", "edit", "smewg", "--attendee", "ann", "--attendee", "bob")
+    before = len(invitations(smtpd))
+    send(invoke, mail_config, later)
+    found = [(to, cal, mail) for to, cal, mail in invitations(smtpd)[before:] if identity(cal)[1:3] == (SERIES_UID, "")]
+    sequence = feed_sequences(invoke, tmp_path)[(SERIES_UID, "")]
+    assert sorted((to, identity(cal)) for to, cal, _ in found) == [
+        ("ann@example.org", ("REQUEST", SERIES_UID, "", sequence)),
+        ("bob@example.org", ("REQUEST", SERIES_UID, "", sequence)),
+    ]
+    bob = next(cal for to, cal, _ in found if to == "bob@example.org")
+    rids = [e["RECURRENCE-ID"].to_ical().decode() if e.get("RECURRENCE-ID") else "" for e in bob.events]
+    assert rids == ["", "20270901", "20280301"]
+    assert [str(e.get("STATUS", "")) for e in bob.events] == ["TENTATIVE", "", ""]
+    assert b"EXDATE;VALUE=DATE:20280901" in bob.to_ical()  # the cancelled occurrence (a REQUEST has no CANCELLED)
+    stamp = datetime.fromisoformat(later).astimezone(UTC)
+    for e in bob.events:
+        assert e.decoded("DTSTAMP") == stamp
+        assert (str(e["ORGANIZER"]), str(e["ATTENDEE"])) == ("mailto:tracker@example.org", "mailto:bob@example.org")
+    feed = Calendar.from_ical((tmp_path / "feeds" / "meetings.ics").read_bytes())
+    assert [str(t["TZID"]) for t in bob.walk("VTIMEZONE")] == ["Asia/Manila"]
+    shown = [o for o in _occurrences(feed) if o[3] != "CANCELLED"]
+    assert _occurrences(bob) == shown and len(shown) == 5
+    check_itip(found, tmp_path)

@@ -117,13 +117,16 @@ class Language:
         return self.gettext("%(date)s %(time)s %(zone)s", date=self.date(local.date()),
                             time=format_time(local, self.style.time, locale=self.babel), zone=name)  # fmt: skip
 
-    def when(self, value: str | None, tz: str) -> str:
-        """What timing.iso gives (a month "2009-03", a date, or an ISO date-time) as this language writes it."""
+    def when(self, value: str | None, tz: str, inline: bool = False) -> str:
+        """What timing.iso gives (a month "2009-03", a date, or an ISO date-time) as this language writes it;
+        `inline`: a month without parentheses ("2009-03, day TBC"), for text that is itself in parentheses."""
         if not value:
             return ""
         month = _MONTH.match(value)
         if month:
             shown = format_date(date(int(month[1]), int(month[2]), 1), self.style.month, locale=self.babel)
+            if inline:
+                return self.gettext("%(month)s, day TBC", month=shown)
             return self.gettext("%(month)s (day TBC)", month=shown)
         if len(value) == len("2008-09-30"):
             return self.date(date.fromisoformat(value))

@@ -6,7 +6,13 @@ those still ahead are sent. The reminder plan (tracker.reminders.planning) turns
 attendee whose key names the UID, the occurrence, the SEQUENCE and the method, so the ledger sends each exactly
 once; a change raises the SEQUENCE and so plans a new REQUEST, and a REQUEST not yet sent when its meeting
 changes again is superseded (`still_wanted` says so when it is composed). A cancelled meeting, or an attendee
-taken off it, gets a CANCEL, but only where a REQUEST went out before.
+taken off it, gets a CANCEL, but only where a REQUEST went out before: for an occurrence of a series, the series'
+REQUEST covered it too, so cancelling an occurrence never announced on its own cancels it for those sent the series.
+
+A series REQUEST is the whole recurring component (RFC 5546 3.2.2): the master and every override of one of its
+occurrences, as the feeds publish them; otherwise a calendar that rebuilds the series from it (Outlook) brings the
+moved and cancelled occurrences back. A cancelled occurrence is an EXDATE of the master there, not a VEVENT: a
+REQUEST's STATUS may only be TENTATIVE or CONFIRMED (RFC 5546's table; libical refuses CANCELLED).
 
 Invitations are planned only when e-mail is configured: its sender is the ORGANIZER (or `organizer` in
 [channels.email]), and nothing else can carry one.
@@ -16,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from email.utils import parseaddr
 from typing import Any
 
@@ -175,14 +181,25 @@ def wanted(invited: Invited, people: dict[str, Person], history: Sent) -> list[W
     out = [Wanted(invited, p, REQUEST, history.get((invited.uid, invited.recurrence_id, p.id)) == REQUEST)
            for p in going]  # fmt: skip
     by_id = {p.id: p for p in people.values()}
-    asked = {pid for (uid, rid, pid), kind in history.items()
-             if uid == invited.uid and rid == invited.recurrence_id and kind == REQUEST}  # fmt: skip
-    left = asked - {p.id for p in going}
+    left = _asked(invited, history) - {p.id for p in going}
     for pid in sorted(left):
         person = by_id.get(pid)
         if person is not None and person.email and person.invitations:
             out.append(Wanted(invited, person, CANCEL, True))
     return out
+
+
+def _asked(invited: Invited, history: Sent) -> set[int]:
+    """Who holds a REQUEST for it: their last invitation to it was one, or, for an occurrence of a series never
+    sent to them on its own, their last invitation to the series was (that one covered every occurrence)."""
+
+    def last(rid: str | None) -> dict[int, str]:
+        return {pid: kind for (uid, r, pid), kind in history.items() if uid == invited.uid and r == rid}
+
+    found = last(invited.recurrence_id)
+    if invited.recurrence_id is not None:
+        found = last(None) | found
+    return {pid for pid, kind in found.items() if kind == REQUEST}
 
 
 def plan(session: Session, people: dict[str, Person], now: datetime) -> list[Wanted]:
@@ -203,27 +220,49 @@ def still_wanted(session: Session, reminder: Reminder, now: datetime) -> Invited
     return None
 
 
-def calendar(invited: Invited, kind: str, person: Person, sender: Organizer, lang: Language) -> bytes:
-    """The iTIP message: METHOD, the feeds' VEVENT with ORGANIZER and the recipient as ATTENDEE (a REQUEST asks
-    for a reply), and the VTIMEZONEs it uses. A CANCEL to one attendee taken off a meeting says nothing of the
-    meeting's STATUS (RFC 5546 3.2.5)."""
-    event = invited.event(lang)
-    event.add("ORGANIZER", _address(sender.address, sender.name))
-    attendee = _address(person.email or "", person.name)
-    attendee.params.update({"ROLE": "REQ-PARTICIPANT", "CUTYPE": "INDIVIDUAL"})
-    if kind == REQUEST:
-        attendee.params.update({"PARTSTAT": "NEEDS-ACTION", "RSVP": "TRUE"})
-    elif not invited.cancelled:
-        event.pop("STATUS", None)
-    event.add("ATTENDEE", attendee)
+def calendar(invited: Invited, kind: str, person: Person, sender: Organizer, lang: Language, now: datetime) -> bytes:
+    """The iTIP message made at `now` (its DTSTAMP): METHOD, the feeds' VEVENT with ORGANIZER and the recipient as
+    ATTENDEE (a REQUEST asks for a reply), for a series REQUEST followed by its overrides likewise (the cancelled
+    ones EXDATEs of the master), and the VTIMEZONEs they use. A CANCEL to one attendee taken off a meeting says
+    nothing of the meeting's STATUS (RFC 5546 3.2.5)."""
+    events = [invited.event(lang)]
+    if kind == REQUEST and isinstance(invited.row, MeetingSeries):
+        overrides = _overrides(invited.row)
+        cancelled = [local_date(m.recurrence_id, invited.tz) for m in overrides if m.cancelled]  # their RECURRENCE-ID
+        if cancelled:
+            events[0].add("EXDATE", cancelled)
+        events += [ics.meeting_event(m, lang) for m in overrides if not m.cancelled]
+    elif kind == CANCEL and not invited.cancelled:
+        events[0].pop("STATUS", None)
     cal = Calendar()
     cal.add("PRODID", ics.PRODID)
     cal.add("VERSION", "2.0")
     cal.add("CALSCALE", "GREGORIAN")
     cal.add("METHOD", METHODS[kind])
-    cal.add_component(event)
+    for event in events:
+        _addressed(event, kind, person, sender, now)
+        cal.add_component(event)
     vtimezones.add_timezones(cal)
     return cal.to_ical()
+
+
+def _overrides(series: MeetingSeries) -> list[Meeting]:
+    """The meetings that override occurrences of `series`, in the feeds' order (by RECURRENCE-ID)."""
+    found = [m for m in series.occurrences if m.recurrence_id is not None]
+    return sorted(found, key=lambda m: m.recurrence_id)
+
+
+def _addressed(event: Event, kind: str, person: Person, sender: Organizer, now: datetime) -> None:
+    """`event` as an iTIP message carries it: from the ORGANIZER to the recipient, stamped when it is made (the
+    feeds stamp a VEVENT with its row's last change, so that their bytes can be cached)."""
+    event.pop("DTSTAMP", None)
+    event.add("DTSTAMP", now.astimezone(UTC))
+    event.add("ORGANIZER", _address(sender.address, sender.name))
+    attendee = _address(person.email or "", person.name)
+    attendee.params.update({"ROLE": "REQ-PARTICIPANT", "CUTYPE": "INDIVIDUAL"})
+    if kind == REQUEST:
+        attendee.params.update({"PARTSTAT": "NEEDS-ACTION", "RSVP": "TRUE"})
+    event.add("ATTENDEE", attendee)
 
 
 def _address(address: str, name: str) -> vCalAddress:

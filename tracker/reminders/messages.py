@@ -196,7 +196,7 @@ def _invitation_message(session: Session, sign: Signing, reminder: Reminder, per
     if sender is None or invited is None:
         return None
     when = lang.when(invited.starts, invited.tz)
-    subject = _invitation_subject(reminder, invited, when, lang)
+    subject = _invitation_subject(reminder, invited, lang.when(invited.starts, invited.tz, inline=True), lang)
     context = {"meeting": invited, "when": when, "series": isinstance(invited.row, MeetingSeries),
                "tentative": invitations.tentative(invited), "cancel": reminder.kind == invitations.CANCEL,
                "links": links(sign, now, person, None)}  # fmt: skip
@@ -204,7 +204,7 @@ def _invitation_message(session: Session, sign: Signing, reminder: Reminder, per
                         "title": invited.title, "starts": invited.starts},
             "method": invitations.METHODS[reminder.kind]}  # fmt: skip
     message = _message(reminder, person, recipient, now, subject, "invitation", context, data, lang)
-    return replace(message, invitation=invitations.calendar(invited, reminder.kind, person, sender, lang),
+    return replace(message, invitation=invitations.calendar(invited, reminder.kind, person, sender, lang, now),
                    method=invitations.METHODS[reminder.kind])  # fmt: skip
 
 
