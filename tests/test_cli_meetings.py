@@ -185,6 +185,8 @@ def test_refusals_name_the_option_and_change_nothing(invoke, loaded, db_url):
 
 def test_a_title_that_names_a_desk_page_gets_another_slug(invoke_json, loaded):
     assert invoke_json(*NOW, "meeting", "add", "Record", "--start", "2027-05-02", "--tz", "UTC")["slug"] == "record-2"
+    chinese = invoke_json(*NOW, "meeting", "add", "中小企業創新論壇", "--start", "2027-05-02", "--tz", "UTC")
+    assert chinese["slug"] == "meeting"  # not "item": a title without a letter a slug can take
 
 
 def test_two_occurrences_held_on_one_day_are_both_listed_and_briefed(invoke, invoke_json, loaded):

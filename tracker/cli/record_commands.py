@@ -25,7 +25,7 @@ def record(app: AppContext, path: str, as_json: bool) -> None:
           - title: Circulate the KPI draft
             owners: [apec-officer]
             due: 2008-09-30
-            category: kpi
+            category: management-entrepreneurship
             source: "the quote of the report that asks for it"
 
     \b

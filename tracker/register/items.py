@@ -320,9 +320,10 @@ def check_category(category: str) -> str:
     return category
 
 
-def slugify(title: str) -> str:
+def slugify(title: str, fallback: str = "item") -> str:
+    """A slug from the title's ASCII letters and digits; `fallback` for a title with none (中小企業論壇)."""
     slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:60].strip("-")
-    return slug or "item"
+    return slug or fallback
 
 
 def _free_slug(session: Session, base: str) -> str:

@@ -104,7 +104,7 @@ def add_meeting(session: Session, now: datetime, fields: dict[str, Any]) -> Meet
     if fields.get("slug"):
         _check_free(session, str(fields["slug"]))
     else:
-        fields["slug"] = _free_slug(session, items.slugify(str(fields.get("title") or "meeting")))
+        fields["slug"] = _free_slug(session, items.slugify(str(fields.get("title") or ""), "meeting"))
     record = _validated(dataset.MeetingIn, fields)
     values = dataset.meeting_values(session, _entry("meetings", record), now)
     meeting = Meeting(slug=record.slug, **values, loaded={})
@@ -160,7 +160,7 @@ def add_series(session: Session, now: datetime, fields: dict[str, Any]) -> Meeti
     if fields.get("slug"):
         _check_free(session, str(fields["slug"]))
     else:
-        fields["slug"] = _free_slug(session, items.slugify(str(fields.get("title") or "series")))
+        fields["slug"] = _free_slug(session, items.slugify(str(fields.get("title") or ""), "series"))
     record = _validated(dataset.SeriesIn, fields)
     series = MeetingSeries(slug=record.slug, **dataset.series_values(session, _entry("series", record), now), loaded={})
     session.add(series)

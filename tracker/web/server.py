@@ -372,6 +372,9 @@ def create_app(settings: Settings, engine: Engine, now: Callable[[], datetime], 
 
 def _log_to_stderr() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # A brief's PDF would otherwise log each step of WeasyPrint's layout and font subsetting.
+    for chatty in ("weasyprint", "fontTools"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 @dataclass(frozen=True)
