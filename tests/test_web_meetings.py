@@ -63,6 +63,7 @@ def test_a_lead_adds_edits_and_cancels_a_meeting(server, lead, db_url):
     ("/meetings/apec-smewg-28/edit", "end", "2009-03-01", "the meeting ends before it starts"),
     ("/meetings/apec-smewg/edit", "rrule", "FREQ=SECONDLY", "FREQ must be one of"),
     ("/meetings/apec-smewg/2027-03-01/announce", "start", "", "not a date (2008-09-30)"),
+    ("/meetings/new", "rrule", "FREQ=SECONDLY", "FREQ must be one of"),
 ])  # fmt: skip
 def test_a_refused_field_is_shown_beside_it_and_nothing_is_saved(server, lead, db_url, path, field, value, said):
     fields = form_fields(lead.get(path).text) | {"title": "Forum", "start": "2027-05-12"} | {field: value}
@@ -117,3 +118,30 @@ def test_cancelling_an_occurrence_and_a_series(server, lead):
     ended = post(lead, "/meetings/apec-sme-ministerial/cancel")
     assert ended.headers["location"] == "/meetings/apec-sme-ministerial"
     assert "cancelled" in lead.get("/meetings/apec-sme-ministerial").text
+
+
+def attending(page: str) -> list[str]:
+    """The people ticked as attending on a meeting form."""
+    return re.findall(r'<input type="checkbox" name="attendees" value="([^"]+)" checked>', page)
+
+
+def test_a_lead_makes_a_series_and_chooses_who_attends(server, lead, invoke_json):
+    form = lead.get("/meetings/new").text
+    assert attending(form) == [] and 'name="attendees" value="apec-officer"' in form
+    sent = form_fields(form) | {"title": "SME finance dialogue", "start": "2027-06", "rrule": "FREQ=YEARLY"}
+    made = lead.post("/meetings/new", data={**sent, "attendees": ["apec-officer", "forum-officer"], "csrf": lead.csrf})
+    assert made.status_code == 303 and made.headers["location"] == "/meetings/sme-finance-dialogue"
+    listed = invoke_json("--now", "2026-11-24", "meetings", "--from", "2027-01-01", "--to", "2029-01-01")
+    yearly = [(m["date"], m["attendees"]) for m in listed if m["series"] == "sme-finance-dialogue"]
+    assert yearly == [("2027-06", ["apec-officer", "forum-officer"]), ("2028-06", ["apec-officer", "forum-officer"])]
+    # Its edit form shows who attends; unticking one takes them off.
+    edit = lead.get("/meetings/sme-finance-dialogue/edit").text
+    assert attending(edit) == ["apec-officer", "forum-officer"]
+    kept = form_fields(edit) | {"attendees": ["forum-officer"], "csrf": lead.csrf}
+    assert lead.post("/meetings/sme-finance-dialogue/edit", data=kept).status_code == 303
+    assert attending(lead.get("/meetings/sme-finance-dialogue/edit").text) == ["forum-officer"]
+    # A place belongs to an occurrence's announcement, not to a series: said beside it, nothing saved.
+    refused = lead.post("/meetings/new", data={**sent, "slug": "other", "place": "Lima", "csrf": lead.csrf})
+    assert refused.status_code == 400 and 'id="place-error">not for a series' in refused.text
+    unknown = lead.post("/meetings/new", data={**sent, "slug": "other", "attendees": "nobody", "csrf": lead.csrf})
+    assert unknown.status_code == 400 and 'id="attendees-error">' in unknown.text

@@ -285,10 +285,11 @@ MATRIX = [
          url="/meetings/apec-smewg/2027-03-01/announce"),
     Case("POST", "/meetings/{slug}/{day}/cancel", {}, lead=303, officer=403, viewer=403,
          url="/meetings/apec-smewg/2027-09-01/cancel"),
-    # Came home from a meeting: whoever creates items records a meeting's follow-ups.
+    # Came home from a meeting: whoever creates items records a meeting's follow-ups (each its own: a title a meeting
+    # has already is refused as recorded twice).
     Case("GET", "/meetings/record", None, lead=200, officer=200, viewer=403),
     Case("POST", "/meetings/record", FormOf("/meetings/record", "/meetings/record", meeting="apec-smewg-27",
-         f1_title="Came home with the matrix", f1_due="2008-09-30"), lead=303, officer=303, viewer=403),
+         f1_title="Came home with the matrix ({sub})", f1_due="2008-09-30"), lead=303, officer=303, viewer=403),
     # ... but adding the meeting (as the meeting forms) is a lead's.
     Case("POST", "/meetings/record", FormOf("/meetings/record", "/meetings/record", meeting="",
          meeting_title="Matrix meeting", meeting_start="2008-10-01", meeting_tz="UTC", f1_title="Came home too"),

@@ -24,7 +24,7 @@ from tracker.calendars import meetings
 from tracker.core import rules, store, timing
 from tracker.core.clock import start_of_day, zone
 from tracker.core.errors import NotFound
-from tracker.core.models import Item, Meeting, MeetingSeries, Precision
+from tracker.core.models import Item, Meeting, MeetingSeries, Person, Precision
 from tracker.core.timing import local_date
 from tracker.register import access, decisions, dumping, items, meeting_records
 from tracker.register.access import Viewer
@@ -166,18 +166,22 @@ async def meeting_page(request: Request) -> Response:
 # --- changing (leads) ------------------------------------------------------------------------------------------
 
 MEETING_FIELDS = ("slug", "title", "start", "end", "tz", "number", "place", "host", "theme", "our_role", "description",
-                  "source")  # fmt: skip
-SERIES_FIELDS = ("slug", "title", "start", "rrule", "days", "tz", "description", "source")
+                  "source", "attendees")  # fmt: skip
+SERIES_FIELDS = ("slug", "title", "start", "rrule", "days", "tz", "description", "source", "attendees")
+# A new meeting, or with a rule a series (as `tracker meeting add --rrule`).
+NEW_FIELDS = (*MEETING_FIELDS[:5], "rrule", "days", *MEETING_FIELDS[5:])
 ANNOUNCE_FIELDS = ("title", "start", "end", "tz", "number", "place", "host")
-OPTIONAL = ("slug", "end", "number", "days")  # left empty: not given (the core's default, or as it is)
+OPTIONAL = ("slug", "end", "number", "days", "rrule")  # left empty: not given (the core's default, or as it is)
+LISTS = ("attendees",)  # ticked boxes, one value each
 
 
 def _lead(viewer: Viewer) -> None:
     access.require(viewer.is_lead, "change meetings")
 
 
-def _sent(form: FormData, names: tuple[str, ...]) -> dict[str, str]:
-    return {name: str(form.get(name) or "").strip() for name in names}
+def _sent(form: FormData, names: tuple[str, ...]) -> dict[str, Any]:
+    return {name: [str(v).strip() for v in form.getlist(name)] if name in LISTS else str(form.get(name) or "").strip()
+            for name in names}  # fmt: skip
 
 
 def _fields(sent: dict[str, str]) -> dict[str, Any]:
@@ -189,8 +193,22 @@ def _form(request: Request, action: str, kind: str, values: dict[str, Any], name
           errors: dict[str, str] | None = None) -> Response:  # fmt: skip
     """The meeting form of `kind` (new, edit, announce) posting to `action`; with `errors`, a 400 answer."""
     context = {"here": "meetings", "action": action, "kind": kind, "values": values, "names": names,
-               "errors": errors or {}}  # fmt: skip
+               "errors": errors or {}, "people": _people(request.app.state.ctx)}  # fmt: skip
     return desk_page(request, "meeting_form.html", context, status_code=400 if errors else 200)
+
+
+def _people(ctx: Any) -> list[tuple[str, str]]:  # noqa: ANN401 - app state
+    """Who may attend: every person, (slug, name), by name."""
+    with store.transaction(ctx.engine) as session:
+        return [(p.slug, p.name) for p in session.scalars(select(Person).order_by(Person.name, Person.slug))]
+
+
+def _added(session: Session, now: datetime, fields: dict[str, Any]) -> Meeting | MeetingSeries:
+    """A new meeting, or with a rule (or days each time) a series, of which fields left empty are not given."""
+    if not (fields.get("rrule") or fields.get("days")):
+        once = {k: v for k, v in fields.items() if k not in ("rrule", "days")}
+        return meeting_records.add_meeting(session, now, once)
+    return meeting_records.add_series(session, now, {k: v for k, v in fields.items() if v not in ("", None)})
 
 
 def _save(ctx: Any, change: Any) -> str:  # noqa: ANN401 - app state; a core call
@@ -210,7 +228,7 @@ def _values_of(ctx: Any, slug: str) -> tuple[dict[str, Any], tuple[str, ...]]:  
 
 def _shown(record: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
     """A YAML record as form values: a field left out (at its default) is empty."""
-    return {name: "" if record.get(name) is None else record[name] for name in names}
+    return {name: ([] if name in LISTS else "") if record.get(name) is None else record[name] for name in names}
 
 
 async def new_meeting(request: Request) -> Response:
@@ -218,15 +236,15 @@ async def new_meeting(request: Request) -> Response:
     if request.method == "GET":
         viewer = await auth.require_viewer(request)
         _lead(viewer)
-        blank = dict.fromkeys(MEETING_FIELDS, "") | {"tz": viewer.tz}
-        return _form(request, "/meetings/new", "new", blank, MEETING_FIELDS)
+        blank = dict.fromkeys(NEW_FIELDS, "") | {"tz": viewer.tz, "attendees": []}
+        return _form(request, "/meetings/new", "new", blank, NEW_FIELDS)
     viewer, form = await auth.checked_form(request)
     _lead(viewer)
-    sent = _sent(form, MEETING_FIELDS)
+    sent = _sent(form, NEW_FIELDS)
     try:
-        page = await run_in_threadpool(_save, ctx, lambda s, now: meeting_records.add_meeting(s, now, _fields(sent)))
+        page = await run_in_threadpool(_save, ctx, lambda s, now: _added(s, now, _fields(sent)))
     except meeting_records.InvalidMeeting as e:
-        return _form(request, "/meetings/new", "new", sent, MEETING_FIELDS, e.problems)
+        return _form(request, "/meetings/new", "new", sent, NEW_FIELDS, e.problems)
     return RedirectResponse(page, status_code=303)
 
 
