@@ -203,3 +203,22 @@ def test_a_far_occurrence_announced_leaves_every_brief_of_the_series(invoke_json
     assert invoke_json(*NOW, "brief", "apec-smewg-28")["occurrence"]["slug"] == "apec-smewg-28"
     far = invoke_json(*NOW, "brief", "apec-smewg", "--occurrence", "2150-09")["occurrence"]
     assert far["date"] == "2150-09"
+
+
+def test_a_cancel_is_undone_by_restore(invoke, invoke_json, loaded, tmp_path):
+    def occurrence_status() -> str:
+        invoke(*NOW, "export", "--out", str(tmp_path))
+        cal = Calendar.from_ical((tmp_path / "meetings.ics").read_bytes())
+        found = [e for e in cal.walk("VEVENT") if e.get("RECURRENCE-ID") and e["RECURRENCE-ID"].dt == date(2028, 9, 1)]
+        return str(found[0]["STATUS"]) if found else "(the series' own)"
+
+    invoke(*NOW, "meeting", "cancel", "apec-smewg", "2028-09")
+    assert occurrence_status() == "CANCELLED"
+    restored = invoke_json(*NOW, "meeting", "restore", "apec-smewg", "2028-09")
+    assert restored["cancelled"] is False and occurrence_status() == "TENTATIVE"
+    assert invoke(*NOW, "meeting", "restore", "apec-smewg", "2028-09", code=1).stderr == (
+        "Error: apec-smewg 2028-09 is not cancelled: nothing to restore\n")  # fmt: skip
+    invoke(*NOW, "meeting", "cancel", "taipei-textile-show-2008")
+    assert invoke_json(*NOW, "meeting", "restore", "taipei-textile-show-2008")["cancelled"] is False
+    assert invoke(*NOW, "meeting", "restore", "apec-smewg", code=1).stderr.startswith(
+        "Error: OCCURRENCE: apec-smewg is a series: name the OCCURRENCE to restore")  # fmt: skip

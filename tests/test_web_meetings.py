@@ -53,6 +53,12 @@ def test_a_lead_adds_edits_and_cancels_a_meeting(server, lead, db_url):
 
     assert post(lead, "/meetings/sme-b-innovation-b-forum/cancel").status_code == 303
     assert "This meeting is cancelled." in lead.get("/meetings/sme-b-innovation-b-forum").text
+    # A cancel clicked by mistake is undone from the same page.
+    page = lead.get("/meetings/sme-b-innovation-b-forum").text
+    assert 'action="/meetings/sme-b-innovation-b-forum/restore"' in page
+    assert post(lead, "/meetings/sme-b-innovation-b-forum/restore").status_code == 303
+    assert "This meeting is cancelled." not in lead.get("/meetings/sme-b-innovation-b-forum").text
+    assert post(lead, "/meetings/sme-b-innovation-b-forum/restore").status_code == 400  # not cancelled now
 
 
 @pytest.mark.parametrize(("path", "field", "value", "said"), [

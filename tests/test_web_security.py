@@ -285,6 +285,8 @@ MATRIX = [
          url="/meetings/apec-smewg/2027-03-01/announce"),
     Case("POST", "/meetings/{slug}/{day}/cancel", {}, lead=303, officer=403, viewer=403,
          url="/meetings/apec-smewg/2027-09-01/cancel"),
+    Case("POST", "/meetings/{slug}/restore", {}, lead=303, officer=403, viewer=403,
+         url="/meetings/taipei-textile-show-2008/restore"),  # matrix_desk cancelled it
     # Came home from a meeting: whoever creates items records a meeting's follow-ups (each its own: a title a meeting
     # has already is refused as recorded twice).
     Case("GET", "/meetings/record", None, lead=200, officer=200, viewer=403),
@@ -353,6 +355,7 @@ def matrix_desk(desk, invoke):
     invoke("add", "Closed by the officer", "--slug", "officer-done", "--owner", "apec-officer")
     invoke("done", "lima-joint-statement-done")
     invoke("done", "officer-done")
+    invoke("meeting", "cancel", "taipei-textile-show-2008")  # the restore row's
     return desk
 
 

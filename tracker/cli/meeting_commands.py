@@ -174,3 +174,24 @@ def meeting_cancel(app: AppContext, slug: str, occurrence: str | None, as_json: 
     what = f"the {occurrence} occurrence of {slug}" if occurrence else f"{record['kind']} {slug}"
     ended = f" (its rule now ends: {record['rrule']})" if record["kind"] == "series" else ""
     _show("meeting cancel", app, record, as_json, f"cancelled {what}{ended}")
+
+
+@meeting.command("restore")
+@click.argument("slug", shell_complete=complete("meeting-or-series"))
+@click.argument("occurrence", required=False)
+@json_option
+@pass_app
+def meeting_restore(app: AppContext, slug: str, occurrence: str | None, as_json: bool) -> None:
+    """Undo a cancel: a meeting, or one OCCURRENCE of a series, is held again (calendars follow).
+
+    \b
+    Example:
+        tracker meeting restore apec-smewg 2027-09
+    """
+    from tracker.core import store
+    from tracker.register import meeting_records
+
+    with store.transaction(app.engine, write=True) as session:
+        record = meeting_records.as_dict(meeting_records.restore(session, slug, app.now, occurrence))
+    what = f"the {occurrence} occurrence of {slug}" if occurrence else f"meeting {slug}"
+    _show("meeting restore", app, record, as_json, f"restored {what}")

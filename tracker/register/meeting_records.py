@@ -321,6 +321,28 @@ def end_series(session: Session, series: MeetingSeries, now: datetime) -> Meetin
     return series
 
 
+def restore(session: Session, slug: str, now: datetime, occurrence: str | None = None) -> Meeting:
+    """Undo `cancel` of a meeting or of one occurrence of a series: calendars show it again (SEQUENCE up). A
+    series whose rule a cancel ended is given its rule again with `edit` (--rrule).
+
+    :raises NotFound: no such meeting or series. :raises InvalidInput: nothing cancelled there to restore.
+    """
+    meeting = items.by_slug(session, Meeting, slug)
+    if meeting is None:
+        series = items.by_slug(session, MeetingSeries, slug)
+        if series is None:
+            raise items.unknown_slug(session, (Meeting, MeetingSeries), slug)
+        if occurrence is None:
+            raise InvalidMeeting({"overrides": f"{slug} is a series: name the OCCURRENCE to restore, or give the "
+                                               "series its rule again (tracker meeting edit --rrule)"})  # fmt: skip
+        meeting = override_of(session, series, occurrence_day(series, occurrence))
+    elif occurrence is not None:
+        raise InvalidMeeting({"overrides": f"{slug} is a meeting, not a series: it has no occurrences"})
+    if meeting is None or not meeting.cancelled:
+        raise InvalidInput(f"{slug}{' ' + occurrence if occurrence else ''} is not cancelled: nothing to restore")
+    return edit_meeting(session, meeting.slug, now, {"cancelled": False})
+
+
 # --- as plain data -----------------------------------------------------------------------------------------------
 
 

@@ -313,12 +313,22 @@ async def cancel(request: Request) -> Response:
     return RedirectResponse(page, status_code=303)
 
 
+async def restore(request: Request) -> Response:
+    """Undo the cancel of a meeting (an occurrence's own too): it is held again."""
+    viewer, _form_data = await auth.checked_form(request)
+    _lead(viewer)
+    ctx, slug = request.app.state.ctx, request.path_params["slug"]
+    page = await run_in_threadpool(_save, ctx, lambda s, now: meeting_records.restore(s, slug, now))
+    return RedirectResponse(page, status_code=303)
+
+
 ROUTES = [
     Route("/meetings", meeting_list),
     Route("/meetings/new", new_meeting, methods=["GET", "POST"]),  # before /meetings/{slug}
     Route("/meetings/{slug}", meeting_page),
     Route("/meetings/{slug}/edit", edit_meeting, methods=["GET", "POST"]),  # before /meetings/{slug}/{day}
     Route("/meetings/{slug}/cancel", cancel, methods=["POST"]),
+    Route("/meetings/{slug}/restore", restore, methods=["POST"]),
     Route("/meetings/{slug}/{day}", meeting_page),
     Route("/meetings/{slug}/{day}/announce", announce, methods=["GET", "POST"]),
     Route("/meetings/{slug}/{day}/cancel", cancel, methods=["POST"]),
