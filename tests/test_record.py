@@ -192,6 +192,7 @@ def test_every_problem_is_named_at_once(loaded, env, clock):
         "follow_ups[2].priority": "Input should be 'high', 'medium' or 'low'",
         "follow_ups[3]": "a follow-up is a mapping of fields, not 'not a mapping'",
         "follow_ups[5].slug": "the slug of follow-up 4 too",
+        "follow_ups[5].owners": "no person with slug 'nobody'",  # said with the row's other problem, not after it
     }
     also = "(also: meeting.start, meeting.tz, follow_ups[2].title, "
     assert str(refused.value).startswith(f"minutes: unknown section {also}")
@@ -343,3 +344,14 @@ def test_the_same_came_home_recorded_twice_adds_nothing_the_second_time(invoke, 
     invoke("record", str(write(tmp_path, "meeting: smewg-kpi-workshop-2008\nfollow_ups:\n  - title: Draft it again\n"
                                          "    owners: [apec-officer]\n")))  # fmt: skip
     assert "draft-it-again" in {i["slug"] for i in invoke_json("items", "--meeting", "smewg-kpi-workshop-2008")}
+
+
+def test_a_row_s_unknown_people_are_named_with_its_other_problems(invoke, loaded, tmp_path, db_url):
+    """A bad category does not hide an unknown owner in the same row until the next try."""
+    path = write(tmp_path, CAME_HOME.replace("category: management-entrepreneurship", "category: colour")
+                 .replace("owners: [apec-officer]\n    due: 2008-10-01", "owners: [apec-oficer]\n    due: 2008-10-01"))
+    before = dump(db_url)
+    error = invoke("record", str(path), code=1).stderr
+    assert "follow_ups[1].owners: no person with slug 'apec-oficer'" in error or (
+        "follow_ups[1].owners" in error.split("(also:")[1]), error  # fmt: skip
+    assert "follow_ups[1].category" in error and dump(db_url) == before

@@ -149,9 +149,12 @@ def record(session: Session, document: Any, now: datetime, by: str, how: str, de
     sections = _sections(document, problems)
     meeting, created = _meeting(session, sections.get("meeting"), now, problems, may_change_meetings)
     outcome = _outcome(sections.get("outcome"), problems)
-    follow_ups = _follow_ups(sections.get("follow_ups"), problems)
+    rows = sections.get("follow_ups")
+    follow_ups = _follow_ups(rows, problems)
+    for n, row in enumerate(rows if isinstance(rows, list) else [], 1):
+        # Invalid rows too: every problem of a row is said at once, not one round of corrections after another.
+        _check_references(session, n, follow_ups[n].model_dump() if n in follow_ups else row, problems)
     for n, follow_up in follow_ups.items():
-        _check_references(session, n, follow_up, problems)
         if meeting is not None and not created:
             _check_not_recorded(session, meeting, n, follow_up, problems)
     if problems:
@@ -232,13 +235,16 @@ def _follow_up(n: int, row: Any, problems: dict[Place, str]) -> FollowUpIn | Non
     return None if unknown else follow_up
 
 
-def _check_references(session: Session, n: int, follow_up: FollowUpIn, problems: dict[Place, str]) -> None:
-    """Every slug the follow-up names exists (the meeting recorded too, when it is new: it is written by now)."""
+def _check_references(session: Session, n: int, values: Any, problems: dict[Place, str]) -> None:
+    """Every slug the follow-up's `values` name exists (the meeting recorded too, when it is new: it is written by
+    now); a field already refused keeps its first problem."""
+    if not isinstance(values, dict):
+        return
     for name, models in REFERENCES.items():
-        value = getattr(follow_up, name)
+        value = values.get(name)
         for slug in value if isinstance(value, list) else [value] if value else []:
-            if not any(items.by_slug(session, model, slug) for model in models):
-                problems[("follow_ups", n, name)] = str(items.unknown_slug(session, models, slug))
+            if isinstance(slug, str) and not any(items.by_slug(session, model, slug) for model in models):
+                problems.setdefault(("follow_ups", n, name), str(items.unknown_slug(session, models, slug)))
                 break
 
 
