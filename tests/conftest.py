@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import shutil
@@ -23,6 +24,13 @@ DATA = ROOT / "data"
 
 
 BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The whole suite leaves a heap of several GB (live servers, engines, hypothesis's examples), and the full
+    collections pytest and the interpreter's shutdown run over it after the summary took about ten minutes of
+    CI's time. Nothing after the session needs them: frozen objects are left out of every later collection."""
+    gc.freeze()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
