@@ -10,7 +10,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).parent.parent / "tracker"
 
 # Each floor may import the floors after it in this list, never one before it (README "Development").
-FLOORS = ["cli", "web", "reminders", "calendars", "register", "core"]
+FLOORS = ["cli", "web", "dav", "reminders", "calendars", "register", "core"]
 
 
 def _module_name(path: Path) -> str:

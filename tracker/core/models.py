@@ -145,6 +145,35 @@ class SignInFailure(Base):
     at: Mapped[datetime] = mapped_column(index=True)
 
 
+class AppPassword(Base):
+    """A password for one task or calendar app (CalDAV), never the sign-in password: made at random, shown once,
+    revocable on its own. Only its SHA-256 is stored: it is a long random secret, as feed tokens are, so a slow
+    hash would add nothing but a delay to every request an app makes."""
+
+    __tablename__ = "app_passwords"
+    tracks_data_version = False
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    person: Mapped[Person] = relationship()
+    label: Mapped[str] = mapped_column(String(100))  # which app it is for, as its owner named it
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class DavSyncState(Base):
+    """What a CalDAV collection held when a sync token was handed out (RFC 6578): {href: etag}. The next
+    sync-collection report with that token lists only the hrefs whose etag differs, or that came or went."""
+
+    __tablename__ = "dav_sync_states"
+    tracks_data_version = False
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the collection path and state
+    collection: Mapped[str] = mapped_column(String(300))
+    state: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class CommitteeMember(Base):
     """A person who sits on a committee: an officer may change the committee's items."""
 
@@ -294,6 +323,7 @@ class Item(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime] = mapped_column(index=True)  # the register sorted by last change
     loaded: Mapped[dict] = mapped_column(JSON, default=dict)
+    dav_href: Mapped[str | None] = mapped_column(String(255), unique=True, index=True)  # its name in a CalDAV app
     owner_links: Mapped[list[ItemOwner]] = relationship(order_by=ItemOwner.position, cascade="all, delete-orphan")
     history: Mapped[list[ItemChange]] = relationship(
         order_by="ItemChange.id", cascade="all, delete-orphan", back_populates="item"

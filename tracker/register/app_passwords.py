@@ -1,0 +1,103 @@
+"""App passwords: what a task or calendar app (CalDAV) signs in with, never the person's sign-in password.
+
+Each is made at random here, shown once, and kept only as its SHA-256 (a long random secret needs no slow hash,
+as with feed tokens); each can be revoked on its own. Failures are rate-limited with the sign-in's counter
+(accounts.throttle), per login and per client address, so every worker process counts the same attempts. The
+`tracker user app-password` commands, the "My calendars" page and the CalDAV server call these."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tracker.core import rules
+from tracker.core.errors import InvalidInput, NotFound
+from tracker.core.models import Account, AppPassword, Person
+from tracker.register import accounts, items
+
+ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no l/1/o/0 to misread when typed into a phone
+GROUPS, GROUP_LENGTH = 5, 4  # "abcd-efgh-jkmn-pqrs-tuvw": 100 bits, typeable, the shape Apple and Google use
+LABEL_MAX = 100
+
+
+def _hash(password: str) -> str:
+    return hashlib.sha256(password.strip().lower().encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _new_password() -> str:
+    return "-".join("".join(secrets.choice(ALPHABET) for _ in range(GROUP_LENGTH)) for _ in range(GROUPS))
+
+
+def as_dict(app_password: AppPassword) -> dict[str, Any]:
+    return {
+        "id": app_password.id,
+        "person": app_password.person.slug,
+        "label": app_password.label,
+        "created_at": app_password.created_at,
+        "last_used_at": app_password.last_used_at,
+        "revoked_at": app_password.revoked_at,
+    }
+
+
+def create(session: Session, slug: str, label: str, now: datetime) -> tuple[dict[str, Any], str]:
+    """A new app password for the person `slug` (who needs an account): its record, and the password itself,
+    which is never shown again."""
+    label = rules.one_line(label).strip()
+    if not label:
+        raise InvalidInput("label: say which app it is for (e.g. 'Thunderbird at the office')")
+    if len(label) > LABEL_MAX:
+        raise InvalidInput(f"label: at most {LABEL_MAX} characters (this one has {len(label)})")
+    person = items.lookup(session, Person, slug)
+    if session.get(Account, person.id) is None:
+        raise NotFound(f"{slug} has no account yet (see `tracker user role {slug} officer`)")
+    password = _new_password()
+    row = AppPassword(person=person, label=label, token_hash=_hash(password), created_at=now)
+    session.add(row)
+    session.flush()
+    return as_dict(row), password
+
+
+def app_passwords(session: Session, slug: str) -> list[dict[str, Any]]:
+    """The person's app passwords, newest first, revoked ones included (never the passwords)."""
+    person = items.lookup(session, Person, slug)
+    found = select(AppPassword).where(AppPassword.person_id == person.id).order_by(AppPassword.id.desc())
+    return [as_dict(row) for row in session.scalars(found)]
+
+
+def revoke(session: Session, slug: str, ref: int, now: datetime) -> dict[str, Any]:
+    """Revoke the person's app password number `ref`: the app it was given to can no longer sign in."""
+    person = items.lookup(session, Person, slug)
+    row = session.get(AppPassword, ref)
+    if row is None or row.person_id != person.id:
+        raise NotFound(f"{slug} has no app password {ref} (see `tracker user app-password {slug} --list`)")
+    if row.revoked_at is None:
+        row.revoked_at = now
+    return as_dict(row)
+
+
+def throttle_keys(login: str, address: str | None) -> list[str]:
+    """The rate-limit keys of a CalDAV sign-in: its login and its client address (accounts.LIMITS)."""
+    keys = [f"account:dav:{login.strip().lower()[:200]}"]
+    return keys + [f"address:{address}"] if address else keys
+
+
+def check(session: Session, login: str, password: str, now: datetime) -> Person | None:
+    """The person `login` (slug or e-mail) if `password` is one of their live app passwords and their account is
+    enabled; else None. Rate limiting is the caller's (throttle before, count_attempt after a None)."""
+    person = accounts.person_by_login(session, login)
+    wanted = _hash(password)
+    live = select(AppPassword).where(AppPassword.person_id == (person.id if person else -1),
+                                     AppPassword.revoked_at.is_(None))  # fmt: skip
+    found = next((row for row in session.scalars(live) if hmac.compare_digest(row.token_hash, wanted)), None)
+    account = session.get(Account, person.id) if person is not None else None
+    if found is None or account is None or account.disabled_at is not None:
+        return None
+    if found.last_used_at is None or (now - found.last_used_at).total_seconds() > 3600:
+        found.last_used_at = now  # to the hour: an app polls all day, and this is a write
+    return person
