@@ -267,7 +267,7 @@ def user_list(app: AppContext, as_json: bool) -> None:
 
 @user.command("app-password")
 @click.argument("slug", shell_complete=complete("person"))
-@click.option("--label", help="Make a new app password for the app named so (e.g. \"Thunderbird\").")
+@click.option("--label", help='Make a new app password for the app named so (e.g. "Thunderbird").')
 @click.option("--list", "listing", is_flag=True, help="List the person's app passwords (never the passwords).")
 @click.option("--revoke", type=int, metavar="N", help="Revoke app password N: its app can no longer sign in.")
 @json_option
