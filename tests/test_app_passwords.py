@@ -44,10 +44,17 @@ def engine(env):
     engine.dispose()
 
 
-def _check(engine, login: str, password: str, now: datetime = NOW) -> str | None:
-    with store.transaction(engine, write=True) as session:
-        person = app_passwords.check(session, login, password, now)
-        return person.slug if person else None
+def _check(engine, login: str, password: str) -> str | None:
+    """Whose live app password `password` is, signing in as `login` (None: refused)."""
+    with store.transaction(engine) as session:
+        found = app_passwords.check(session, login, password)
+        return found.person.slug if found else None
+
+
+def _dav(server, login: str, password: str) -> int:
+    """The status of a task app's first request (PROPFIND on the CalDAV root) with these credentials."""
+    answer = httpx.request("PROPFIND", f"{server.url}/dav/", auth=(login, password), headers={"Depth": "0"})
+    return answer.status_code
 
 
 def _make(invoke_json, slug: str, label: str) -> dict:
@@ -73,14 +80,18 @@ def test_a_new_password_signs_its_owner_in_and_only_its_hash_is_stored(accounts,
         assert _check(engine, login, wrong) is None, (login, wrong)
 
 
-def test_last_use_is_kept_to_the_hour(accounts, engine, invoke_json):
+def test_a_task_app_signs_in_with_it_and_last_use_is_kept_to_the_hour(accounts, make_server, clock, invoke_json):
+    server = make_server()
     password = _make(invoke_json, "apec-officer", "Phone")["password"]
-    used = [NOW, NOW + timedelta(minutes=30), NOW + timedelta(minutes=61)]
+    assert invoke_json("user", "app-password", "apec-officer", "--list")[0]["last_used_at"] is None
+    start = clock()
     seen = []
-    for at in used:
-        assert _check(engine, "apec-officer", password, at) == "apec-officer"
+    for minutes in (0, 30, 61):
+        clock.set((start + timedelta(minutes=minutes)).isoformat())
+        assert _dav(server, "apec-officer", password) == 207
         seen.append(invoke_json("user", "app-password", "apec-officer", "--list")[0]["last_used_at"])
-    assert seen == [NOW.isoformat(), NOW.isoformat(), used[2].isoformat()]
+    assert [datetime.fromisoformat(at) for at in seen] == [start, start, start + timedelta(minutes=61)]
+    assert _dav(server, "apec-officer", "not-the-password") == 401
 
 
 def test_a_revoked_password_and_a_disabled_account_are_refused(accounts, engine, invoke, invoke_json):
@@ -186,7 +197,7 @@ def _post(client, path: str, fields: dict | None = None) -> httpx.Response:
     return client.post(path, data={**(fields or {}), "csrf": client.csrf})
 
 
-def test_a_person_makes_an_app_password_sees_it_once_and_revokes_it(server, desk_session, engine):
+def test_a_person_makes_an_app_password_sees_it_once_and_revokes_it(server, desk_session):
     officer = desk_session(server, "apec-officer", "officer")
     page = officer.get("/calendars")
     assert page.status_code == 200 and 'id="task-apps"' in page.text and "No app passwords yet." in page.text
@@ -197,14 +208,14 @@ def test_a_person_makes_an_app_password_sees_it_once_and_revokes_it(server, desk
     password = re.search(r'id="app-password">([^<]+)<', made.text)[1]
     assert SHAPE.match(password) and "Thunderbird &lt;office&gt;" in made.text
     assert f'id="dav-url">{server.url}/dav/<' in made.text and "shown only now" in made.text
-    assert password not in str(made.url) and _check(engine, "apec-officer", password) == "apec-officer"
+    assert password not in str(made.url) and _dav(server, "apec-officer@example.org", password) == 207
 
     again = officer.get("/calendars")
     assert password not in again.text and "Thunderbird &lt;office&gt;" in again.text and "never" in again.text
     number = re.search(r'action="/calendars/app-passwords/(\d+)/revoke"', again.text)[1]
     revoked = _post(officer, f"/calendars/app-passwords/{number}/revoke")
     assert revoked.status_code == 303 and revoked.headers["location"] == "/calendars#task-apps"
-    assert _check(engine, "apec-officer", password) is None
+    assert _dav(server, "apec-officer", password) == 401
     after = officer.get("/calendars").text
     assert f'id="app-password-{number}" class="revoked"' in after
     assert f'action="/calendars/app-passwords/{number}/revoke"' not in after
