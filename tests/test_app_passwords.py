@@ -75,7 +75,8 @@ def test_a_new_password_signs_its_owner_in_and_only_its_hash_is_stored(accounts,
 
     assert _check(engine, "apec-officer", password) == "apec-officer"
     assert _check(engine, "APEC-Officer@Example.org", f" {password.upper()} ") == "apec-officer"  # as a phone types it
-    for login, wrong in (("apec-officer", password[:-1] + "x"), ("apec-officer", ""), ("forum-officer", password),
+    one_off = password[:-1] + ("2" if password[-1] != "2" else "3")
+    for login, wrong in (("apec-officer", one_off), ("apec-officer", ""), ("forum-officer", password),
                          ("desk-lead", password), ("nobody", password), ("", password)):  # fmt: skip
         assert _check(engine, login, wrong) is None, (login, wrong)
 
