@@ -141,12 +141,13 @@ def subscribe_rotate(app: AppContext, ref: str, as_json: bool) -> None:
 
 @cli.group()
 def user() -> None:
-    """Accounts of the web desk: passwords, roles (lead, officer, viewer), disabling.
+    """Accounts of the web desk: passwords, roles (lead, officer, viewer), disabling; app passwords for task apps.
 
     \b
     Example:
         tracker user role desk-lead lead
         tracker user set-password desk-lead
+        tracker user app-password desk-lead --label "Thunderbird"
     """
 
 
@@ -236,6 +237,11 @@ _switch_command("enable", "Let a disabled person sign in to the desk again (thei
                 lambda r: f"enabled {r['slug']} (role {r['role']})")  # fmt: skip
 
 
+def _local(app: AppContext, at: datetime | None) -> str:
+    """A stored instant as the tables show it: in the configured zone, to the minute; blank for none."""
+    return f"{at.astimezone(app.settings.zone):%Y-%m-%d %H:%M}" if at else ""
+
+
 @user.command("list")
 @json_option
 @pass_app
@@ -254,14 +260,10 @@ def user_list(app: AppContext, as_json: bool) -> None:
     if as_json:
         render_json("user list", app.now, rows)
         return
-
-    def local(at: datetime | None) -> str:
-        return f"{at.astimezone(app.settings.zone):%Y-%m-%d %H:%M}" if at else ""
-
     for row in rows:
         row["_style"] = "dim" if row["disabled_at"] else None
         row["password"] = "set" if row["password"] else "none"
-        row["disabled"], row["last_visit"] = local(row["disabled_at"]), local(row["last_visit_at"])
+        row["disabled"], row["last_visit"] = _local(app, row["disabled_at"]), _local(app, row["last_visit_at"])
     render_table("accounts", ["slug", "name", "role", "password", "disabled", "last_visit"], rows, "none yet")
 
 
@@ -342,7 +344,7 @@ def _list_app_passwords(app: AppContext, slug: str, as_json: bool) -> None:
     for row in rows:
         row["_style"] = "dim" if row["revoked_at"] else None
         for at in ("created_at", "last_used_at", "revoked_at"):
-            row[at] = f"{row[at].astimezone(app.settings.zone):%Y-%m-%d %H:%M}" if row[at] else ""
+            row[at] = _local(app, row[at])
     render_table(f"app passwords of {slug}", ["id", "label", "status", "created_at", "last_used_at", "revoked_at"],
                  rows, "none yet")  # fmt: skip
 
