@@ -153,7 +153,8 @@ def test_a_person_reads_only_their_own_home_and_a_lead_everyones(dav):
     assert officer.get(f"/dav/{LEAD}/items/").status_code == 403
     assert propfind(lead, f"/dav/{OFFICER}/items/").status_code == 207
     home = hrefs(propfind(lead, f"/dav/{LEAD}/"))
-    assert f"/dav/{LEAD}/person-{OFFICER}/" in home and f"/dav/{LEAD}/committee-kpi-management-entrepreneurship/" in home
+    assert f"/dav/{LEAD}/person-{OFFICER}/" in home
+    assert f"/dav/{LEAD}/committee-kpi-management-entrepreneurship/" in home
     assert not [h for h in hrefs(propfind(officer, f"/dav/{OFFICER}/")) if "person-" in h or "committee-" in h]
 
 
@@ -180,8 +181,15 @@ def test_completing_a_task_any_way_marks_the_item_done_and_unticking_reopens_it(
     assert put(client, path, completed(calendar, how), etag).status_code == 204
     shown = item(invoke_json, OWN)
     assert shown["status"] == "done"
-    assert shown["history"][-1] | {"at": None} == {"at": None, "by": "APEC SMEWG officer", "how": "caldav",
-                                                   "field": "status", "old": "open", "new": "done", "note": ""}
+    assert shown["history"][-1] | {"at": None} == {
+        "at": None,
+        "by": "APEC SMEWG officer",
+        "how": "caldav",
+        "field": "status",
+        "old": "open",
+        "new": "done",
+        "note": "",
+    }
     calendar, etag = todo_of(client, path)
     (todo,) = calendar.walk("VTODO")
     assert (str(todo["STATUS"]), int(todo["PERCENT-COMPLETE"]), "COMPLETED" in todo) == ("COMPLETED", 100, True)
@@ -204,7 +212,10 @@ def test_a_percentage_sets_in_progress_and_the_title_and_due_change_as_an_edit(d
     assert put(client, path, calendar, etag).status_code == 204
     shown = item(invoke_json, OWN)
     assert (shown["status"], shown["title"], shown["due"][:10]) == (
-        "in_progress", "Volunteer for the KPI committees (in writing)", "2008-10-15")
+        "in_progress",
+        "Volunteer for the KPI committees (in writing)",
+        "2008-10-15",
+    )
     assert {h["field"] for h in shown["history"] if h["how"] == "caldav"} >= {"status", "title", "due"}
 
 
@@ -229,8 +240,10 @@ def test_refused_writes_change_nothing(dav, db_url):
 
 def new_task(uid: str, summary: str, **extra: str) -> bytes:
     lines = "".join(f"{k}:{v}\r\n" for k, v in extra.items())
-    return (f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VTODO\r\nUID:{uid}\r\n"
-            f"DTSTAMP:20080902T100000Z\r\nSUMMARY:{summary}\r\n{lines}END:VTODO\r\nEND:VCALENDAR\r\n").encode()
+    return (
+        f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VTODO\r\nUID:{uid}\r\n"
+        f"DTSTAMP:20080902T100000Z\r\nSUMMARY:{summary}\r\n{lines}END:VTODO\r\nEND:VCALENDAR\r\n"
+    ).encode()
 
 
 def test_a_task_made_in_an_app_becomes_an_item_it_finds_again(dav, invoke_json):

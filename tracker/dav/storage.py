@@ -296,7 +296,7 @@ class TaskList(Listing):
             else:
                 writes.create(session, writer, todo, href, now, storage_.default_tz, owner=self.spec.person,
                               committee=self.spec.committee)  # fmt: skip
-        (_, uploaded), = self.get_multi([href])
+        ((_, uploaded),) = self.get_multi([href])
         return uploaded, None
 
     def delete(self, href: str | None = None) -> None:
