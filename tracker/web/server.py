@@ -45,6 +45,7 @@ from tracker.web import (
     auth,
     brief_pages,
     calendar_pages,
+    dav_mount,
     desk_pages,
     item_pages,
     meeting_pages,
@@ -346,9 +347,11 @@ def create_app(settings: Settings, engine: Engine, now: Callable[[], datetime], 
         middleware=[Middleware(GZipMiddleware, minimum_size=1000)],
         exception_handlers=handlers,
     )
+    ctx = Context(settings, engine, now)
     app = Starlette(
         routes=[
             Route("/", about),
+            *dav_mount.routes(ctx),  # /dav/, /.well-known/caldav, PROPFIND /
             Route("/healthz", healthz),
             Route("/done/{token}", actions.done, methods=["GET", "POST"]),
             Route("/snooze/{token}", actions.snooze, methods=["GET", "POST"]),
@@ -366,7 +369,7 @@ def create_app(settings: Settings, engine: Engine, now: Callable[[], datetime], 
         ],
         exception_handlers=handlers,
     )
-    app.state.ctx = pages.state.ctx = Context(settings, engine, now)
+    app.state.ctx = pages.state.ctx = ctx
     return Front(app, app.state.ctx, dates)
 
 
