@@ -17,12 +17,14 @@ import vobject
 import yaml
 from caldav.lib import error
 from icalendar import Calendar
+from sqlalchemy import select
 
 from tests.conftest import dump
 from tests.icsutil import components, todoman
 from tests.interop.test_subscribers import vdirsyncer, vdirsyncer_config
 from tests.interop.test_timezones import embedded_only, read_ical, read_ical_js, read_icalendar, read_libical
 from tracker.core import store
+from tracker.core.models import Meeting, MeetingSeries
 from tracker.register import app_passwords
 
 pytestmark = pytest.mark.interop
@@ -241,7 +243,18 @@ def served(dav: Dav, path: str) -> list[bytes]:
     return bodies
 
 
-def test_the_feeds_parsers_accept_every_resource_caldav_serves(loaded, dav, invoke, subscribe, tmp_path):
+def attended_in_db(db_url: str, slug: str) -> set[str]:
+    """The UIDs of the meetings and series `slug` attends, from the database."""
+    engine = store.engine(db_url)
+    try:
+        with store.transaction(engine) as session:
+            rows = [*session.scalars(select(Meeting)), *session.scalars(select(MeetingSeries))]
+            return {row.uid for row in rows if slug in row.attendees}
+    finally:
+        engine.dispose()
+
+
+def test_the_feeds_parsers_accept_every_resource_caldav_serves(loaded, dav, invoke, subscribe, tmp_path, db_url):
     # A timed item in New York on the day clocks go forward: every parser must read its DUE through the zone the
     # resource itself carries.
     invoke("add", "Call the New York office", "--slug", "ny-call", "--owner", OTHER_OFFICER, "--due",
@@ -270,8 +283,11 @@ def test_the_feeds_parsers_accept_every_resource_caldav_serves(loaded, dav, invo
         for reader, read in (("ical.js", read_ical_js(path)), ("libical", libical), ("ical", read_ical(embedded)),
                              ("icalendar", read_icalendar(embedded))):  # fmt: skip
             times.setdefault(reader, {}).update(read)
-    # The same components as the person's feed, byte for byte (UIDs and SEQUENCE included), but its deadline twins.
-    assert seen == {key: body for key, body in feed.items() if not key[1].startswith("deadline-")}
+    # The person's feed's components, byte for byte (UIDs and SEQUENCE included): all its tasks, and of its meetings
+    # the ones the person attends (the feed also has those their items come from or serve, and deadline twins).
+    assert {key: feed[key] for key in seen} == seen
+    assert {key for key in feed if key[0] == "VTODO"} == {key for key in seen if key[0] == "VTODO"}
+    assert {uid for name, uid, _ in seen if name == "VEVENT"} == attended_in_db(db_url, OTHER_OFFICER)
     due = ("item-ny-call@tracker", "", "DUE")
     assert {reader: read.get(due) for reader, read in times.items()} == dict.fromkeys(
         times, datetime(2009, 3, 8, 7, 30, tzinfo=UTC)

@@ -305,12 +305,13 @@ class TaskList(Listing):
 
 
 class MeetingList(Listing):
-    """Meetings as VEVENTs, one resource per UID: a series with its announced occurrences, or a meeting."""
+    """The meetings a person attends as VEVENTs, one resource per UID: a series with its announced occurrences, or
+    a meeting."""
 
     component = "VEVENT"
 
     def _groups(self, session: Session) -> dict[str, list[Any]]:
-        series, meetings = ics.load_meetings(session, self.spec, ics.item_keys(session, self.spec))
+        series, meetings = ics.load_meetings(session, self.spec, [])  # no items: the meetings they attend
         groups: dict[str, list[Any]] = {}
         for row in [*series, *meetings]:
             groups.setdefault(row.uid, []).append(row)
