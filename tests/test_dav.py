@@ -200,6 +200,17 @@ def test_completing_a_task_any_way_marks_the_item_done_and_unticking_reopens_it(
     assert (str(todo["STATUS"]), int(todo["PERCENT-COMPLETE"]), "COMPLETED" in todo) == ("NEEDS-ACTION", 0, False)
 
 
+def test_the_feed_shows_a_task_completed_in_an_app_at_once(dav, subscribe):
+    token, _ = subscribe("--name", "officer", "--person", OFFICER)
+    before = httpx.get(f"{dav.url}/feeds/{token}.ics")
+    client, path = dav.client(OFFICER), f"/dav/{OFFICER}/items/{OWN}.ics"
+    assert put(client, path, completed(*todo_of(client, path)[:1], "percent")).status_code == 204
+    after = httpx.get(f"{dav.url}/feeds/{token}.ics", headers={"If-None-Match": before.headers["etag"]})
+    assert after.status_code == 200
+    (todo,) = [t for t in Calendar.from_ical(after.content).walk("VTODO") if str(t["UID"]) == f"item-{OWN}@tracker"]
+    assert str(todo["STATUS"]) == "COMPLETED"
+
+
 def test_a_percentage_sets_in_progress_and_the_title_and_due_change_as_an_edit(dav, invoke_json):
     client, path = dav.client(OFFICER), f"/dav/{OFFICER}/items/{OWN}.ics"
     calendar, etag = todo_of(client, path)
