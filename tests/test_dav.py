@@ -15,6 +15,8 @@ from icalendar import Calendar
 
 from tests.conftest import dump
 from tracker.core import store
+from tracker.core.errors import Stale
+from tracker.dav import radicale_app
 from tracker.register import app_passwords
 
 OFFICER, LEAD, VIEWER = "apec-officer", "desk-lead", "forum-officer"
@@ -246,6 +248,22 @@ def test_refused_writes_change_nothing(dav, db_url):
     assert meetings.status_code == 403
     assert officer.request("MKCALENDAR", f"/dav/{OFFICER}/mine/").status_code == 403
     assert officer.request("PROPPATCH", f"/dav/{OFFICER}/items/", content=b"<x/>").status_code == 403
+    assert dump(db_url) == before
+
+
+def test_if_match_is_checked_again_inside_the_write(dav, db_url, clock):
+    """Radicale compares If-Match before the write's transaction; a write landing in between must still make the
+    stale one fail, so the storage checks again inside it."""
+    app = radicale_app.application(store.engine(db_url), clock, "Asia/Taipei")
+    (collection,) = app._storage.discover(f"/{OFFICER}/items/")
+    (_, resource), = collection.get_multi([f"{OWN}.ics"])
+    before = dump(db_url)
+    with app._storage.acquire_lock("w", OFFICER):
+        app._storage.expect('"an-etag-read-before-another-write"')
+        with pytest.raises(Stale):
+            collection.upload(f"{OWN}.ics", resource)
+        app._storage.expect(resource.etag)
+        assert collection.upload(f"{OWN}.ics", resource)[0].etag == resource.etag  # unchanged: nothing to write
     assert dump(db_url) == before
 
 

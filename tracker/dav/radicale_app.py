@@ -69,10 +69,13 @@ class TrackerDav(Application):
     """Radicale's application, with the register's refusals answered as such."""
 
     def do_PUT(self, environ: dict, base_prefix: str, path: str, user: str, *args: Any, **kwargs: Any) -> tuple:
+        self._storage.expect(environ.get("HTTP_IF_MATCH"))
         try:
             return super().do_PUT(environ, base_prefix, path, user, *args, **kwargs)
         except TrackerError as exc:
             return _answer(exc.http_status, str(exc))
+        finally:
+            self._storage.expect(None)
 
     def _refuse(self, environ: dict, *args: Any, **kwargs: Any) -> tuple:
         return _answer(client.FORBIDDEN, REFUSED[environ["REQUEST_METHOD"].upper()])

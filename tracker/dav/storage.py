@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from tracker.calendars import ics
 from tracker.core import store
-from tracker.core.errors import Forbidden, NotFound
+from tracker.core.errors import Forbidden, NotFound, Stale
 from tracker.core.models import Account, DavSyncState, Item, MeetingSeries, Person
 from tracker.dav import places, writes
 from tracker.register import access
@@ -71,6 +71,16 @@ class Storage(storage.BaseStorage):
     @property
     def user(self) -> str:
         return getattr(self._local, "user", "")
+
+    def expect(self, if_match: str | None) -> None:
+        """The ETag this thread's PUT was made against (its If-Match), checked again inside the write's transaction:
+        Radicale's own check runs before it, and another write may land in between."""
+        self._local.if_match = if_match
+
+    def check_expected(self, etag: str | None) -> None:
+        wanted = getattr(self._local, "if_match", None)
+        if wanted and wanted != "*" and wanted != etag:
+            raise Stale("The task changed since the app read it: sync, then try again.")
 
     def discover(self, path: str, depth: str = "0", child_context_manager: Any = None,
                  user_groups: Any = frozenset()) -> Iterable[Any]:  # fmt: skip
@@ -290,9 +300,10 @@ class TaskList(Listing):
         todo = writes.read_todo(item.serialize())
         with store.transaction(storage_.engine, write=True) as session:
             writer = _viewer(session, storage_.user)
-            row = session.execute(self._query({href})).first()
-            if row is not None:
-                writes.update(session, writer, session.get(Item, row.id), todo, now)
+            current = self._keys(session, self._query({href})).get(href)  # (etag, uid, key): key[1] is the id
+            storage_.check_expected(current[0] if current else None)
+            if current is not None:
+                writes.update(session, writer, session.get(Item, current[2][1]), todo, now)
             else:
                 writes.create(session, writer, todo, href, now, storage_.default_tz, owner=self.spec.person,
                               committee=self.spec.committee)  # fmt: skip
