@@ -58,7 +58,7 @@ class Storage(storage.BaseStorage):
     def __init__(self, configuration: Any, engine: Engine, now: Callable[[], datetime], default_tz: str) -> None:
         super().__init__(configuration)
         self.engine, self.now, self.default_tz = engine, now, default_tz
-        self.texts: dict[tuple, str] = {}  # resource key -> its bytes as text (see _text)
+        self.texts: dict[tuple, str] = {}  # resource key -> its bytes as text (see text)
         self._local = threading.local()
 
     @contextlib.contextmanager
