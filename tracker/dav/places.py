@@ -80,9 +80,9 @@ def spec(session: Session, place: Place) -> ics.CalendarSpec | None:
     if place not in collections(session, place.home):
         return None
     if place.name.startswith(COMMITTEE):
-        committee = session.scalars(select(Committee).where(Committee.slug == place.name[len(COMMITTEE):])).one()
+        committee = session.scalars(select(Committee).where(Committee.slug == place.name[len(COMMITTEE) :])).one()
         return replace(ics.committee_spec(committee), meetings=False, deadlines=False)
-    slug = place.name[len(PERSON):] if place.name.startswith(PERSON) else place.home
+    slug = place.name[len(PERSON) :] if place.name.startswith(PERSON) else place.home
     person = session.scalars(select(Person).where(Person.slug == slug)).one()
     full = ics.person_spec(person.slug, person.name)
     if place.name == MEETINGS:

@@ -29,7 +29,7 @@ from tracker.dav import places
 from tracker.dav.storage import Storage
 
 SCOPE_USER = "tracker.dav_user"  # the ASGI scope key of the signed-in person's slug
-MAX_RESOURCE = 256 * 1024  # one task is a few kB; Radicale refuses a bigger resource (and body) with 412/413
+MAX_RESOURCE = 256 * 1024  # one task is a few kB; Radicale refuses a bigger resource with 412, a bigger body with 413
 
 REFUSED = {
     "DELETE": "Tasks are not deleted from a task app: mark it done, or cancel it on the desk, so that its history "
@@ -69,10 +69,13 @@ class TrackerDav(Application):
     """Radicale's application, with the register's refusals answered as such."""
 
     def do_PUT(self, environ: dict, base_prefix: str, path: str, user: str, *args: Any, **kwargs: Any) -> tuple:
+        self._storage.expect(environ.get("HTTP_IF_MATCH"))
         try:
             return super().do_PUT(environ, base_prefix, path, user, *args, **kwargs)
         except TrackerError as exc:
             return _answer(exc.http_status, str(exc))
+        finally:
+            self._storage.expect(None)
 
     def _refuse(self, environ: dict, *args: Any, **kwargs: Any) -> tuple:
         return _answer(client.FORBIDDEN, REFUSED[environ["REQUEST_METHOD"].upper()])
@@ -88,7 +91,7 @@ def application(engine: Engine, now: Callable[[], datetime], default_tz: str) ->
         "rights": {"type": functools.partial(Rights, engine=engine)},
         "storage": {"type": functools.partial(Storage, engine=engine, now=now, default_tz=default_tz)},
         "web": {"type": "none"},
-        "server": {"max_content_length": str(MAX_RESOURCE), "max_resource_size": str(MAX_RESOURCE)},
+        "server": {"max_content_length": str(2 * MAX_RESOURCE), "max_resource_size": str(MAX_RESOURCE)},
         "logging": {"bad_put_request_content": "False", "request_header_on_debug": "False",
                     "request_content_on_debug": "False", "response_content_on_debug": "False"},
     }, "tracker", privileged=True)  # fmt: skip

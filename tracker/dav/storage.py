@@ -12,10 +12,12 @@ Radicale calls `acquire_lock` around every request with the signed-in user; the 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -28,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from tracker.calendars import ics
 from tracker.core import store
-from tracker.core.errors import Forbidden, NotFound
+from tracker.core.errors import Forbidden, NotFound, Stale
 from tracker.core.models import Account, DavSyncState, Item, MeetingSeries, Person
 from tracker.dav import places, writes
 from tracker.register import access
@@ -56,7 +58,7 @@ class Storage(storage.BaseStorage):
     def __init__(self, configuration: Any, engine: Engine, now: Callable[[], datetime], default_tz: str) -> None:
         super().__init__(configuration)
         self.engine, self.now, self.default_tz = engine, now, default_tz
-        self.texts: dict[tuple, str] = {}  # resource key -> its bytes as text (see _text)
+        self.texts: dict[tuple, str] = {}  # resource key -> its bytes as text (see text)
         self._local = threading.local()
 
     @contextlib.contextmanager
@@ -71,6 +73,16 @@ class Storage(storage.BaseStorage):
     @property
     def user(self) -> str:
         return getattr(self._local, "user", "")
+
+    def expect(self, if_match: str | None) -> None:
+        """The ETag this thread's PUT was made against (its If-Match), checked again inside the write's transaction:
+        Radicale's own check runs before it, and another write may land in between."""
+        self._local.if_match = if_match
+
+    def check_expected(self, etag: str | None) -> None:
+        wanted = getattr(self._local, "if_match", None)
+        if wanted and wanted != "*" and wanted != etag:
+            raise Stale("The task changed since the app read it: sync, then try again.")
 
     def discover(self, path: str, depth: str = "0", child_context_manager: Any = None,
                  user_groups: Any = frozenset()) -> Iterable[Any]:  # fmt: skip
@@ -109,14 +121,50 @@ class Storage(storage.BaseStorage):
     def verify(self) -> bool:
         return True
 
-    def text(self, key: tuple, make: Callable[[], list[ics.Part]]) -> str:
-        """A resource's bytes (as text) by the key that decides them: made once per process."""
+    def text(self, key: tuple, make: Callable[[], list[ics.Part]], keep: bool = True) -> str:
+        """A resource's bytes (as text) by the key that decides them: made once per process (`keep`)."""
         found = self.texts.get(key)
         if found is None:
-            if len(self.texts) >= CACHE_LIMIT:
-                self.texts.clear()
-            found = self.texts[key] = ics.assemble(PLAIN, make()).decode()
+            found = ics.assemble(PLAIN, make()).decode()
+            if keep:
+                if len(self.texts) >= CACHE_LIMIT:
+                    self.texts.clear()
+                self.texts[key] = found
         return found
+
+
+class Resource(radicale_item.Item):
+    """A resource whose bytes are made only when Radicale needs them: a listing of ETags (PROPFIND, a sync)
+    serialises nothing."""
+
+    def __init__(self, make: Callable[[], str], **kwargs: Any) -> None:
+        super().__init__(text="", **kwargs)  # Radicale wants a text or a component up front
+        self._make = make
+
+    def serialize(self) -> str:
+        if not self._text:
+            self._text = self._make()
+        return self._text
+
+    @property
+    def vobject_item(self) -> Any:
+        self.serialize()
+        return super().vobject_item
+
+
+class Batch:
+    """The resources one listing found: all their bytes are made together, in one transaction, the first time
+    any of them is asked for."""
+
+    def __init__(self, listing: Listing, found: dict[str, tuple[str, str, tuple]]) -> None:
+        self.listing, self.found = listing, found
+        self.texts: dict[str, str] | None = None
+
+    def text(self, href: str) -> str:
+        if self.texts is None:
+            with store.transaction(self.listing._storage.engine) as session:
+                self.texts = self.listing.make(session, self.found)
+        return self.texts[href]
 
 
 class Plain(storage.BaseCollection):
@@ -178,15 +226,12 @@ class Listing(Plain):
     def _items(self, wanted: Callable[[Session], dict[str, tuple[str, str, tuple]]]) -> list[Any]:
         with store.transaction(self._storage.engine) as session:
             found = wanted(session)
-            texts = self.make(session, found)
-        return [self._item(href, texts[href], etag, uid) for href, (etag, uid, _) in found.items()]
+        batch, modified, span = Batch(self, found), self.last_modified, self.time_range()
+        return [Resource(functools.partial(batch.text, href), collection=self, href=href, etag=etag, uid=uid,
+                         name="VCALENDAR", component_name=self.component, time_range=span, last_modified=modified)
+                for href, (etag, uid, _) in found.items()]  # fmt: skip
 
-    def _item(self, href: str, text: str, etag: str, uid: str) -> radicale_item.Item:
-        return radicale_item.Item(collection=self, href=href, text=text, etag=etag, uid=uid, name="VCALENDAR",
-                                  component_name=self.component, time_range=self.time_range(text),
-                                  last_modified=self.last_modified)  # fmt: skip
-
-    def time_range(self, text: str) -> tuple[int, int] | None:
+    def time_range(self) -> tuple[int, int] | None:
         return None  # Radicale works it out from the component when a filter asks
 
     def get_all(self) -> Iterable[Any]:
@@ -264,18 +309,26 @@ class TaskList(Listing):
     def _keys(self, session: Session, query: Any) -> dict[str, tuple[str, str, tuple]]:
         out = {}
         for row in session.execute(query):
-            key = ("todo", row.id, row.sequence, row.updated_at.isoformat())
+            key = self._key(row)
             out[self._href(row)] = (_etag(row.uid, *key), row.uid, key)
         return out
 
     def make(self, session: Session, wanted: dict[str, tuple[str, str, tuple]]) -> dict[str, str]:
-        texts = self._storage.texts
-        missing = {key[1] for _, _, key in wanted.values() if key not in texts}
-        loaded = {item.id: item for item in ics.load_items(session, self.spec, missing)} if missing else {}
-        return {href: self._storage.text(key, lambda k=key: [ics.part(ics.item_todo(loaded[k[1]]))])
-                for href, (_, _, key) in wanted.items()}  # fmt: skip
+        missing = {key[1] for _, _, key in wanted.values() if key not in self._storage.texts}
+        anyone = replace(self.spec, person=None, committee=None)  # one that left the list since is made all the same
+        loaded = {item.id: item for item in ics.load_items(session, anyone, missing)} if missing else {}
+        out = {}
+        for href, (_, _, key) in wanted.items():
+            item = loaded.get(key[1])
+            changed_since = item is not None and self._key(item) != key  # made now, but not kept under the old key
+            out[href] = self._storage.text(key, lambda i=item: [ics.part(ics.item_todo(i))], keep=not changed_since)
+        return out
 
-    def time_range(self, text: str) -> tuple[int, int]:
+    @staticmethod
+    def _key(row: Any) -> tuple:
+        return "todo", row.id, row.sequence, row.updated_at.isoformat()
+
+    def time_range(self) -> tuple[int, int]:
         return TIMESTAMP_MIN, TIMESTAMP_MAX  # a superset: Radicale then tests a time-range filter itself
 
     @property
@@ -290,13 +343,14 @@ class TaskList(Listing):
         todo = writes.read_todo(item.serialize())
         with store.transaction(storage_.engine, write=True) as session:
             writer = _viewer(session, storage_.user)
-            row = session.execute(self._query({href})).first()
-            if row is not None:
-                writes.update(session, writer, session.get(Item, row.id), todo, now)
+            current = self._keys(session, self._query({href})).get(href)  # (etag, uid, key): key[1] is the id
+            storage_.check_expected(current[0] if current else None)
+            if current is not None:
+                writes.update(session, writer, session.get(Item, current[2][1]), todo, now)
             else:
                 writes.create(session, writer, todo, href, now, storage_.default_tz, owner=self.spec.person,
                               committee=self.spec.committee)  # fmt: skip
-        (_, uploaded), = self.get_multi([href])
+        ((_, uploaded),) = self.get_multi([href])
         return uploaded, None
 
     def delete(self, href: str | None = None) -> None:
@@ -305,12 +359,13 @@ class TaskList(Listing):
 
 
 class MeetingList(Listing):
-    """Meetings as VEVENTs, one resource per UID: a series with its announced occurrences, or a meeting."""
+    """The meetings a person attends as VEVENTs, one resource per UID: a series with its announced occurrences, or
+    a meeting."""
 
     component = "VEVENT"
 
     def _groups(self, session: Session) -> dict[str, list[Any]]:
-        series, meetings = ics.load_meetings(session, self.spec, ics.item_keys(session, self.spec))
+        series, meetings = ics.load_meetings(session, self.spec, [])  # no items: the meetings they attend
         groups: dict[str, list[Any]] = {}
         for row in [*series, *meetings]:
             groups.setdefault(row.uid, []).append(row)

@@ -20,9 +20,9 @@ from sqlalchemy.orm import Session
 
 from tracker.calendars import ics
 from tracker.core import rules
+from tracker.core.clock import zone
 from tracker.core.errors import Conflict, Forbidden, InvalidInput
 from tracker.core.models import Item, Person, Status
-from tracker.core.clock import zone
 from tracker.register import items
 from tracker.register.access import Viewer, require
 

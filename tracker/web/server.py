@@ -61,7 +61,8 @@ NOT_FOUND = "Not found.\n"
 FEED_PATH = re.compile(r"/feeds/[^/]+\.ics")
 FEED_ROUTE = "/feeds/…"  # the fast path's route, as the access log prints it
 NO_ROUTE = "(no route)"
-METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT",
+                     "PROPFIND", "PROPPATCH", "REPORT", "MKCOL", "MKCALENDAR", "MOVE", "COPY"})  # + CalDAV's
 HEALTH_LOCK_TIMEOUT = 1.0  # seconds /healthz waits for SQLite's write lock before answering "database busy"
 
 
@@ -77,6 +78,8 @@ def route_label(routes: list[BaseRoute], scope: Scope) -> str:
         match, child = route.matches(scope)
         if match is Match.NONE:
             continue
+        if isinstance(route, Mount) and not route.routes:  # an app of its own (CalDAV): its paths name people
+            return shown_route(route.path) + "/…"
         if isinstance(route, Mount):
             inner = route_label(route.routes, {**scope, **child})
             return shown_route(route.path) + (inner if inner != NO_ROUTE else "/" + NO_ROUTE)
@@ -427,6 +430,7 @@ def serve(settings: Settings, engine: Engine, now: Callable[[], datetime], host:
     with store.transaction(engine, write=True) as session:
         addresses.record(session, settings.base_url)
     log.info("base URL of links and pages: %s", settings.base_url)
+    log.info("CalDAV for task apps: %s/dav/ (user name and an app password)", settings.base_url)
     if ready is not None:
         ready()
     if workers == 1:
