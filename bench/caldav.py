@@ -157,8 +157,10 @@ class Collection:
 
     def propfind(self, n: int) -> float:
         seconds, tree = self.request("PROPFIND", PROPFIND)
-        etags = tree.findall(f"{DAV}response/{DAV}propstat/{DAV}prop/{DAV}getetag")
-        check(self.name, "PROPFIND getetags (items and the collection)", len(etags), n + 1)
+        responses = tree.findall(f"{DAV}response")
+        check(self.name, "PROPFIND responses (the collection and its items)", len(responses), n + 1)
+        etags = [e for e in tree.iterfind(f"{DAV}response/{DAV}propstat/{DAV}prop/{DAV}getetag") if e.text]
+        check(self.name, "PROPFIND getetags of items", len(etags) >= n, True)
         return seconds
 
     def full_report(self, n: int) -> tuple[float, dict[str, bytes]]:
@@ -168,7 +170,8 @@ class Collection:
         for response in tree.iterfind(f"{DAV}response"):
             data = response.find(f"{DAV}propstat/{DAV}prop/{CALDAV}calendar-data")
             if data is not None and data.text and "BEGIN:VTODO" in data.text:
-                served[response.findtext(f"{DAV}href")] = data.text.encode()
+                # XML parsing turns the served CRLFs into LFs (XML 1.0 §2.11): put them back
+                served[response.findtext(f"{DAV}href")] = data.text.replace("\r\n", "\n").replace("\n", "\r\n").encode()
         check(self.name, "calendar-query VTODOs with calendar-data", len(served), n)
         return seconds, served
 
@@ -182,7 +185,7 @@ class Collection:
         return seconds
 
 
-def check(name: str, what: str, got: int, expected: int) -> None:
+def check(name: str, what: str, got: object, expected: object) -> None:
     if got != expected:
         raise SystemExit(f"{name}: {what}: {got}, expected {expected}")
 
