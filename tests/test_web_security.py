@@ -251,6 +251,9 @@ MATRIX = [
         ("/reports/promised/{slug}.xlsx", "/reports/promised/apec-smewg.xlsx"),
     )),
     *(Case("GET", f"/reports/overdue.{fmt}", None, lead=200, officer=403, viewer=403) for fmt in ("csv", "xlsx")),
+    # CalDAV signs in with an app password only: a desk session never reaches it (tests/test_dav.py has the rest).
+    Case("GET", "/dav", None, lead=401, officer=401, viewer=401, url="/dav/apec-officer/items/"),
+    Case("GET", "/.well-known/caldav", None, lead=301, officer=301, viewer=301),
     # Items: anyone reads; officers and leads create; an officer changes only their own or their committee's.
     Case("GET", "/items/{ref}", None, lead=200, officer=200, viewer=200, url="/items/{item}"),
     Case("GET", "/items/new", None, lead=200, officer=200, viewer=403),

@@ -26,27 +26,32 @@ def vdirsyncer(conf: Path, *args: str) -> None:
     assert out.returncode == 0, out.stderr
 
 
-def sync_config(tmp_path: Path, feed: str) -> tuple[Path, Path]:
-    """A vdirsyncer pair pulling `feed` into a vdir, tmp_path/vdir/tracker; returns its config and the vdir."""
-    vdir = tmp_path / "vdir" / "tracker"
-    vdir.mkdir(parents=True)
+def vdirsyncer_config(tmp_path: Path, pair: str, remote: str, local: str) -> Path:
+    """A vdirsyncer config in tmp_path of one pair (`pair`: its collections and other options) of a remote storage
+    (`remote`: its type and options) and a filesystem vdir at `local`, the remote winning conflicts."""
     conf = tmp_path / "vdirsyncer.conf"
     conf.write_text(f"""[general]
 status_path = "{tmp_path / "status"}/"
 [pair tracker]
 a = "tracker_remote"
 b = "tracker_local"
-collections = null
 conflict_resolution = "a wins"
+{pair}
 [storage tracker_remote]
-type = "http"
-url = "{feed}"
+{remote}
 [storage tracker_local]
 type = "filesystem"
-path = "{vdir}"
+path = "{local}"
 fileext = ".ics"
 """)
-    return conf, vdir
+    return conf
+
+
+def sync_config(tmp_path: Path, feed: str) -> tuple[Path, Path]:
+    """A vdirsyncer pair pulling `feed` into a vdir, tmp_path/vdir/tracker; returns its config and the vdir."""
+    vdir = tmp_path / "vdir" / "tracker"
+    vdir.mkdir(parents=True)
+    return vdirsyncer_config(tmp_path, "collections = null", f'type = "http"\nurl = "{feed}"', str(vdir)), vdir
 
 
 def test_vdirsyncer_khal_and_todoman_follow_the_feed(loaded, make_server, subscribe, invoke, tmp_path):

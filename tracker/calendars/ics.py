@@ -160,7 +160,7 @@ def _item_description(item: Item, lang: Language) -> str | None:
     return _description(item.description, "\n".join(f for f in facts if f), _quote(item.source_quote, lang))
 
 
-def _due_value(item: Item) -> date | datetime:
+def due_value(item: Item) -> date | datetime:
     return local_date(item.due, item.tz) if item.due_all_day else _in_zone(item.due, item.tz)
 
 
@@ -183,7 +183,7 @@ def item_todo(item: Item, alarms: bool = False, policy: Policy = DEFAULT, lang: 
     if item.completed_at is not None and item.status == Status.done:
         todo.add("COMPLETED", item.completed_at)
     if item.due is not None:
-        todo.add("DUE", _due_value(item))
+        todo.add("DUE", due_value(item))
         if alarms and item.status not in (Status.done, Status.cancelled):
             for alarm in _alarms(lang.gettext("Reminder: %(title)s", title=item.title),
                                  item_alarm_triggers(item.due_all_day, policy)):  # fmt: skip
@@ -206,7 +206,7 @@ def item_deadline_event(item: Item, lang: Language = ENGLISH) -> Event | None:
     """The item as an event on its due date, for clients that ignore VTODO (Google, Outlook)."""
     if item.due is None:
         return None
-    due = _due_value(item)
+    due = due_value(item)
     event = Event.new(
         uid=f"deadline-{item.uid}",
         summary=f"{GLYPH[item.status]} " + lang.gettext("Due: %(title)s", title=item.title),
@@ -334,7 +334,7 @@ def specs(session: Session) -> list[CalendarSpec]:
     return fixed + people + committees
 
 
-def _for_spec(query: Select, spec: CalendarSpec) -> Select:
+def for_spec(query: Select, spec: CalendarSpec) -> Select:
     if spec.person:
         query = query.where(Item.owner_links.any(ItemOwner.person.has(Person.slug == spec.person)))
     if spec.committee:
@@ -353,14 +353,14 @@ def load_items(session: Session, spec: CalendarSpec, ids: set[int] | None = None
     )
     if ids is not None:
         query = query.where(Item.id.in_(ids))
-    return list(session.scalars(_for_spec(query, spec)))
+    return list(session.scalars(for_spec(query, spec)))
 
 
 def item_keys(session: Session, spec: CalendarSpec) -> list[Row]:
     """What decides an item's components, without loading the items: cheap enough for every rebuild."""
     columns = (Item.id, Item.sequence, Item.due.is_not(None).label("dated"), Item.meeting_id,
                Item.serves_meeting_id, Item.serves_series_id)  # fmt: skip
-    return list(session.execute(_for_spec(select(*columns), spec)))
+    return list(session.execute(for_spec(select(*columns), spec)))
 
 
 def load_meetings(session: Session, spec: CalendarSpec, rows: list[Row]) -> tuple[list[MeetingSeries], list[Meeting]]:

@@ -42,6 +42,12 @@ class Conflict(TrackerError):
     http_status = 409
 
 
+class Stale(TrackerError):
+    """A change made against a version that is no longer the current one (HTTP If-Match)."""
+
+    http_status = 412
+
+
 class ConfigError(TrackerError):
     exit_code = 2
 

@@ -82,22 +82,33 @@ def revoke(session: Session, slug: str, ref: int, now: datetime) -> dict[str, An
 
 
 def throttle_keys(login: str, address: str | None) -> list[str]:
-    """The rate-limit keys of a CalDAV sign-in: its login and its client address (accounts.LIMITS)."""
-    keys = [f"account:dav:{login.strip().lower()[:200]}"]
+    """The rate-limit keys of a CalDAV sign-in (accounts.LIMITS): its login, hashed as the sign-in form's are (a
+    password typed as the user name is never stored), apart from the sign-in form's own; and its client address."""
+    keys = [f"account:dav:{_hash(login.casefold())}"]
     return keys + [f"address:{address}"] if address else keys
 
 
-def check(session: Session, login: str, password: str, now: datetime) -> Person | None:
-    """The person `login` (slug or e-mail) if `password` is one of their live app passwords and their account is
-    enabled; else None. Rate limiting is the caller's (throttle before, count_attempt after a None)."""
+def check(session: Session, login: str, password: str) -> AppPassword | None:
+    """The live app password `password` of the person `login` (slug or e-mail) whose account is enabled; else
+    None. Changes nothing: rate limiting (accounts.throttle, count_attempt) and mark_used are the caller's."""
     person = accounts.person_by_login(session, login)
-    wanted = _hash(password)
-    live = select(AppPassword).where(AppPassword.person_id == (person.id if person else -1),
-                                     AppPassword.revoked_at.is_(None))  # fmt: skip
-    found = next((row for row in session.scalars(live) if hmac.compare_digest(row.token_hash, wanted)), None)
     account = session.get(Account, person.id) if person is not None else None
-    if found is None or account is None or account.disabled_at is not None:
+    if account is None or account.disabled_at is not None:
         return None
-    if found.last_used_at is None or (now - found.last_used_at).total_seconds() > 3600:
-        found.last_used_at = now  # to the hour: an app polls all day, and this is a write
-    return person
+    wanted = _hash(password)
+    live = select(AppPassword).where(AppPassword.person_id == person.id, AppPassword.revoked_at.is_(None))
+    return next((row for row in session.scalars(live) if hmac.compare_digest(row.token_hash, wanted)), None)
+
+
+USED_EVERY = 3600  # seconds: "last used" is kept to the hour, as an app polls all day and this is a write
+
+
+def needs_marking(app_password: AppPassword, now: datetime) -> bool:
+    last = app_password.last_used_at
+    return last is None or (now - last).total_seconds() > USED_EVERY
+
+
+def mark_used(session: Session, app_password_id: int, now: datetime) -> None:
+    row = session.get(AppPassword, app_password_id)
+    if row is not None:
+        row.last_used_at = now

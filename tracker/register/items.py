@@ -344,10 +344,11 @@ def add(
     owners: list[str] | None = None,
     due: str | None = None,
     how: str = "cli",
+    uid: str | None = None,
     **fields: Any,
 ) -> Item:
     """Create an item; `due` is text read in `tz` (default: the first owner's zone, else `default_tz`); `how` is
-    the way it came (cli, web), for its history."""
+    the way it came (cli, web), for its history; `uid` is the one a task app gave it (default: from the slug)."""
     title, by = checked({"title": title})["title"], rules.one_line(by)[:200]
     fields = checked({"owners": owners or [], **fields})
     owners = fields.pop("owners")
@@ -360,7 +361,8 @@ def add(
     if slug is not None and session.scalars(select(Item.id).where(Item.slug == slug)).first() is not None:
         raise Conflict(f"an item with slug {slug!r} already exists (use `tracker edit {slug}`)")
     slug = slug or _free_slug(session, slugify(title))
-    item = Item(slug=slug, uid=f"item-{slug}@tracker", title=title, tz=tz, created_at=now, updated_at=now, loaded={})
+    uid = uid or f"item-{slug}@tracker"
+    item = Item(slug=slug, uid=uid, title=title, tz=tz, created_at=now, updated_at=now, loaded={})
     session.add(item)
     changes = {"owners": owners, **_due_fields(due, tz), **fields}
     for name, value in changes.items():

@@ -45,6 +45,7 @@ from tracker.web import (
     auth,
     brief_pages,
     calendar_pages,
+    dav_mount,
     desk_pages,
     item_pages,
     meeting_pages,
@@ -60,7 +61,8 @@ NOT_FOUND = "Not found.\n"
 FEED_PATH = re.compile(r"/feeds/[^/]+\.ics")
 FEED_ROUTE = "/feeds/…"  # the fast path's route, as the access log prints it
 NO_ROUTE = "(no route)"
-METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT",
+                     "PROPFIND", "PROPPATCH", "REPORT", "MKCOL", "MKCALENDAR", "MOVE", "COPY"})  # + CalDAV's
 HEALTH_LOCK_TIMEOUT = 1.0  # seconds /healthz waits for SQLite's write lock before answering "database busy"
 
 
@@ -76,6 +78,8 @@ def route_label(routes: list[BaseRoute], scope: Scope) -> str:
         match, child = route.matches(scope)
         if match is Match.NONE:
             continue
+        if isinstance(route, Mount) and not route.routes:  # an app of its own (CalDAV): its paths name people
+            return shown_route(route.path) + "/…"
         if isinstance(route, Mount):
             inner = route_label(route.routes, {**scope, **child})
             return shown_route(route.path) + (inner if inner != NO_ROUTE else "/" + NO_ROUTE)
@@ -346,9 +350,11 @@ def create_app(settings: Settings, engine: Engine, now: Callable[[], datetime], 
         middleware=[Middleware(GZipMiddleware, minimum_size=1000)],
         exception_handlers=handlers,
     )
+    ctx = Context(settings, engine, now)
     app = Starlette(
         routes=[
             Route("/", about),
+            *dav_mount.routes(ctx),  # /dav/, /.well-known/caldav, PROPFIND /
             Route("/healthz", healthz),
             Route("/done/{token}", actions.done, methods=["GET", "POST"]),
             Route("/snooze/{token}", actions.snooze, methods=["GET", "POST"]),
@@ -366,7 +372,7 @@ def create_app(settings: Settings, engine: Engine, now: Callable[[], datetime], 
         ],
         exception_handlers=handlers,
     )
-    app.state.ctx = pages.state.ctx = Context(settings, engine, now)
+    app.state.ctx = pages.state.ctx = ctx
     return Front(app, app.state.ctx, dates)
 
 
@@ -424,6 +430,7 @@ def serve(settings: Settings, engine: Engine, now: Callable[[], datetime], host:
     with store.transaction(engine, write=True) as session:
         addresses.record(session, settings.base_url)
     log.info("base URL of links and pages: %s", settings.base_url)
+    log.info("CalDAV for task apps: %s/dav/ (user name and an app password)", settings.base_url)
     if ready is not None:
         ready()
     if workers == 1:

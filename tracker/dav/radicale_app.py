@@ -1,0 +1,99 @@
+"""Radicale's WSGI application, configured for tracker: its storage on the database (tracker.dav.storage), its
+rights from the roles (tracker.dav.places), and the user its caller has already signed in.
+
+Radicale reads nothing from files or the environment here: the configuration is built in code, with the plugins
+passed as callables (Radicale's `load_plugin` accepts them). Signing in is the web server's (tracker.web.dav_mount:
+app passwords, rate limits); it puts the person's slug in the ASGI scope, which a2wsgi hands on as
+`environ["asgi.scope"]`, and Radicale's external-login hook reads it there, so no request header can claim a user.
+
+A refusal of the register's (a TrackerError raised inside Radicale's PUT) becomes its status and one line, and
+the methods that would delete, move, make or rename collections are refused outright."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from http import client
+from typing import Any
+
+from radicale import Application, config
+from radicale.auth import none as no_auth
+from radicale.rights import BaseRights
+from sqlalchemy import Engine
+
+from tracker.core import store
+from tracker.core.errors import TrackerError
+from tracker.dav import places
+from tracker.dav.storage import Storage
+
+SCOPE_USER = "tracker.dav_user"  # the ASGI scope key of the signed-in person's slug
+MAX_RESOURCE = 256 * 1024  # one task is a few kB; Radicale refuses a bigger resource with 412, a bigger body with 413
+
+REFUSED = {
+    "DELETE": "Tasks are not deleted from a task app: mark it done, or cancel it on the desk, so that its history "
+              "stays.",
+    "MOVE": "Tasks cannot be moved between lists here: change the item's owners on the desk.",
+    "MKCOL": "The register's collections are fixed: a calendar cannot be made here.",
+    "MKCALENDAR": "The register's collections are fixed: a calendar cannot be made here.",
+    "PROPPATCH": "The register's collections keep their own names and properties.",
+    "POST": "Not here.",
+}  # fmt: skip
+
+
+class ScopeAuth(no_auth.Auth):
+    """The person the web server signed in, from the ASGI scope; "" (anonymous, refused by the rights) without."""
+
+    def get_external_login(self, environ: dict) -> tuple[str, str]:
+        return environ.get("asgi.scope", {}).get(SCOPE_USER, ""), ""
+
+
+class Rights(BaseRights):
+    """Radicale's rights letters from tracker's roles (places.permissions)."""
+
+    def __init__(self, configuration: Any, engine: Engine) -> None:
+        super().__init__(configuration)
+        self.engine = engine
+
+    def authorization(self, user: str, user_groups: set, path: str) -> str:
+        with store.transaction(self.engine) as session:
+            return places.permissions(session, user, path)
+
+
+def _answer(status: int, text: str) -> tuple:
+    return status, (("Content-Type", "text/plain; charset=utf-8"),), text + "\n", None
+
+
+class TrackerDav(Application):
+    """Radicale's application, with the register's refusals answered as such."""
+
+    def do_PUT(self, environ: dict, base_prefix: str, path: str, user: str, *args: Any, **kwargs: Any) -> tuple:
+        self._storage.expect(environ.get("HTTP_IF_MATCH"))
+        try:
+            return super().do_PUT(environ, base_prefix, path, user, *args, **kwargs)
+        except TrackerError as exc:
+            return _answer(exc.http_status, str(exc))
+        finally:
+            self._storage.expect(None)
+
+    def _refuse(self, environ: dict, *args: Any, **kwargs: Any) -> tuple:
+        return _answer(client.FORBIDDEN, REFUSED[environ["REQUEST_METHOD"].upper()])
+
+    do_DELETE = do_MOVE = do_MKCOL = do_MKCALENDAR = do_PROPPATCH = do_POST = _refuse
+
+
+def application(engine: Engine, now: Callable[[], datetime], default_tz: str) -> TrackerDav:
+    """The WSGI app serving CalDAV from the database `engine`; `now` is the clock writes are stamped with."""
+    configuration = config.load([])
+    configuration.update({
+        "auth": {"type": ScopeAuth, "delay": "0", "cache_logins": "False"},
+        "rights": {"type": functools.partial(Rights, engine=engine)},
+        "storage": {"type": functools.partial(Storage, engine=engine, now=now, default_tz=default_tz)},
+        "web": {"type": "none"},
+        "server": {"max_content_length": str(2 * MAX_RESOURCE), "max_resource_size": str(MAX_RESOURCE)},
+        "logging": {"bad_put_request_content": "False", "request_header_on_debug": "False",
+                    "request_content_on_debug": "False", "response_content_on_debug": "False"},
+    }, "tracker", privileged=True)  # fmt: skip
+    logging.getLogger("radicale").setLevel(logging.WARNING)  # tracker's own access log names each request
+    return TrackerDav(configuration)

@@ -1,0 +1,400 @@
+"""Radicale's storage plugin on tracker's database: the one source of truth, with no files of its own.
+
+Each item is one resource (a VCALENDAR holding its VTODO, the same component, UID and SEQUENCE as the feeds);
+each meeting or series one resource holding its master and overrides. An ETag is a hash of what decides a
+resource's bytes (ids, UIDs, sequences, last changes), so a listing needs no serialising; the bytes are made only
+when asked, and kept per process by that key. A sync token (RFC 6578) is the hash of the collection's
+{href: etag}, kept in `dav_sync_states`, so the next sync lists only the hrefs that changed, came or went.
+
+Radicale calls `acquire_lock` around every request with the signed-in user; the user is kept for the thread
+(a2wsgi runs each request on one thread) so that a write knows who makes it."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import replace
+from datetime import datetime, timedelta
+from email.utils import format_datetime
+from typing import Any
+
+from radicale import item as radicale_item
+from radicale import storage
+from radicale.item.filter import TIMESTAMP_MAX, TIMESTAMP_MIN
+from sqlalchemy import Engine, and_, delete, func, or_, select
+from sqlalchemy.orm import Session
+
+from tracker.calendars import ics
+from tracker.core import store
+from tracker.core.errors import Forbidden, NotFound, Stale
+from tracker.core.models import Account, DavSyncState, Item, MeetingSeries, Person
+from tracker.dav import places, writes
+from tracker.register import access
+
+SYNC_PREFIX = "urn:x-tracker:sync:"
+SYNC_KEEP = timedelta(days=30)  # a sync token older than this is forgotten: the app then syncs everything again
+CACHE_LIMIT = 50_000  # resources kept serialised per process, at most
+PLAIN = ics.Calendar()
+PLAIN.add("VERSION", "2.0")
+PLAIN.add("PRODID", ics.PRODID)
+
+
+def _etag(*keys: object) -> str:
+    return '"' + hashlib.sha256("/".join(map(str, keys)).encode()).hexdigest()[:32] + '"'
+
+
+def _http_date(at: datetime | None) -> str:
+    return format_datetime(at, usegmt=True) if at else "Thu, 01 Jan 1970 00:00:00 GMT"
+
+
+class Storage(storage.BaseStorage):
+    """The storage Radicale is configured with (see radicale_app): the engine, clock and default zone come in
+    through the factory, not Radicale's configuration file."""
+
+    def __init__(self, configuration: Any, engine: Engine, now: Callable[[], datetime], default_tz: str) -> None:
+        super().__init__(configuration)
+        self.engine, self.now, self.default_tz = engine, now, default_tz
+        self.texts: dict[tuple, str] = {}  # resource key -> its bytes as text (see text)
+        self._local = threading.local()
+
+    @contextlib.contextmanager
+    def acquire_lock(self, mode: str, user: str = "", *args: Any, **kwargs: Any) -> Iterator[None]:
+        """No lock of Radicale's: every read and write is one database transaction. Remembers who asks."""
+        self._local.user = user
+        try:
+            yield
+        finally:
+            self._local.user = ""
+
+    @property
+    def user(self) -> str:
+        return getattr(self._local, "user", "")
+
+    def expect(self, if_match: str | None) -> None:
+        """The ETag this thread's PUT was made against (its If-Match), checked again inside the write's transaction:
+        Radicale's own check runs before it, and another write may land in between."""
+        self._local.if_match = if_match
+
+    def check_expected(self, etag: str | None) -> None:
+        wanted = getattr(self._local, "if_match", None)
+        if wanted and wanted != "*" and wanted != etag:
+            raise Stale("The task changed since the app read it: sync, then try again.")
+
+    def discover(self, path: str, depth: str = "0", child_context_manager: Any = None,
+                 user_groups: Any = frozenset()) -> Iterable[Any]:  # fmt: skip
+        found = places.split(path)
+        if found is None:
+            return []
+        place, href = found
+        with store.transaction(self.engine) as session:
+            collection = self._collection(session, place)
+            plain = type(collection) is Plain and depth != "0"
+            children = collection.children(session) if plain else []
+        if collection is None:
+            return []
+        if href is not None:
+            return [item for _, item in collection.get_multi([href]) if item is not None]
+        if depth == "0":
+            return [collection]
+        return [collection, *(collection.get_all() if isinstance(collection, Listing) else children)]
+
+    def _collection(self, session: Session, place: places.Place) -> Any:
+        if not place.home:
+            return Plain(self, place)
+        if not place.name:
+            return Plain(self, place) if place.home in places.homes(session) else None
+        spec = places.spec(session, place)
+        if spec is None:
+            return None
+        return (TaskList if spec.todos else MeetingList)(self, place, spec)
+
+    def create_collection(self, href: str, items: Any = None, props: Any = None) -> Any:
+        raise Forbidden("The register's collections are fixed: a calendar cannot be made or replaced here.")
+
+    def move(self, item: Any, to_collection: Any, to_href: str) -> None:
+        raise Forbidden("Tasks cannot be moved between lists here: change the item's owners on the desk.")
+
+    def verify(self) -> bool:
+        return True
+
+    def text(self, key: tuple, make: Callable[[], list[ics.Part]], keep: bool = True) -> str:
+        """A resource's bytes (as text) by the key that decides them: made once per process (`keep`)."""
+        found = self.texts.get(key)
+        if found is None:
+            found = ics.assemble(PLAIN, make()).decode()
+            if keep:
+                if len(self.texts) >= CACHE_LIMIT:
+                    self.texts.clear()
+                self.texts[key] = found
+        return found
+
+
+class Resource(radicale_item.Item):
+    """A resource whose bytes are made only when Radicale needs them: a listing of ETags (PROPFIND, a sync)
+    serialises nothing."""
+
+    def __init__(self, make: Callable[[], str], **kwargs: Any) -> None:
+        super().__init__(text="", **kwargs)  # Radicale wants a text or a component up front
+        self._make = make
+
+    def serialize(self) -> str:
+        if not self._text:
+            self._text = self._make()
+        return self._text
+
+    @property
+    def vobject_item(self) -> Any:
+        self.serialize()
+        return super().vobject_item
+
+
+class Batch:
+    """The resources one listing found: all their bytes are made together, in one transaction, the first time
+    any of them is asked for."""
+
+    def __init__(self, listing: Listing, found: dict[str, tuple[str, str, tuple]]) -> None:
+        self.listing, self.found = listing, found
+        self.texts: dict[str, str] | None = None
+
+    def text(self, href: str) -> str:
+        if self.texts is None:
+            with store.transaction(self.listing._storage.engine) as session:
+                self.texts = self.listing.make(session, self.found)
+        return self.texts[href]
+
+
+class Plain(storage.BaseCollection):
+    """The root, or a principal: a collection of collections."""
+
+    def __init__(self, owner: Storage, place: places.Place) -> None:
+        self._storage, self.place = owner, place
+
+    @property
+    def path(self) -> str:
+        return self.place.path
+
+    def children(self, session: Session) -> list[Any]:
+        if not self.place.home:
+            return [Plain(self._storage, places.Place(home)) for home in places.homes(session)]
+        return [self._storage._collection(session, place) for place in places.collections(session, self.place.home)]
+
+    def get_multi(self, hrefs: Iterable[str]) -> Iterable[tuple[str, Any]]:
+        return [(href, None) for href in hrefs]
+
+    def get_all(self) -> Iterable[Any]:
+        return []
+
+    def get_meta(self, key: str | None = None) -> Any:
+        return {} if key is None else None
+
+    def set_meta(self, props: Mapping[str, str]) -> None:
+        raise Forbidden("The register's collections keep their own names and properties.")
+
+    @property
+    def last_modified(self) -> str:
+        return _http_date(None)
+
+    def upload(self, href: str, item: Any) -> Any:
+        raise Forbidden("Only a task list takes tasks.")
+
+    def delete(self, href: str | None = None) -> None:
+        raise Forbidden("Nothing is deleted here.")
+
+
+class Listing(Plain):
+    """A calendar collection: its resources are listed by key, made on demand, and synced by state."""
+
+    tag_name = "VCALENDAR"
+    component = ""
+
+    def __init__(self, owner: Storage, place: places.Place, spec: ics.CalendarSpec) -> None:
+        super().__init__(owner, place)
+        self.spec = spec
+
+    def keys(self, session: Session) -> dict[str, tuple[str, str, tuple]]:
+        """{href: (etag, uid, key)} of every resource, without making any."""
+        raise NotImplementedError
+
+    def make(self, session: Session, wanted: dict[str, tuple[str, str, tuple]]) -> dict[str, str]:
+        """{href: text} of the `wanted` resources."""
+        raise NotImplementedError
+
+    def _items(self, wanted: Callable[[Session], dict[str, tuple[str, str, tuple]]]) -> list[Any]:
+        with store.transaction(self._storage.engine) as session:
+            found = wanted(session)
+        batch, modified, span = Batch(self, found), self.last_modified, self.time_range()
+        return [Resource(functools.partial(batch.text, href), collection=self, href=href, etag=etag, uid=uid,
+                         name="VCALENDAR", component_name=self.component, time_range=span, last_modified=modified)
+                for href, (etag, uid, _) in found.items()]  # fmt: skip
+
+    def time_range(self) -> tuple[int, int] | None:
+        return None  # Radicale works it out from the component when a filter asks
+
+    def get_all(self) -> Iterable[Any]:
+        return self._items(self.keys)
+
+    def get_multi(self, hrefs: Iterable[str]) -> Iterable[tuple[str, Any]]:
+        wanted = set(hrefs)
+        found = {item.href: item for item in self._items(lambda s: self.keys_of(s, wanted))}
+        return [(href, found.get(href)) for href in wanted]
+
+    def keys_of(self, session: Session, hrefs: set[str]) -> dict[str, tuple[str, str, tuple]]:
+        return {href: key for href, key in self.keys(session).items() if href in hrefs}
+
+    def has_uid(self, uid: str) -> bool:
+        with store.transaction(self._storage.engine) as session:
+            return any(found_uid == uid for _, found_uid, _ in self.keys(session).values())
+
+    @property
+    def etag(self) -> str:
+        with store.transaction(self._storage.engine) as session:
+            return _etag(*sorted(f"{href}={etag}" for href, (etag, _, _) in self.keys(session).items()))
+
+    def get_meta(self, key: str | None = None) -> Any:
+        meta = {"tag": self.tag_name, "D:displayname": self.spec.name,
+                "C:supported-calendar-component-set": self.component}  # fmt: skip
+        return meta if key is None else meta.get(key)
+
+    def sync(self, old_token: str = "") -> tuple[str, Iterable[str]]:
+        """The current token, and the hrefs changed since `old_token` (all, without one). ValueError for a token
+        that is not ours or has been forgotten: Radicale then answers that the app must sync from scratch."""
+        now = self._storage.now()
+        with store.transaction(self._storage.engine, write=True) as session:
+            state = {href: etag for href, (etag, _, _) in self.keys(session).items()}
+            name = hashlib.sha256(json.dumps([self.path, state], sort_keys=True).encode()).hexdigest()
+            session.execute(delete(DavSyncState).where(DavSyncState.created_at < now - SYNC_KEEP))
+            if session.get(DavSyncState, name) is None:
+                session.add(DavSyncState(token=name, collection=self.path, state=state, created_at=now))
+            old = self._old_state(session, old_token) if old_token else {}
+        token = SYNC_PREFIX + name
+        if not old_token:
+            return token, list(state)
+        changed = [href for href, etag in state.items() if old.get(href) != etag]
+        return token, changed + [href for href in old if href not in state]
+
+    def _old_state(self, session: Session, token: str) -> dict[str, str]:
+        row = session.get(DavSyncState, token.removeprefix(SYNC_PREFIX)) if token.startswith(SYNC_PREFIX) else None
+        if row is None or row.collection != self.path:
+            raise ValueError("unknown or expired sync token")
+        return row.state
+
+
+class TaskList(Listing):
+    """Items as VTODOs. An item's href is the one an app created it under, else `<slug>.ics`."""
+
+    component = "VTODO"
+
+    def _query(self, hrefs: set[str] | None = None) -> Any:
+        columns = (Item.id, Item.slug, Item.dav_href, Item.uid, Item.sequence, Item.updated_at)
+        query = ics.for_spec(select(*columns), self.spec)
+        if hrefs is not None:
+            stems = [h.removesuffix(".ics") for h in hrefs if h.endswith(".ics")]
+            query = query.where(or_(Item.dav_href.in_(hrefs), and_(Item.dav_href.is_(None), Item.slug.in_(stems))))
+        return query
+
+    @staticmethod
+    def _href(row: Any) -> str:
+        return row.dav_href or f"{row.slug}.ics"
+
+    def keys(self, session: Session) -> dict[str, tuple[str, str, tuple]]:
+        return self._keys(session, self._query())
+
+    def keys_of(self, session: Session, hrefs: set[str]) -> dict[str, tuple[str, str, tuple]]:
+        return self._keys(session, self._query(hrefs))
+
+    def _keys(self, session: Session, query: Any) -> dict[str, tuple[str, str, tuple]]:
+        out = {}
+        for row in session.execute(query):
+            key = self._key(row)
+            out[self._href(row)] = (_etag(row.uid, *key), row.uid, key)
+        return out
+
+    def make(self, session: Session, wanted: dict[str, tuple[str, str, tuple]]) -> dict[str, str]:
+        missing = {key[1] for _, _, key in wanted.values() if key not in self._storage.texts}
+        anyone = replace(self.spec, person=None, committee=None)  # one that left the list since is made all the same
+        loaded = {item.id: item for item in ics.load_items(session, anyone, missing)} if missing else {}
+        out = {}
+        for href, (_, _, key) in wanted.items():
+            item = loaded.get(key[1])
+            changed_since = item is not None and self._key(item) != key  # made now, but not kept under the old key
+            out[href] = self._storage.text(key, lambda i=item: [ics.part(ics.item_todo(i))], keep=not changed_since)
+        return out
+
+    @staticmethod
+    def _key(row: Any) -> tuple:
+        return "todo", row.id, row.sequence, row.updated_at.isoformat()
+
+    def time_range(self) -> tuple[int, int]:
+        return TIMESTAMP_MIN, TIMESTAMP_MAX  # a superset: Radicale then tests a time-range filter itself
+
+    @property
+    def last_modified(self) -> str:
+        with store.transaction(self._storage.engine) as session:
+            latest = session.scalar(ics.for_spec(select(func.max(Item.updated_at)), self.spec).order_by(None))
+        return _http_date(latest)
+
+    def upload(self, href: str, item: Any) -> tuple[Any, Any]:
+        """A task an app sends: an update of the item at `href`, or a new item (tracker.dav.writes)."""
+        storage_, now = self._storage, self._storage.now()
+        todo = writes.read_todo(item.serialize())
+        with store.transaction(storage_.engine, write=True) as session:
+            writer = _viewer(session, storage_.user)
+            current = self._keys(session, self._query({href})).get(href)  # (etag, uid, key): key[1] is the id
+            storage_.check_expected(current[0] if current else None)
+            if current is not None:
+                writes.update(session, writer, session.get(Item, current[2][1]), todo, now)
+            else:
+                writes.create(session, writer, todo, href, now, storage_.default_tz, owner=self.spec.person,
+                              committee=self.spec.committee)  # fmt: skip
+        ((_, uploaded),) = self.get_multi([href])
+        return uploaded, None
+
+    def delete(self, href: str | None = None) -> None:
+        raise Forbidden("Tasks are not deleted from a task app: mark it done, or cancel it on the desk "
+                        "(`tracker cancel`), so that its history stays.")  # fmt: skip
+
+
+class MeetingList(Listing):
+    """The meetings a person attends as VEVENTs, one resource per UID: a series with its announced occurrences, or
+    a meeting."""
+
+    component = "VEVENT"
+
+    def _groups(self, session: Session) -> dict[str, list[Any]]:
+        series, meetings = ics.load_meetings(session, self.spec, [])  # no items: the meetings they attend
+        groups: dict[str, list[Any]] = {}
+        for row in [*series, *meetings]:
+            groups.setdefault(row.uid, []).append(row)
+        return groups
+
+    def keys(self, session: Session) -> dict[str, tuple[str, str, tuple]]:
+        out = {}
+        for uid, rows in self._groups(session).items():
+            key = ("meetings", uid, *((type(r).__name__, r.id, r.sequence) for r in rows))
+            out[f"{rows[0].slug}.ics"] = (_etag(*key), uid, key)
+        return out
+
+    def make(self, session: Session, wanted: dict[str, tuple[str, str, tuple]]) -> dict[str, str]:
+        groups = self._groups(session)
+
+        def parts(uid: str) -> list[ics.Part]:
+            return [ics.part(ics.series_event(r) if isinstance(r, MeetingSeries) else ics.meeting_event(r))
+                    for r in groups[uid]]  # fmt: skip
+
+        return {href: self._storage.text(key, lambda u=uid: parts(u)) for href, (_, uid, key) in wanted.items()}
+
+    @property
+    def last_modified(self) -> str:
+        return _http_date(None)
+
+
+def _viewer(session: Session, slug: str) -> access.Viewer:
+    person = session.scalars(select(Person).where(Person.slug == slug)).one_or_none()
+    account = session.get(Account, person.id) if person is not None else None
+    if account is None or account.disabled_at is not None:
+        raise NotFound("no such person")
+    return access.viewer(session, person, account)
