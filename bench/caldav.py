@@ -268,6 +268,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--max-seconds", type=float, default=600, help="stop repeating after this long")
     args = parser.parse_args()
+    if not 1 <= args.repeats <= args.items:
+        parser.error("--repeats: from 1 to --items (each repeat completes another item)")
     folder = Path(tempfile.mkdtemp(prefix="tracker-dav-bench-"))
     db = f"sqlite:///{folder / 'bench.db'}"
     engine = store.engine(db)
