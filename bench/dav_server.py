@@ -5,7 +5,7 @@
 - the full report: calendar-query REPORT, comp-filter VTODO, getetag + calendar-data (a first sync);
 - a sync-collection REPORT (RFC 6578, getetag) after one change, with the token from the previous sync.
 
-    .venv/bin/python bench/caldav.py [--items 10000] [--repeats 5] [--max-seconds 600]
+    .venv/bin/python bench/dav_server.py [--items 10000] [--repeats 5] [--max-seconds 600]
 
 Prints medians and the ratios that matter on a noisy machine: ours / Radicale for the full report (target ≤ 1.0)
 and our one-change sync / our full report (target ≤ 0.05), Radicale's own for context. Radicale gets the bytes our
