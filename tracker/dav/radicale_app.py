@@ -26,7 +26,7 @@ from sqlalchemy import Engine
 from tracker.core import store
 from tracker.core.errors import TrackerError
 from tracker.dav import places
-from tracker.dav.storage import Storage
+from tracker.dav.storage import Memo, Storage
 
 SCOPE_USER = "tracker.dav_user"  # the ASGI scope key of the signed-in person's slug
 MAX_RESOURCE = 256 * 1024  # one task is a few kB; Radicale refuses a bigger resource with 412, a bigger body with 413
@@ -52,11 +52,16 @@ class ScopeAuth(no_auth.Auth):
 class Rights(BaseRights):
     """Radicale's rights letters from tracker's roles (places.permissions)."""
 
-    def __init__(self, configuration: Any, engine: Engine) -> None:
+    def __init__(self, configuration: Any, engine: Engine, memo: Memo) -> None:
         super().__init__(configuration)
-        self.engine = engine
+        self.engine, self.memo = engine, memo
 
     def authorization(self, user: str, user_groups: set, path: str) -> str:
+        """Asked for every resource of a listing: answered once per collection and request."""
+        collection = "/".join(path.strip("/").split("/")[:2])
+        return self.memo.get(("rights", user, collection), lambda: self._permissions(user, collection))
+
+    def _permissions(self, user: str, path: str) -> str:
         with store.transaction(self.engine) as session:
             return places.permissions(session, user, path)
 
@@ -67,6 +72,14 @@ def _answer(status: int, text: str) -> tuple:
 
 class TrackerDav(Application):
     """Radicale's application, with the register's refusals answered as such."""
+
+    def _handle_request(self, environ: dict) -> Any:
+        memo = self._storage.memo
+        memo.clear()
+        try:
+            return super()._handle_request(environ)
+        finally:
+            memo.clear()
 
     def do_PUT(self, environ: dict, base_prefix: str, path: str, user: str, *args: Any, **kwargs: Any) -> tuple:
         self._storage.expect(environ.get("HTTP_IF_MATCH"))
@@ -85,11 +98,11 @@ class TrackerDav(Application):
 
 def application(engine: Engine, now: Callable[[], datetime], default_tz: str) -> TrackerDav:
     """The WSGI app serving CalDAV from the database `engine`; `now` is the clock writes are stamped with."""
-    configuration = config.load([])
+    configuration, memo = config.load([]), Memo()
     configuration.update({
         "auth": {"type": ScopeAuth, "delay": "0", "cache_logins": "False"},
-        "rights": {"type": functools.partial(Rights, engine=engine)},
-        "storage": {"type": functools.partial(Storage, engine=engine, now=now, default_tz=default_tz)},
+        "rights": {"type": functools.partial(Rights, engine=engine, memo=memo)},
+        "storage": {"type": functools.partial(Storage, engine=engine, now=now, default_tz=default_tz, memo=memo)},
         "web": {"type": "none"},
         "server": {"max_content_length": str(2 * MAX_RESOURCE), "max_resource_size": str(MAX_RESOURCE)},
         "logging": {"bad_put_request_content": "False", "request_header_on_debug": "False",

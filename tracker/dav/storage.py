@@ -14,8 +14,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import json
 import threading
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -47,6 +47,22 @@ def _etag(*keys: object) -> str:
     return '"' + hashlib.sha256("/".join(map(str, keys)).encode()).hexdigest()[:32] + '"'
 
 
+class Memo(threading.local):
+    """What one request has already asked the database (rights, listings), forgotten when the next one starts:
+    Radicale asks for a collection's rights once per resource, and for its listing more than once."""
+
+    def __init__(self) -> None:
+        self.found: dict[tuple, Any] = {}
+
+    def get(self, key: tuple, make: Callable[[], Any]) -> Any:
+        if key not in self.found:
+            self.found[key] = make()
+        return self.found[key]
+
+    def clear(self) -> None:
+        self.found = {}
+
+
 def _http_date(at: datetime | None) -> str:
     return format_datetime(at, usegmt=True) if at else "Thu, 01 Jan 1970 00:00:00 GMT"
 
@@ -55,9 +71,10 @@ class Storage(storage.BaseStorage):
     """The storage Radicale is configured with (see radicale_app): the engine, clock and default zone come in
     through the factory, not Radicale's configuration file."""
 
-    def __init__(self, configuration: Any, engine: Engine, now: Callable[[], datetime], default_tz: str) -> None:
+    def __init__(self, configuration: Any, engine: Engine, now: Callable[[], datetime], default_tz: str,
+                 memo: Memo) -> None:  # fmt: skip
         super().__init__(configuration)
-        self.engine, self.now, self.default_tz = engine, now, default_tz
+        self.engine, self.now, self.default_tz, self.memo = engine, now, default_tz, memo
         self.texts: dict[tuple, str] = {}  # resource key -> its bytes as text (see text)
         self._local = threading.local()
 
@@ -234,8 +251,12 @@ class Listing(Plain):
     def time_range(self) -> tuple[int, int] | None:
         return None  # Radicale works it out from the component when a filter asks
 
+    def listing(self, session: Session) -> dict[str, tuple[str, str, tuple]]:
+        """`keys`, asked once per request (a write forgets it)."""
+        return self._storage.memo.get(("keys", self.path), lambda: self.keys(session))
+
     def get_all(self) -> Iterable[Any]:
-        return self._items(self.keys)
+        return self._items(self.listing)
 
     def get_multi(self, hrefs: Iterable[str]) -> Iterable[tuple[str, Any]]:
         wanted = set(hrefs)
@@ -247,12 +268,12 @@ class Listing(Plain):
 
     def has_uid(self, uid: str) -> bool:
         with store.transaction(self._storage.engine) as session:
-            return any(found_uid == uid for _, found_uid, _ in self.keys(session).values())
+            return any(found_uid == uid for _, found_uid, _ in self.listing(session).values())
 
     @property
     def etag(self) -> str:
         with store.transaction(self._storage.engine) as session:
-            return _etag(*sorted(f"{href}={etag}" for href, (etag, _, _) in self.keys(session).items()))
+            return _etag(*sorted(f"{href}={etag}" for href, (etag, _, _) in self.listing(session).items()))
 
     def get_meta(self, key: str | None = None) -> Any:
         meta = {"tag": self.tag_name, "D:displayname": self.spec.name,
@@ -261,26 +282,50 @@ class Listing(Plain):
 
     def sync(self, old_token: str = "") -> tuple[str, Iterable[str]]:
         """The current token, and the hrefs changed since `old_token` (all, without one). ValueError for a token
-        that is not ours or has been forgotten: Radicale then answers that the app must sync from scratch."""
-        now = self._storage.now()
-        with store.transaction(self._storage.engine, write=True) as session:
-            state = {href: etag for href, (etag, _, _) in self.keys(session).items()}
-            name = hashlib.sha256(json.dumps([self.path, state], sort_keys=True).encode()).hexdigest()
-            session.execute(delete(DavSyncState).where(DavSyncState.created_at < now - SYNC_KEEP))
-            if session.get(DavSyncState, name) is None:
-                session.add(DavSyncState(token=name, collection=self.path, state=state, created_at=now))
-            old = self._old_state(session, old_token) if old_token else {}
-        token = SYNC_PREFIX + name
+        that is not ours or has been forgotten: Radicale then answers that the app must sync from scratch.
+
+        A token is `<state>.<data version>`: `state` names the collection's {href: etag} kept in dav_sync_states;
+        the data version (store.data_version, moved by every change) answers "nothing changed" at once."""
+        name, version = _token_parts(old_token) if old_token else ("", -1)
+        with store.transaction(self._storage.engine) as session:
+            now_version = store.data_version(session)
+            if version == now_version and self._known(session, name):
+                return old_token, []
+            lines = "\n".join(sorted(f"{href} {etag}" for href, (etag, _, _) in self.listing(session).items()))
+            old = self._old_state(session, name) if old_token else {}
+        state = dict(line.split(" ", 1) for line in lines.splitlines())
+        new_name = hashlib.sha256(f"{self.path}\n{lines}".encode()).hexdigest()[:40]
+        if new_name != name:
+            self._keep(new_name, lines)
+        token = f"{SYNC_PREFIX}{new_name}.{now_version}"
         if not old_token:
             return token, list(state)
         changed = [href for href, etag in state.items() if old.get(href) != etag]
         return token, changed + [href for href in old if href not in state]
 
-    def _old_state(self, session: Session, token: str) -> dict[str, str]:
-        row = session.get(DavSyncState, token.removeprefix(SYNC_PREFIX)) if token.startswith(SYNC_PREFIX) else None
+    def _known(self, session: Session, name: str) -> bool:
+        found = select(DavSyncState.collection).where(DavSyncState.token == name)
+        return session.scalar(found) == self.path
+
+    def _keep(self, name: str, lines: str) -> None:
+        now = self._storage.now()
+        with store.transaction(self._storage.engine, write=True) as session:
+            session.execute(delete(DavSyncState).where(DavSyncState.created_at < now - SYNC_KEEP))
+            if session.get(DavSyncState, name) is None:
+                session.add(DavSyncState(token=name, collection=self.path, state={"lines": lines}, created_at=now))
+
+    def _old_state(self, session: Session, name: str) -> dict[str, str]:
+        row = session.get(DavSyncState, name)
         if row is None or row.collection != self.path:
             raise ValueError("unknown or expired sync token")
-        return row.state
+        return dict(line.split(" ", 1) for line in row.state["lines"].splitlines())
+
+
+def _token_parts(token: str) -> tuple[str, int]:
+    name, _, version = token.removeprefix(SYNC_PREFIX).partition(".")
+    if not token.startswith(SYNC_PREFIX) or not version.isdigit() or len(name) != 40:
+        raise ValueError("not a sync token of this server")
+    return name, int(version)
 
 
 class TaskList(Listing):
@@ -289,7 +334,7 @@ class TaskList(Listing):
     component = "VTODO"
 
     def _query(self, hrefs: set[str] | None = None) -> Any:
-        columns = (Item.id, Item.slug, Item.dav_href, Item.uid, Item.sequence, Item.updated_at)
+        columns = (Item.id, Item.slug, Item.dav_href, Item.uid, Item.sequence)
         query = ics.for_spec(select(*columns), self.spec)
         if hrefs is not None:
             stems = [h.removesuffix(".ics") for h in hrefs if h.endswith(".ics")]
@@ -310,7 +355,7 @@ class TaskList(Listing):
         out = {}
         for row in session.execute(query):
             key = self._key(row)
-            out[self._href(row)] = (_etag(row.uid, *key), row.uid, key)
+            out[self._href(row)] = (f'"{row.id}.{row.sequence}.{zlib.crc32(row.uid.encode()):08x}"', row.uid, key)
         return out
 
     def make(self, session: Session, wanted: dict[str, tuple[str, str, tuple]]) -> dict[str, str]:
@@ -326,7 +371,7 @@ class TaskList(Listing):
 
     @staticmethod
     def _key(row: Any) -> tuple:
-        return "todo", row.id, row.sequence, row.updated_at.isoformat()
+        return "todo", row.id, row.sequence  # a change moves the sequence (items.apply_changes)
 
     def time_range(self) -> tuple[int, int]:
         return TIMESTAMP_MIN, TIMESTAMP_MAX  # a superset: Radicale then tests a time-range filter itself
@@ -350,6 +395,7 @@ class TaskList(Listing):
             else:
                 writes.create(session, writer, todo, href, now, storage_.default_tz, owner=self.spec.person,
                               committee=self.spec.committee)  # fmt: skip
+        storage_.memo.clear()  # what this request listed before its write is stale now
         ((_, uploaded),) = self.get_multi([href])
         return uploaded, None
 
