@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.conftest import dump
-from tests.test_dav import LEAD, OFFICER, OWN, VIEWER, app_password, hrefs, new_task, propfind, put, todo_of
+from tests.test_dav import LEAD, OFFICER, OWN, VIEWER, app_password, hrefs, new_task, propfind
 
 ITEMS = f"/dav/{OFFICER}/items/"
 
