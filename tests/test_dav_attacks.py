@@ -137,6 +137,22 @@ def test_a_long_name_for_a_new_task_is_refused_on_either_database(dav, db_url):
     assert dump(db_url) == before
 
 
+def test_an_unchanged_round_trip_keeps_a_due_time_in_the_hour_the_clocks_repeat(dav, invoke_json):
+    """A due at the second 01:30 of New York's 2008-11-02 is served in UTC (06:30Z, as ics._in_zone does for an
+    ambiguous local time). Sent back unchanged, writes._served_due reads it as the wall time 06:30 while
+    _due_text reads the app's 06:30Z as local 01:30: a "change", which items.edit takes as the FIRST 01:30 (05:30Z):
+    the due moves an hour earlier, with history "CalDAV by" the officer, though the app changed nothing."""
+    added = invoke_json("add", "Call New York", "--owner", OFFICER, "--due", "2008-11-02T01:30-05:00",
+                        "--tz", "America/New_York")  # fmt: skip
+    client, path = dav.client(OFFICER), ITEMS + f"{added['slug']}.ics"
+    served = client.get(path)
+    assert "DUE:20081102T063000Z" in served.text
+    assert client.put(path, content=served.text, headers={"If-Match": served.headers["etag"]}).status_code == 204
+    shown = invoke_json("show", added["slug"])
+    assert shown["due"] == "2008-11-02T01:30:00-05:00"
+    assert [h for h in shown["history"] if h["how"] == "caldav"] == []
+
+
 # --- signing in ---------------------------------------------------------------------------------------------
 
 
@@ -185,3 +201,43 @@ def test_a_refusal_says_its_charset_once(dav):
     answer = dav.client(OFFICER).delete(ITEMS + f"{OWN}.ics")
     assert answer.status_code == 403
     assert answer.headers["content-type"].count("charset") == 1, answer.headers["content-type"]
+
+
+# --- refused as they should be (guards) ---------------------------------------------------------------------
+
+
+def test_an_unchanged_round_trip_of_every_task_changes_nothing(dav, db_url):
+    """Every task of every list, sent back exactly as served (with its ETag), is accepted and changes nothing."""
+    lead = dav.client(LEAD)
+    lists = [h for h in hrefs(propfind(lead, f"/dav/{LEAD}/")) if "/person-" in h or "/committee-" in h]
+    before, seen = dump(db_url), set()
+    for path in lists:
+        for href in (h for h in hrefs(propfind(lead, path)) if h.endswith(".ics") and h.rsplit("/")[-1] not in seen):
+            seen.add(href.rsplit("/")[-1])
+            served = lead.get(href)
+            answer = lead.put(href, content=served.content, headers={"If-Match": served.headers["etag"]})
+            assert answer.status_code == 204, (href, answer.text)
+    assert len(seen) > 20 and dump(db_url) == before
+
+
+def test_another_persons_task_is_out_of_reach_whatever_the_path_says(dav, db_url):
+    officer, lead = dav.client(OFFICER), dav.client(LEAD)
+    theirs = f"/dav/{LEAD}/items/attend-every-smewg-and-ministerial.ics"
+    assert lead.get(theirs).status_code == 200
+    before = dump(db_url)
+    tricks = [theirs, f"{ITEMS}../../{LEAD}/items/attend-every-smewg-and-ministerial.ics",
+              f"{ITEMS}%2e%2e/%2e%2e/{LEAD}/items/attend-every-smewg-and-ministerial.ics",
+              f"{ITEMS}..%2f..%2f{LEAD}%2fitems%2fattend-every-smewg-and-ministerial.ics",
+              f"/dav//{LEAD}/items/attend-every-smewg-and-ministerial.ics",
+              f"/dav/{LEAD}./items/attend-every-smewg-and-ministerial.ics",
+              f"/dav/{OFFICER}/person-{LEAD}/attend-every-smewg-and-ministerial.ics"]  # fmt: skip
+    body = new_task("item-attend-every-smewg-and-ministerial@tracker", "Taken over", STATUS="COMPLETED")
+    for path in tricks:
+        assert officer.get(path).status_code in (403, 404), path
+        assert officer.put(path, content=body).status_code in (403, 404, 409), path
+    multiget = f"""<?xml version="1.0"?><C:calendar-multiget xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">
+        <D:prop><D:getetag/><C:calendar-data/></D:prop><D:href>{theirs}</D:href>
+        <D:href>{ITEMS}../../{LEAD}/items/attend-every-smewg-and-ministerial.ics</D:href></C:calendar-multiget>"""
+    answer = officer.request("REPORT", ITEMS, content=multiget.encode(), headers={"Depth": "1"})
+    assert answer.status_code == 207 and "BEGIN:VTODO" not in answer.text
+    assert dump(db_url) == before
