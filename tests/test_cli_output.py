@@ -55,8 +55,8 @@ def test_history_shows_times_in_the_users_zone_and_dates_as_written(invoke, invo
     assert [(h["old"], h["new"]) for h in other if h["field"] == "due"] == [(o, n) for _, o, n in dues]
     table = invoke("show", "1", env={"COLUMNS": "200"}).stdout
     assert "history (times in Asia/Taipei)" in table
-    assert re.search(r"│ 2008-09-03 10:00 │ tester +│ cli +│ due +│ 2008-09-30 +│ 2009-10-15 +│", table)  # rounded
-    assert re.search(r"│ 2008-09-05 10:00 │ tester +│ cli +│ due +│ 2009-10-30 +│ 2009-11-02 17:30 Asia/Taipei +│",
+    assert re.search(r"│ 2008-09-03 10:00 │ tester +│ via CLI +│ due +│ 2008-09-30 +│ 2009-10-15 +│", table)  # rounded
+    assert re.search(r"│ 2008-09-05 10:00 │ tester +│ via CLI +│ due +│ 2009-10-30 +│ 2009-11-02 17:30 Asia/Taipei +│",
                      table)  # fmt: skip
     assert re.search(r"│ due +│ 2009-11-02 17:30 Asia/Taipei +│ 2009-11-03 +│", table)
     assert "T16:00:00+00:00" not in table and "+00:00" not in table

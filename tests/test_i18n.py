@@ -21,7 +21,7 @@ from tests.conftest import LiveServer
 from tests.test_delivery import send_due
 from tracker.core import i18n, store
 from tracker.core.config import load_settings
-from tracker.core.models import Committee, Decision, Item, Meeting, MeetingSeries, Person, Subscription
+from tracker.core.models import AppPassword, Committee, Decision, Item, Meeting, MeetingSeries, Person, Subscription
 from tracker.web import auth, server
 from tracker.web.pages import desk_page
 
@@ -33,7 +33,7 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 # language in itself).
 NAMES = ("Apple Calendar", "Google Calendar", "Google", "Thunderbird", "Outlook", "https", "http", ".ics", "tracker",
          "APEC", "SMEWG", "data/people.yaml", "yaml", "UTC", "CSV", "IANA", "HH:MM-HH:MM", "trade-officer", "dump",
-         "English")  # fmt: skip
+         "English", "CalDAV", "Apple", "DAVx⁵")  # fmt: skip
 
 
 # --- the catalog ------------------------------------------------------------------------------------------
@@ -130,7 +130,7 @@ def user_texts(env: dict[str, str]) -> list[str]:
     found: set[str] = set()
     try:
         with store.transaction(engine) as session:
-            for model in (Item, Meeting, MeetingSeries, Person, Committee, Decision, Subscription):
+            for model in (Item, Meeting, MeetingSeries, Person, Committee, Decision, Subscription, AppPassword):
                 for row in session.execute(select(model.__table__)):
                     for value in row:
                         values = value if isinstance(value, list) else [value]
@@ -359,17 +359,23 @@ DESK_PAGES = [  # (who, path): every page a signed-in person reads, each kind of
     ("desk-lead", f"/items/{KPI}"), ("apec-officer", f"/items/{KPI}"), ("desk-lead", f"/items/{KPI}/edit"),
     ("desk-lead", "/items/new"), ("desk-lead", "/people"), ("desk-lead", "/people/new"),
     ("desk-lead", "/people/apec-officer/edit"), ("desk-lead", "/calendars"), ("apec-officer", "/calendars"),
+    ("forum-officer", "/calendars"),
 ]  # fmt: skip
 
 
 def test_every_desk_page_reads_in_the_persons_language(loaded, env, make_server, desk_session, invoke, clock):
     server = make_server()
     clients = {"desk-lead": desk_session(server, "desk-lead", "lead"),
-               "apec-officer": desk_session(server, "apec-officer", "officer")}  # fmt: skip
-    # Something in every list: a change since the last visit, a done item with its history, a subscription.
+               "apec-officer": desk_session(server, "apec-officer", "officer"),
+               "forum-officer": desk_session(server, "forum-officer", "viewer")}  # fmt: skip
+    # Something in every list: a change since the last visit, a done item with its history, a subscription, app
+    # passwords (one revoked).
     clock.set("2008-09-01T10:00:00+08:00")
     invoke("--now", "2008-09-01T10:00:00+08:00", "done", "kpi-join-innovation-committee")
     invoke("subscribe", "add", "--name", "phone", "--person", "apec-officer")
+    for label in ("tablet", "phone"):
+        invoke("user", "app-password", "forum-officer", "--label", label)
+    invoke("user", "app-password", "forum-officer", "--revoke", "1")
     for slug, path in DESK_PAGES:
         page = reads_in_both(env, slug, lambda slug=slug, path=path: clients[slug].get(path))
         assert CJK.search(visible(page)), path
@@ -407,6 +413,17 @@ def test_the_desk_s_answers_to_a_change_read_in_the_persons_language(loaded, env
     assert "未建立任何訂閱" in bad_feed
     made = reads_in_both(env, "apec-officer", lambda: post(officer, "/calendars", {"name": "phone"}))
     assert "此網址僅在此時顯示一次。" in made
+    bad_app = reads_in_both(env, "apec-officer", lambda: post(officer, "/calendars/app-passwords", {"label": " "}),
+                            status=400)  # fmt: skip
+    assert "未建立應用程式密碼" in bad_app and "待辦事項應用程式（CalDAV）" in bad_app
+
+    def new_app_password() -> httpx.Response:  # its password read as English: the page less the secret itself
+        answer = post(officer, "/calendars/app-passwords", {"label": "phone"})
+        secret = re.search(r'id="app-password">([^<]+)<', answer.text)[1]
+        return httpx.Response(answer.status_code, text=answer.text.replace(secret, ""))
+
+    app = reads_in_both(env, "apec-officer", new_app_password)
+    assert "此密碼僅在此刻顯示。" in app and "伺服器網址" in app
 
 
 def test_the_register_csv_is_headed_in_the_persons_language(loaded, env, make_server, desk_session):

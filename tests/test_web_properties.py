@@ -417,7 +417,7 @@ segments = st.one_of(texts.filter(bool), st.sampled_from(NUMBERS), st.sampled_fr
 PATHS = ["/items/{}", "/items/{}/edit", "/meetings/{}", "/meetings/apec-smewg/{}", "/meetings/{}/2009-03-01",
          "/people/{}/edit"]  # fmt: skip
 POSTS = ["/calendars/{}/rotate", "/calendars/{}/revoke", "/people/{}/disable", "/people/{}/enable", "/items/{}/done",
-         "/items/{}/snooze"]  # fmt: skip
+         "/items/{}/snooze", "/calendars/app-passwords/{}/revoke"]  # fmt: skip
 
 
 @FUZZ

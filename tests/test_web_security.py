@@ -21,7 +21,7 @@ from starlette.routing import Mount, Route
 from tests.conftest import dump, free_port
 from tracker.calendars.subscriptions import hash_token
 from tracker.core import store
-from tracker.core.models import Item, Person, SignInFailure, SignInLink, Subscription
+from tracker.core.models import AppPassword, Item, Person, SignInFailure, SignInLink, Subscription
 from tracker.register import accounts
 from tracker.web import auth, signin
 
@@ -156,20 +156,26 @@ OWN_ITEM = "kpi-committee-volunteer"  # apec-officer's (the officer); forum-host
 
 class FormOf:
     """The fields of the form posting to `action` on `page` as the role's own browser shows them, or as the lead's
-    does when the role may not open the page (the forged POST sends the lead's fields), with `changes` typed in."""
+    does when the role may not open the page or is not shown that form there (the forged POST sends the lead's
+    fields), with `changes` typed in."""
 
     def __init__(self, page: str, action: str, **changes: str) -> None:
         self.page, self.action, self.changes = page, action, changes
 
     def fields(self, own: httpx.Client, lead: httpx.Client, values: dict[str, str]) -> dict[str, str | list[str]]:
-        page = own.get(self.page.format(**values))
-        if page.status_code == 403:
-            page = lead.get(self.page.format(**values))
-        assert page.status_code == 200, page.text
-        parser = FormFields(self.action.format(**values))
-        parser.feed(page.text)
-        assert parser.found, f"no form posting to {self.action} on {self.page}"
+        parser = self._form(own, values)
+        if not parser.found:
+            parser = self._form(lead, values)
+            assert parser.found, f"no form posting to {self.action} on {self.page}"
         return parser.fields | {k: v.format(**values) for k, v in self.changes.items()}
+
+    def _form(self, client: httpx.Client, values: dict[str, str]) -> FormFields:
+        page = client.get(self.page.format(**values))
+        assert page.status_code in (200, 403), page.text
+        parser = FormFields(self.action.format(**values))
+        if page.status_code == 200:
+            parser.feed(page.text)
+        return parser
 
 
 class FormFields(HTMLParser):
@@ -216,9 +222,10 @@ class FormFields(HTMLParser):
 
 @dataclass(frozen=True)
 class Case:
-    """One request and the status each role gets. A 403 must leave the database as it was. `url` is `path` with
-    real values: {item} is the role's item from `items` (each role changes its own, so one role's change does not
-    decide another's status), {id} its id, {version} its version, {sub} a subscription of the role's person."""
+    """One request and the status each role gets. A 403 or 404 must leave the database as it was. `url` is `path`
+    with real values: {item} is the role's item from `items` (each role changes its own, so one role's change does
+    not decide another's status), {id} its id, {version} its version, {sub} a subscription of the role's person,
+    {app} their app password ({lead_sub}, {lead_app}: the lead's)."""
 
     method: str
     path: str
@@ -309,8 +316,9 @@ MATRIX = [
          name="Renamed Officer"), lead=303, officer=403, viewer=403, url="/people/bilateral-officer/edit"),
     *(Case("POST", f"/people/{{slug}}/{action}", {}, lead=303, officer=403, viewer=403,
            url=f"/people/bilateral-officer/{action}") for action in ("disable", "enable")),
-    # My calendars: officers their own subscriptions, leads anyone's, viewers none.
-    Case("GET", "/calendars", None, lead=200, officer=200, viewer=403),
+    # My calendars: officers their own subscriptions, leads anyone's, viewers none (but the page shows everyone
+    # their own app passwords: the rows below).
+    Case("GET", "/calendars", None, lead=200, officer=200, viewer=200),
     Case("POST", "/calendars", FormOf("/calendars", "/calendars", name="Matrix phone"),
          lead=200, officer=200, viewer=403),
     # A rotated link is shown once, on the answer itself (200); a revoke goes back to the list (303).
@@ -318,6 +326,14 @@ MATRIX = [
            url=f"/calendars/{{sub}}/{action}") for action, status in (("rotate", 200), ("revoke", 303))),
     *(Case("POST", f"/calendars/{{ref}}/{action}", {}, lead=status, officer=403, viewer=403,
            url=f"/calendars/{{lead_sub}}/{action}") for action, status in (("rotate", 200), ("revoke", 303))),
+    # App passwords for task apps (CalDAV): every role makes and revokes their own (a new one is shown once, on the
+    # answer: 200); nobody revokes another's, which is looked up among their own only (404).
+    Case("POST", "/calendars/app-passwords", FormOf("/calendars", "/calendars/app-passwords", label="Matrix app"),
+         lead=200, officer=200, viewer=200),
+    Case("POST", "/calendars/app-passwords/{ref}/revoke", {}, lead=303, officer=303, viewer=303,
+         url="/calendars/app-passwords/{app}/revoke"),
+    Case("POST", "/calendars/app-passwords/{ref}/revoke", {}, lead=303, officer=404, viewer=404,
+         url="/calendars/app-passwords/{lead_app}/revoke"),
 ]
 
 
@@ -342,17 +358,21 @@ def matrix_values(db_url: str, slug: str, person: str) -> dict[str, str]:
         with store.transaction(engine) as session:
             item = session.scalars(select(Item).where(Item.slug == slug)).one()
             subs = {s.person.slug: s.id for s in session.scalars(select(Subscription)) if s.person}
+            apps = {a.person.slug: a.id for a in session.scalars(select(AppPassword))}
             return {"item": slug, "id": str(item.id), "version": str(item.sequence), "sub": str(subs[person]),
-                    "lead_sub": str(subs[PEOPLE["lead"]])}
+                    "lead_sub": str(subs[PEOPLE["lead"]]), "app": str(apps[person]),
+                    "lead_app": str(apps[PEOPLE["lead"]])}
     finally:
         engine.dispose()
 
 
 @pytest.fixture
 def matrix_desk(desk, invoke):
-    """The desk with what the rows act on: a subscription per person, and an item done by each of two roles."""
+    """The desk with what the rows act on: a subscription and an app password per person, and an item done by each
+    of two roles."""
     for slug in PEOPLE.values():
         invoke("subscribe", "add", "--name", f"{slug}'s phone", "--person", slug)
+        invoke("user", "app-password", slug, "--label", f"{slug}'s task app")
     invoke("user", "role", "bilateral-officer", "officer")  # the account the People rows disable and enable
     invoke("add", "Closed by the lead", "--slug", "lima-joint-statement-done", "--owner", "forum-officer")
     invoke("add", "Closed by the officer", "--slug", "officer-done", "--owner", "apec-officer")
@@ -375,7 +395,7 @@ def test_what_each_role_may_do(case, matrix_desk, desk_session, db_url):
         before = dump(db_url)
         response = client.request(case.method, (case.url or case.path).format(**values), data=form)
         assert response.status_code == getattr(case, role), (role, response.text[:2000])
-        if response.status_code == 403:
+        if response.status_code in (403, 404):
             assert dump(db_url) == before, f"{role}: a refused {case.method} {case.path} changed the database"
 
 

@@ -178,7 +178,18 @@ def test_the_desk_end_to_end_in_chromium(loaded, invoke, invoke_json, make_serve
             sign_in_with_password(viewer, f"{server.url}/items/{ITEM}", VIEWER["email"], VIEWER_PASSWORD)
             assert who(viewer) == VIEWER["name"]
             assert OFFICER["name"] in viewer.locator("#completed").inner_text()  # by name, as in the history
-            assert viewer.locator(".desk-header a[href='/calendars']").count() == 0  # no feeds of their own
+            # No feeds of their own, but My calendars holds their app passwords for task apps: one, shown once.
+            viewer.click(".desk-header a[href='/calendars']")
+            assert viewer.locator("#name").count() == 0 and viewer.locator("#task-apps").count() == 1
+            viewer.fill("#label", "Viewer's phone")
+            assert press(viewer, "#task-apps form button[type=submit]") == 200
+            app_password = viewer.locator("#app-password").inner_text()
+            assert re.fullmatch(r"[a-z2-9]{4}(?:-[a-z2-9]{4}){4}", app_password)
+            shots(viewer, "app-password")
+            viewer.goto(f"{server.url}/calendars")
+            assert app_password not in viewer.content()
+            assert "Viewer's phone" in viewer.locator("#task-apps").inner_text()
+            shots(viewer, "calendars-viewer")
             assert opens_every_page_offered(viewer, server), "the header offers the viewer a page they may not open"
             for ref in (ITEM, OTHER):
                 viewer.goto(f"{server.url}/items/{ref}")

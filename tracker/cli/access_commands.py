@@ -141,12 +141,13 @@ def subscribe_rotate(app: AppContext, ref: str, as_json: bool) -> None:
 
 @cli.group()
 def user() -> None:
-    """Accounts of the web desk: passwords, roles (lead, officer, viewer), disabling.
+    """Accounts of the web desk: passwords, roles (lead, officer, viewer), disabling; app passwords for task apps.
 
     \b
     Example:
         tracker user role desk-lead lead
         tracker user set-password desk-lead
+        tracker user app-password desk-lead --label "Thunderbird"
     """
 
 
@@ -236,6 +237,11 @@ _switch_command("enable", "Let a disabled person sign in to the desk again (thei
                 lambda r: f"enabled {r['slug']} (role {r['role']})")  # fmt: skip
 
 
+def _local(app: AppContext, at: datetime | None) -> str:
+    """A stored instant as the tables show it: in the configured zone, to the minute; blank for none."""
+    return f"{at.astimezone(app.settings.zone):%Y-%m-%d %H:%M}" if at else ""
+
+
 @user.command("list")
 @json_option
 @pass_app
@@ -254,12 +260,100 @@ def user_list(app: AppContext, as_json: bool) -> None:
     if as_json:
         render_json("user list", app.now, rows)
         return
-
-    def local(at: datetime | None) -> str:
-        return f"{at.astimezone(app.settings.zone):%Y-%m-%d %H:%M}" if at else ""
-
     for row in rows:
         row["_style"] = "dim" if row["disabled_at"] else None
         row["password"] = "set" if row["password"] else "none"
-        row["disabled"], row["last_visit"] = local(row["disabled_at"]), local(row["last_visit_at"])
+        row["disabled"], row["last_visit"] = _local(app, row["disabled_at"]), _local(app, row["last_visit_at"])
     render_table("accounts", ["slug", "name", "role", "password", "disabled", "last_visit"], rows, "none yet")
+
+
+@user.command("app-password")
+@click.argument("slug", shell_complete=complete("person"))
+@click.option("--label", help='Make a new app password for the app named so (e.g. "Thunderbird").')
+@click.option("--list", "listing", is_flag=True, help="List the person's app passwords (never the passwords).")
+@click.option("--revoke", type=int, metavar="N", help="Revoke app password N: its app can no longer sign in.")
+@json_option
+@pass_app
+def user_app_password(app: AppContext, slug: str, label: str | None, listing: bool, revoke: int | None,
+                      as_json: bool) -> None:  # fmt: skip
+    """Make, list or revoke the app passwords a person's task and calendar apps sign in with over CalDAV (never
+    their desk password). A new one is printed once, with the server URL to type in beside it.
+
+    \b
+    Example:
+        tracker user app-password apec-officer --label "Thunderbird"
+        tracker user app-password apec-officer --list
+        tracker user app-password apec-officer --revoke 3
+    """
+    chosen = [flag for flag, given in (("--label", label is not None), ("--list", listing),
+                                       ("--revoke", revoke is not None)) if given]  # fmt: skip
+    if len(chosen) != 1:
+        raise InvalidInput(f"app-password: give one of --label, --list or --revoke (not {' and '.join(chosen)})"
+                           if chosen else "app-password: give --label to make one, --list or --revoke N")  # fmt: skip
+    if label is not None:
+        _make_app_password(app, slug, label, as_json)
+    elif listing:
+        _list_app_passwords(app, slug, as_json)
+    else:
+        _revoke_app_password(app, slug, revoke, as_json)
+
+
+def _make_app_password(app: AppContext, slug: str, label: str, as_json: bool) -> None:
+    from tracker.core import addresses, store
+    from tracker.register import app_passwords
+
+    with store.transaction(app.engine, write=True) as session:
+        record, password = app_passwords.create(session, slug, label, app.now)
+        base = addresses.base_url(session, app.settings)
+    server = app_passwords.dav_url(base.url)
+    if as_json:
+        render_json("user app-password", app.now, record | {"password": password, "server": server, "user": slug})
+        return
+    render_record(f"app password {record['id']}: {record['label']}", {"password": password, "user": slug,
+                                                                      "server": server})  # fmt: skip
+    message(f"Type the password into {record['label']} with the user name {slug} (or {slug}'s e-mail address) and "
+            f"the server URL {server}. It is shown only now; `tracker user app-password {slug} --revoke "
+            f"{record['id']}` stops it.")  # fmt: skip
+    note = _dav_warning(base)
+    if note:
+        message(f"Note: {note}")
+
+
+def _dav_warning(base: BaseUrl) -> str | None:
+    """What the person setting up an app should know about the server URL, or None for a public https one."""
+    from tracker.core.addresses import HOW_TO_SET
+
+    if base.local:
+        return (f"{base.url} is a local address: apps on other computers and phones cannot reach it. To use them, "
+                f"{HOW_TO_SET}.")  # fmt: skip
+    if not base.secure:
+        return (f"{base.url} is plain http: the app would send its password unencrypted, and most task apps refuse "
+                f"to. For https, {HOW_TO_SET}.")  # fmt: skip
+    return None
+
+
+def _list_app_passwords(app: AppContext, slug: str, as_json: bool) -> None:
+    from tracker.core import store
+    from tracker.register import app_passwords
+
+    with store.transaction(app.engine) as session:
+        rows = app_passwords.app_passwords(session, slug)
+    if as_json:
+        render_json("user app-password", app.now, rows)
+        return
+    for row in rows:
+        row["_style"] = "dim" if row["revoked_at"] else None
+        for at in ("created_at", "last_used_at", "revoked_at"):
+            row[at] = _local(app, row[at])
+    render_table(f"app passwords of {slug}", ["id", "label", "status", "created_at", "last_used_at", "revoked_at"],
+                 rows, "none yet")  # fmt: skip
+
+
+def _revoke_app_password(app: AppContext, slug: str, ref: int, as_json: bool) -> None:
+    from tracker.core import store
+    from tracker.register import app_passwords
+
+    with store.transaction(app.engine, write=True) as session:
+        record = app_passwords.revoke(session, slug, ref, app.now)
+    _account_changed(app, "user app-password", record, as_json,
+                     f"revoked app password {record['id']} ({record['label']}) of {slug}")  # fmt: skip

@@ -67,7 +67,11 @@ def show(app: AppContext, ref: str, as_json: bool) -> None:
     if as_json:
         render_json("show", app.now, record | {"history": changes})
         return
-    render_record(f"#{record['id']} {record['title']}", items.readable(record, app.settings.zone))
+    shown = items.readable(record, app.settings.zone)
+    if shown["completed_how"]:
+        shown["completed_how"] = history.way(shown["completed_how"])
+    render_record(f"#{record['id']} {record['title']}", shown)
+    changes = [change | {"how": history.way(change["how"])} for change in changes]
     render_table(f"history (times in {app.settings.tz})", ["at", "by", "how", "field", "old", "new", "note"], changes)
 
 

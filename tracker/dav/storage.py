@@ -58,7 +58,7 @@ class Storage(storage.BaseStorage):
     def __init__(self, configuration: Any, engine: Engine, now: Callable[[], datetime], default_tz: str) -> None:
         super().__init__(configuration)
         self.engine, self.now, self.default_tz = engine, now, default_tz
-        self.texts: dict[tuple, str] = {}  # resource key -> its bytes as text (see _text)
+        self.texts: dict[tuple, str] = {}  # resource key -> its bytes as text (see text)
         self._local = threading.local()
 
     @contextlib.contextmanager
@@ -226,10 +226,10 @@ class Listing(Plain):
     def _items(self, wanted: Callable[[Session], dict[str, tuple[str, str, tuple]]]) -> list[Any]:
         with store.transaction(self._storage.engine) as session:
             found = wanted(session)
-        batch = Batch(self, found)
+        batch, modified, span = Batch(self, found), self.last_modified, self.time_range()
         return [Resource(functools.partial(batch.text, href), collection=self, href=href, etag=etag, uid=uid,
-                         name="VCALENDAR", component_name=self.component, time_range=self.time_range(),
-                         last_modified=self.last_modified) for href, (etag, uid, _) in found.items()]  # fmt: skip
+                         name="VCALENDAR", component_name=self.component, time_range=span, last_modified=modified)
+                for href, (etag, uid, _) in found.items()]  # fmt: skip
 
     def time_range(self) -> tuple[int, int] | None:
         return None  # Radicale works it out from the component when a filter asks

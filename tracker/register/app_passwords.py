@@ -42,17 +42,32 @@ def as_dict(app_password: AppPassword) -> dict[str, Any]:
         "created_at": app_password.created_at,
         "last_used_at": app_password.last_used_at,
         "revoked_at": app_password.revoked_at,
+        "status": "revoked" if app_password.revoked_at else "active",
     }
+
+
+def _clean_label(label: str) -> str:
+    """An app password's label folded to one line, as `--label` and the My calendars form both take it.
+
+    :raises InvalidInput: "--label: …" when it is empty or longer than LABEL_MAX."""
+    try:
+        label = rules.clean_line(label, LABEL_MAX)
+    except ValueError as e:
+        raise InvalidInput(f"--label: {e}") from None
+    if not label:
+        raise InvalidInput("--label: say which app it is for (e.g. 'Thunderbird at the office')")
+    return label
+
+
+def dav_url(base_url: str) -> str:
+    """The server URL a task app is given: the CalDAV root under the base URL (it finds every list from there)."""
+    return base_url.rstrip("/") + "/dav/"
 
 
 def create(session: Session, slug: str, label: str, now: datetime) -> tuple[dict[str, Any], str]:
     """A new app password for the person `slug` (who needs an account): its record, and the password itself,
     which is never shown again."""
-    label = rules.one_line(label).strip()
-    if not label:
-        raise InvalidInput("label: say which app it is for (e.g. 'Thunderbird at the office')")
-    if len(label) > LABEL_MAX:
-        raise InvalidInput(f"label: at most {LABEL_MAX} characters (this one has {len(label)})")
+    label = _clean_label(label)
     person = items.lookup(session, Person, slug)
     if session.get(Account, person.id) is None:
         raise NotFound(f"{slug} has no account yet (see `tracker user role {slug} officer`)")
@@ -73,7 +88,7 @@ def app_passwords(session: Session, slug: str) -> list[dict[str, Any]]:
 def revoke(session: Session, slug: str, ref: int, now: datetime) -> dict[str, Any]:
     """Revoke the person's app password number `ref`: the app it was given to can no longer sign in."""
     person = items.lookup(session, Person, slug)
-    row = session.get(AppPassword, ref)
+    row = session.get(AppPassword, ref) if 0 < ref < 2**63 else None  # no row id is larger (SQLite raises)
     if row is None or row.person_id != person.id:
         raise NotFound(f"{slug} has no app password {ref} (see `tracker user app-password {slug} --list`)")
     if row.revoked_at is None:

@@ -17,6 +17,8 @@ from tracker.core import timing
 from tracker.core.models import Item, ItemChange
 
 DueSetting = tuple[bool, str]  # due_all_day, tz
+# The ways a change comes, as the CLI names them to people (the desk's pages say them in the reader's language).
+WAYS = {"cli": "CLI", "web": "web", "email link": "e-mail link", "yaml": "load", "ics": "import", "caldav": "CalDAV"}
 
 
 def entries(item: Item, zone: ZoneInfo, for_people: bool = False) -> list[dict[str, Any]]:
@@ -42,6 +44,11 @@ def entries(item: Item, zone: ZoneInfo, for_people: bool = False) -> list[dict[s
             "note": change.note,
         })  # fmt: skip
     return out
+
+
+def way(how: str) -> str:
+    """How a change came, as the CLI tells people: "via CalDAV"."""
+    return f"via {WAYS.get(how, how)}"
 
 
 def _due_settings(history: list[ItemChange], now: DueSetting) -> dict[int, tuple[DueSetting, DueSetting]]:
