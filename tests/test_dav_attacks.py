@@ -153,6 +153,16 @@ def test_an_unchanged_round_trip_keeps_a_due_time_in_the_hour_the_clocks_repeat(
     assert [h for h in shown["history"] if h["how"] == "caldav"] == []
 
 
+def test_a_task_that_is_not_utf_8_is_refused_not_stored_as_mojibake(dav, db_url):
+    """iCalendar is UTF-8 (RFC 5545 §3.1.4); Radicale falls back to Latin-1 for a body that is not, and the
+    register gets the title "BÿþX" (201)."""
+    client, before = dav.client(OFFICER), dump(db_url)
+    body = new_task("latin-1-0001", "B\N{LATIN SMALL LETTER Y WITH DIAERESIS}X").replace("ÿ".encode(), b"\xff\xfe")
+    answer = client.put(ITEMS + "latin-1-0001.ics", content=body, headers={"Content-Type": "text/calendar"})
+    assert answer.status_code == 400, answer.status_code
+    assert dump(db_url) == before
+
+
 # --- signing in ---------------------------------------------------------------------------------------------
 
 
