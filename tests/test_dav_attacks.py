@@ -121,7 +121,9 @@ def test_a_task_made_in_an_app_is_not_hidden_by_an_item_with_its_name(dav, invok
     made = client.put(ITEMS + "follow-up-with-lima.ics", content=new_task("app-made-0001", "Made in the app"))
     assert made.status_code == 201
     added = invoke_json("add", "Follow up with Lima", "--owner", OFFICER)
-    assert added["slug"] == "follow-up-with-lima"
+    assert added["slug"] != "follow-up-with-lima"  # the app's name for its task is taken
+    taken = invoke("add", "Again", "--owner", OFFICER, "--slug", "follow-up-with-lima", code=1)
+    assert "already" in taken.stderr
     owned = invoke_json("items", "--owner", OFFICER, "--status", "all")
     listed = [h for h in hrefs(propfind(client, ITEMS)) if h.endswith(".ics")]
     assert len(listed) == len(owned)

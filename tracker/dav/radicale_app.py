@@ -12,13 +12,15 @@ the methods that would delete, move, make or rename collections are refused outr
 from __future__ import annotations
 
 import functools
+import io
 import logging
 from collections.abc import Callable
 from datetime import datetime
 from http import client
 from typing import Any
 
-from radicale import Application, config
+from defusedxml import DefusedXmlException
+from radicale import Application, config, httputils
 from radicale.auth import none as no_auth
 from radicale.rights import BaseRights
 from sqlalchemy import Engine
@@ -29,6 +31,7 @@ from tracker.dav import places
 from tracker.dav.storage import Memo, Storage
 
 SCOPE_USER = "tracker.dav_user"  # the ASGI scope key of the signed-in person's slug
+MAX_XML_DEPTH = 32  # a CalDAV query nests a few levels (filter, comp-filter, prop-filter, text-match)
 MAX_RESOURCE = 256 * 1024  # one task is a few kB; Radicale refuses a bigger resource with 412, a bigger body with 413
 
 REFUSED = {
@@ -66,8 +69,17 @@ class Rights(BaseRights):
             return places.permissions(session, user, path)
 
 
+def _depth(element: Any) -> int:
+    deepest, level = 0, [(element, 1)]
+    while level:
+        node, depth = level.pop()
+        deepest = max(deepest, depth)
+        level.extend((child, depth + 1) for child in node)
+    return deepest
+
+
 def _answer(status: int, text: str) -> tuple:
-    return status, (("Content-Type", "text/plain; charset=utf-8"),), text + "\n", None
+    return status, (("Content-Type", "text/plain"),), text + "\n", None  # Radicale adds its charset
 
 
 class TrackerDav(Application):
@@ -82,13 +94,34 @@ class TrackerDav(Application):
             memo.clear()
 
     def do_PUT(self, environ: dict, base_prefix: str, path: str, user: str, *args: Any, **kwargs: Any) -> tuple:
+        """Radicale's PUT, on a body that must be UTF-8 (Radicale would read other bytes as Latin-1). Never with an
+        ETag: what is stored is the register's item, not the app's bytes, so the app must fetch it again (RFC 4791
+        §5.3.4)."""
+        try:
+            body = httputils.read_raw_request_body(self.configuration, environ)
+            body.decode("utf-8")
+        except (RuntimeError, UnicodeDecodeError):
+            return _answer(client.BAD_REQUEST, "A task is sent as UTF-8 iCalendar text.")
+        environ["wsgi.input"] = io.BytesIO(body)
         self._storage.expect(environ.get("HTTP_IF_MATCH"))
         try:
-            return super().do_PUT(environ, base_prefix, path, user, *args, **kwargs)
+            status, headers, answer, xml = super().do_PUT(environ, base_prefix, path, user, *args, **kwargs)
         except TrackerError as exc:
             return _answer(exc.http_status, str(exc))
         finally:
             self._storage.expect(None)
+        return status, {k: v for k, v in dict(headers).items() if k.lower() != "etag"}, answer, xml
+
+    def _read_xml_request_body(self, *args: Any, **kwargs: Any) -> Any:
+        """Radicale's, with what defusedxml refuses (entities) as a bad request, and a body nested deeper than
+        CalDAV's (Radicale walks it recursively)."""
+        try:
+            found = super()._read_xml_request_body(*args, **kwargs)
+        except (DefusedXmlException, ValueError) as e:
+            raise RuntimeError(f"refused XML: {type(e).__name__}") from None
+        if found is not None and _depth(found) > MAX_XML_DEPTH:
+            raise RuntimeError("refused XML: nested too deep")
+        return found
 
     def _refuse(self, environ: dict, *args: Any, **kwargs: Any) -> tuple:
         return _answer(client.FORBIDDEN, REFUSED[environ["REQUEST_METHOD"].upper()])

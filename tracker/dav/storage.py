@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from tracker.calendars import ics
 from tracker.core import store
 from tracker.core.errors import Forbidden, NotFound, Stale
-from tracker.core.models import Account, DavSyncState, Item, MeetingSeries, Person
+from tracker.core.models import Account, Committee, DavSyncState, Item, Meeting, MeetingSeries, Person
 from tracker.dav import places, writes
 from tracker.register import access
 
@@ -352,11 +352,20 @@ class TaskList(Listing):
         return self._keys(session, self._query(hrefs))
 
     def _keys(self, session: Session, query: Any) -> dict[str, tuple[str, str, tuple]]:
-        out = {}
+        names, out = self._names(session), {}
         for row in session.execute(query):
-            key = self._key(row)
-            out[self._href(row)] = (f'"{row.id}.{row.sequence}.{zlib.crc32(row.uid.encode()):08x}"', row.uid, key)
+            key = ("todo", row.id, row.sequence, names)
+            out[self._href(row)] = (
+                f'"{row.id}.{row.sequence}.{zlib.crc32(row.uid.encode()):08x}.{names}"',
+                row.uid,
+                key,
+            )
         return out
+
+    def _names(self, session: Session) -> str:
+        """A tag of the other rows an item's VTODO shows (its owners' names, its committee's name and role, the UID
+        of the meeting it relates to): renaming one gives every task a new ETag, as the bytes may have changed."""
+        return self._storage.memo.get(("names",), lambda: _names_tag(session))
 
     def make(self, session: Session, wanted: dict[str, tuple[str, str, tuple]]) -> dict[str, str]:
         missing = {key[1] for _, _, key in wanted.values() if key not in self._storage.texts}
@@ -365,13 +374,9 @@ class TaskList(Listing):
         out = {}
         for href, (_, _, key) in wanted.items():
             item = loaded.get(key[1])
-            changed_since = item is not None and self._key(item) != key  # made now, but not kept under the old key
+            changed_since = item is not None and item.sequence != key[2]  # made now, not kept under the old key
             out[href] = self._storage.text(key, lambda i=item: [ics.part(ics.item_todo(i))], keep=not changed_since)
         return out
-
-    @staticmethod
-    def _key(row: Any) -> tuple:
-        return "todo", row.id, row.sequence  # a change moves the sequence (items.apply_changes)
 
     def time_range(self) -> tuple[int, int]:
         return TIMESTAMP_MIN, TIMESTAMP_MAX  # a superset: Radicale then tests a time-range filter itself
@@ -436,6 +441,16 @@ class MeetingList(Listing):
     @property
     def last_modified(self) -> str:
         return _http_date(None)
+
+
+def _names_tag(session: Session) -> str:
+    rows = [
+        *session.execute(select(Person.id, Person.name).order_by(Person.id)),
+        *session.execute(select(Committee.id, Committee.name, Committee.role).order_by(Committee.id)),
+        *session.execute(select(Meeting.id, Meeting.uid).order_by(Meeting.id)),
+        *session.execute(select(MeetingSeries.id, MeetingSeries.uid).order_by(MeetingSeries.id)),
+    ]
+    return f"{zlib.crc32(repr([tuple(row) for row in rows]).encode()):08x}"
 
 
 def _viewer(session: Session, slug: str) -> access.Viewer:

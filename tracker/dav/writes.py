@@ -15,7 +15,7 @@ from datetime import date, datetime
 from typing import Any
 
 from icalendar import Calendar, Todo
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from tracker.calendars import ics
@@ -28,6 +28,11 @@ from tracker.register.access import Viewer, require
 
 HOW = "caldav"
 PRIORITIES = {range(1, 5): "high", range(5, 6): "medium", range(6, 10): "low"}  # RFC 5545 §3.8.1.9
+HREF_MAX = 255  # items.dav_href
+REPEATING = ("RRULE", "RDATE", "EXDATE", "RECURRENCE-ID")
+# The facts the register adds to a task's DESCRIPTION (ics._item_description, in English): they change with the
+# item (a rename, its status), so a task an app sends back is compared without them.
+FACTS = re.compile(r"^(Owner|Committee|Due|Status|tracker id): .*$", re.MULTILINE)
 
 
 def read_todo(text: str) -> Todo:
@@ -39,6 +44,8 @@ def read_todo(text: str) -> Todo:
     todos = [c for c in calendar.subcomponents if c.name == "VTODO"]
     if len(todos) != 1 or any(c.name not in ("VTODO", "VTIMEZONE") for c in calendar.subcomponents):
         raise Forbidden("A task list holds tasks (one VTODO per resource) only.")
+    if any(name in todos[0] for name in REPEATING):
+        raise Forbidden("A repeating task cannot be an item of the register: make one task per deadline.")
     return todos[0]
 
 
@@ -68,40 +75,44 @@ def wanted_status(todo: Todo, current: Status | None) -> Status:
     return Status.open
 
 
-def _priority(todo: Todo) -> str | None:
+def _priority(todo: Todo, default: str | None = None) -> str:
+    """high, medium or low; for a task with none (or 0, "undefined"), `default`, else refused: every item has one."""
     try:
         value = int(todo.get("PRIORITY", 0))
     except (TypeError, ValueError):
         raise InvalidInput(f"PRIORITY: not a number: {rules.shown(str(todo['PRIORITY']))}") from None
-    return next((name for span, name in PRIORITIES.items() if value in span), None)
+    found = next((name for span, name in PRIORITIES.items() if value in span), default)
+    if found is None:
+        raise InvalidInput("PRIORITY: an item has a priority: 1-4 high, 5 medium, 6-9 low")
+    return found
 
 
-def _due_text(todo: Todo, tz: str) -> str | None:
-    """The task's DUE as `tracker edit --due` reads it in the item's zone; "" when it has none."""
+def _due(todo: Todo, tz: str) -> date | datetime | None:
+    """The task's DUE: a date, or an aware date-time (a floating one is read in the item's zone `tz`)."""
     if "DUE" not in todo:
-        return ""
+        return None
     due = todo.decoded("DUE")
     if isinstance(due, datetime):
-        local = due.astimezone(zone(tz)) if due.tzinfo else due  # a floating time is the item's own
-        return local.replace(tzinfo=None).isoformat(timespec="minutes" if not local.second else "seconds")
+        return due if due.tzinfo else due.replace(tzinfo=zone(tz))
     if isinstance(due, date):
-        return due.isoformat()
+        return due
     raise InvalidInput("DUE: not a date or date-time")
 
 
-def _served_due(item: Item) -> str:
-    """The item's due date as _due_text writes it, from what the feeds serve."""
-    if item.due is None:
-        return ""
-    served = ics.due_value(item)
-    if isinstance(served, datetime):
-        local = served.replace(tzinfo=None)
-        return local.isoformat(timespec="minutes" if not local.second else "seconds")
-    return served.isoformat()
+def _same_due(item: Item, due: date | datetime | None) -> bool:
+    """Whether `due` is the item's due as served: the same date, or the same instant."""
+    served = ics.due_value(item) if item.due is not None else None
+    return type(served) is type(due) and served == due
+
+
+def _due_text(due: date | datetime | None) -> str:
+    """A DUE as `tracker edit --due` takes it: a date, or a date-time with its offset (unambiguous in a repeated
+    hour); "" for none."""
+    return "" if due is None else due.isoformat()
 
 
 def _words(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip()
+    return re.sub(r"\s+", " ", FACTS.sub("", text)).strip()
 
 
 def _summary(todo: Todo) -> str:
@@ -117,11 +128,11 @@ def changes(item: Item, todo: Todo) -> dict[str, Any]:
     wanted: dict[str, Any] = {}
     if _summary(todo) != item.title:
         wanted["title"] = _summary(todo)
-    due = _due_text(todo, item.tz)
-    if due != _served_due(item):
-        wanted["due"] = due
+    due = _due(todo, item.tz)
+    if not _same_due(item, due):
+        wanted["due"] = _due_text(due)
     priority = _priority(todo)
-    if priority is not None and priority != item.priority:
+    if priority != item.priority:
         wanted["priority"] = priority
     status = wanted_status(todo, item.status)
     if status != item.status:
@@ -150,16 +161,19 @@ def create(
         raise InvalidInput("UID: a task needs a UID of at most 300 characters")
     if session.scalars(select(Item.id).where(Item.uid == uid)).first() is not None:
         raise Conflict("A task with this UID is already in the register, in another list.")
-    if session.scalars(select(Item.id).where(Item.dav_href == href)).first() is not None:
+    if len(href) > HREF_MAX:
+        raise InvalidInput(f"the name of a task: at most {HREF_MAX} characters (this one has {len(href)})")
+    taken = or_(Item.dav_href == href, Item.slug == href.removesuffix(".ics"))
+    if session.scalars(select(Item.id).where(taken)).first() is not None:
         raise Conflict(f"Another task already has the name {rules.shown(href)}.")
     if not _summary(todo):
         raise InvalidInput("SUMMARY: a task needs a title")
-    fields = {"priority": _priority(todo)} if _priority(todo) else {}
+    fields = {"priority": _priority(todo, default="medium")}
     if "DESCRIPTION" in todo:
         fields["description"] = str(todo["DESCRIPTION"])
     tz = items.lookup(session, Person, owner).tz if owner else default_tz
     item = items.add(session, now, _summary(todo), by=writer.name, default_tz=default_tz, tz=tz, how=HOW, uid=uid,
-                     owners=[owner] if owner else [], committee=committee, due=_due_text(todo, tz) or None,
+                     owners=[owner] if owner else [], committee=committee, due=_due_text(_due(todo, tz)) or None,
                      **fields)  # fmt: skip
     item.dav_href = href
     status = wanted_status(todo, None)

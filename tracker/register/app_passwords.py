@@ -96,10 +96,12 @@ def revoke(session: Session, slug: str, ref: int, now: datetime) -> dict[str, An
     return as_dict(row)
 
 
-def throttle_keys(login: str, address: str | None) -> list[str]:
-    """The rate-limit keys of a CalDAV sign-in (accounts.LIMITS): its login, hashed as the sign-in form's are (a
-    password typed as the user name is never stored), apart from the sign-in form's own; and its client address."""
-    keys = [f"account:dav:{_hash(login.casefold())}"]
+def throttle_keys(session: Session, login: str, address: str | None) -> list[str]:
+    """The rate-limit keys of a CalDAV sign-in (accounts.LIMITS): the person it names, by slug or e-mail alike, else
+    the login as typed, hashed as the sign-in form's are (a password typed as the user name is never stored) and
+    apart from the sign-in form's own; and its client address."""
+    person = accounts.person_by_login(session, login)
+    keys = [f"account:dav:{_hash(person.slug if person is not None else login.casefold())}"]
     return keys + [f"address:{address}"] if address else keys
 
 

@@ -327,9 +327,12 @@ def slugify(title: str, fallback: str = "item") -> str:
 
 
 def _free_slug(session: Session, base: str) -> str:
+    """`base`, or `base-2`, `base-3`…: a slug no item has, nor is the name a task app gave an item (`<slug>.ics`)."""
     slug, n = base, 2
-    while session.scalars(select(Item.id).where(Item.slug == slug)).first() is not None:
+    taken = or_(Item.slug == slug, Item.dav_href == f"{slug}.ics")
+    while session.scalars(select(Item.id).where(taken)).first() is not None:
         slug, n = f"{base}-{n}", n + 1
+        taken = or_(Item.slug == slug, Item.dav_href == f"{slug}.ics")
     return slug
 
 
@@ -358,7 +361,8 @@ def add(
         except ValueError as e:
             raise InvalidInput(f"--slug: {e}") from None
     tz = checked({"tz": tz})["tz"] if tz else (lookup(session, Person, owners[0]).tz if owners else default_tz)
-    if slug is not None and session.scalars(select(Item.id).where(Item.slug == slug)).first() is not None:
+    taken = or_(Item.slug == slug, Item.dav_href == f"{slug}.ics")  # as _free_slug
+    if slug is not None and session.scalars(select(Item.id).where(taken)).first() is not None:
         raise Conflict(f"an item with slug {slug!r} already exists (use `tracker edit {slug}`)")
     slug = slug or _free_slug(session, slugify(title))
     uid = uid or f"item-{slug}@tracker"

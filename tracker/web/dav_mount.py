@@ -47,8 +47,9 @@ def signed_in(ctx: Any, header: str | None, address: str) -> str | None:
     if found is None:
         return None
     login, password = found
-    keys, now = app_passwords.throttle_keys(login, address), ctx.now()
+    now = ctx.now()
     with store.transaction(ctx.engine) as session:
+        keys = app_passwords.throttle_keys(session, login, address)
         accounts.throttle(session, keys, now)
         app_password = app_passwords.check(session, login, password)
         slug = app_password.person.slug if app_password is not None else None
@@ -84,7 +85,8 @@ class DavMount:
             await _refusal(401, "Sign in with your user name and an app password (My calendars, on the desk).",
                            CHALLENGE)(scope, receive, send)  # fmt: skip
             return
-        headers = [(k, v) for k, v in scope["headers"] if k not in DROPPED]
+        # A WSGI environ spells "-" and "_" alike (X_Script_Name is X-Script-Name): names with "_" go too.
+        headers = [(k, v) for k, v in scope["headers"] if k not in DROPPED and b"_" not in k]
         await self.radicale({**scope, "headers": headers, radicale_app.SCOPE_USER: slug}, receive, send)
 
 
