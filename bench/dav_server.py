@@ -66,7 +66,8 @@ UID = re.compile(rb"^UID:(.*?)\r?$", re.MULTILINE)
 
 def seed(engine, n: int) -> str:
     """One person with an account owning `n` open items (every other one due at a time of day in Asia/Taipei, so
-    VTIMEZONEs are served too), inserted in bulk; returns the person's app password."""
+    VTIMEZONEs are served too), last changed a second apart as in a register worked on over time, inserted in
+    bulk; returns the person's app password."""
     with store.transaction(engine, write=True) as session:
         person = Person(slug=OWNER, name="Bench Owner", email="bench@example.org", tz="Asia/Taipei")
         session.add(person)
@@ -79,7 +80,7 @@ def seed(engine, n: int) -> str:
              "due": NOW + timedelta(days=i % 700, hours=i % 2 * 9), "due_all_day": i % 2 == 0, "tz": "Asia/Taipei",
              "status": Status.open, "priority": ("high", "medium", "low")[i % 3], "category": "innovation",
              "source_quote": "會中並鼓勵各會員體自願在9月底前參加各項KPIs制訂小組",
-             "created_at": NOW, "updated_at": NOW, "loaded": {}}
+             "created_at": NOW - timedelta(days=1), "updated_at": NOW - timedelta(seconds=n - i), "loaded": {}}
             for i in range(n)
         ])  # fmt: skip
         ids = session.scalars(select(Item.id)).all()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import json
 import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -284,41 +285,60 @@ class Listing(Plain):
         """The current token, and the hrefs changed since `old_token` (all, without one). ValueError for a token
         that is not ours or has been forgotten: Radicale then answers that the app must sync from scratch.
 
-        A token is `<state>.<data version>`: `state` names the collection's {href: etag} kept in dav_sync_states;
-        the data version (store.data_version, moved by every change) answers "nothing changed" at once."""
+        A token is `<state>.<data version>`: `state` names the collection's {href: etag} kept in dav_sync_states
+        with the collection's `mark`; the data version (store.data_version, moved by every change) answers "nothing
+        changed" at once, and the mark lets a collection work out its new state from the rows changed since
+        (`state_since`) instead of listing them all."""
         name, version = _token_parts(old_token) if old_token else ("", -1)
         with store.transaction(self._storage.engine) as session:
             now_version = store.data_version(session)
             if version == now_version and self._known(session, name):
                 return old_token, []
-            lines = "\n".join(sorted(f"{href} {etag}" for href, (etag, _, _) in self.listing(session).items()))
-            old = self._old_state(session, name) if old_token else {}
-        state = dict(line.split(" ", 1) for line in lines.splitlines())
-        new_name = hashlib.sha256(f"{self.path}\n{lines}".encode()).hexdigest()[:40]
-        if new_name != name:
-            self._keep(new_name, lines)
-        token = f"{SYNC_PREFIX}{new_name}.{now_version}"
+            old = self._old(session, name) if old_token else {"hrefs": {}, "mark": None}
+            before, mark = old["hrefs"], self.mark(session)
+            state = self.state_since(session, dict(before), old["mark"], mark) if old_token else None
+            if state is None:
+                state = {href: etag for href, (etag, _, _) in self.listing(session).items()}
+        changed = [href for href, etag in state.items() if before.get(href) != etag]
+        changed += [href for href in before if href not in state]
         if not old_token:
-            return token, list(state)
-        changed = [href for href, etag in state.items() if old.get(href) != etag]
-        return token, changed + [href for href in old if href not in state]
+            new_name = _state_name(self.path, state)
+        else:  # named as a change of the old state: no need to hash all of it
+            new_name = _state_name(name, {href: state.get(href) for href in changed}) if changed else name
+        if new_name != name:
+            self._keep(new_name, {"hrefs": state, "mark": mark})
+        return f"{SYNC_PREFIX}{new_name}.{now_version}", changed if old_token else list(state)
+
+    def mark(self, session: Session) -> dict[str, Any] | None:
+        """What state_since needs to know of the collection now (None: it always lists)."""
+        return None
+
+    def state_since(self, session: Session, state: dict[str, str], mark: dict | None, now: dict | None) -> Any:
+        """The collection's {href: etag} now, from its `state` and `mark` at the old token; None to list it."""
+        return None
 
     def _known(self, session: Session, name: str) -> bool:
         found = select(DavSyncState.collection).where(DavSyncState.token == name)
         return session.scalar(found) == self.path
 
-    def _keep(self, name: str, lines: str) -> None:
+    def _keep(self, name: str, state: dict[str, Any]) -> None:
         now = self._storage.now()
         with store.transaction(self._storage.engine, write=True) as session:
             session.execute(delete(DavSyncState).where(DavSyncState.created_at < now - SYNC_KEEP))
             if session.get(DavSyncState, name) is None:
-                session.add(DavSyncState(token=name, collection=self.path, state={"lines": lines}, created_at=now))
+                session.add(DavSyncState(token=name, collection=self.path, state=state, created_at=now))
 
-    def _old_state(self, session: Session, name: str) -> dict[str, str]:
+    def _old(self, session: Session, name: str) -> dict[str, Any]:
         row = session.get(DavSyncState, name)
         if row is None or row.collection != self.path:
             raise ValueError("unknown or expired sync token")
-        return dict(line.split(" ", 1) for line in row.state["lines"].splitlines())
+        return row.state
+
+
+def _state_name(base: str, hrefs: dict[str, str | None]) -> str:
+    """A state's name: the hash of a collection path and its {href: etag}, or of an older state's name and what
+    changed since."""
+    return hashlib.sha256(f"{base}\n{json.dumps(hrefs, sort_keys=True)}".encode()).hexdigest()[:40]
 
 
 def _token_parts(token: str) -> tuple[str, int]:
@@ -353,14 +373,38 @@ class TaskList(Listing):
 
     def _keys(self, session: Session, query: Any) -> dict[str, tuple[str, str, tuple]]:
         names, out = self._names(session), {}
-        for row in session.execute(query):
-            key = ("todo", row.id, row.sequence, names)
-            out[self._href(row)] = (
-                f'"{row.id}.{row.sequence}.{zlib.crc32(row.uid.encode()):08x}.{names}"',
-                row.uid,
-                key,
-            )
+        for row in session.connection().execute(query):  # plain rows: this runs over every item of a listing
+            out[self._href(row)] = (_task_etag(row, names), row.uid, ("todo", row.id, row.sequence, names))
         return out
+
+    def mark(self, session: Session) -> dict[str, Any]:
+        """The list's count and sums of ids and sequences (a change moves an item's sequence), the rename tag, and
+        the latest change of any item."""
+        totals = select(func.count(), func.coalesce(func.sum(Item.sequence), 0), func.coalesce(func.sum(Item.id), 0))
+        count, sequences, ids = session.execute(ics.for_spec(totals, self.spec).order_by(None)).one()
+        latest = session.scalar(select(func.max(Item.updated_at)))
+        return {"count": count, "seq": int(sequences), "ids": int(ids), "names": self._names(session),
+                "at": latest.isoformat() if latest else None}  # fmt: skip
+
+    def state_since(self, session: Session, state: dict[str, str], mark: dict | None, now: dict | None) -> Any:
+        """The old state with the items changed since its mark (at or after its latest change) put in or taken
+        out; None when the count and sums it gives are not the list's now (a change stamped earlier, say), or
+        after a rename (every ETag changed): the caller then lists."""
+        if not mark or not now or mark["names"] != now["names"] or mark["at"] is None:
+            return None
+        since = Item.updated_at >= datetime.fromisoformat(mark["at"])
+        columns = (Item.id, Item.slug, Item.dav_href, Item.uid, Item.sequence)
+        inside = set(session.scalars(ics.for_spec(select(Item.id), self.spec).where(since)))
+        count, sequences, ids = mark["count"], mark["seq"], mark["ids"]
+        for row in session.connection().execute(select(*columns).where(since)):
+            before = state.pop(self._href(row), None)
+            if before is not None:
+                item_id, sequence = map(int, before.strip('"').split(".")[:2])
+                count, sequences, ids = count - 1, sequences - sequence, ids - item_id
+            if row.id in inside:
+                state[self._href(row)] = _task_etag(row, now["names"])
+                count, sequences, ids = count + 1, sequences + row.sequence, ids + row.id
+        return state if (count, sequences, ids) == (now["count"], now["seq"], now["ids"]) else None
 
     def _names(self, session: Session) -> str:
         """A tag of the other rows an item's VTODO shows (its owners' names, its committee's name and role, the UID
@@ -441,6 +485,11 @@ class MeetingList(Listing):
     @property
     def last_modified(self) -> str:
         return _http_date(None)
+
+
+def _task_etag(row: Any, names: str) -> str:
+    """`"<id>.<sequence>.<names tag>"`: state_since reads the id and sequence back."""
+    return f'"{row.id}.{row.sequence}.{names}"'
 
 
 def _names_tag(session: Session) -> str:
