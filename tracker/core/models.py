@@ -170,6 +170,7 @@ class DavSyncState(Base):
     tracks_data_version = False
     token: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the collection path and state
     collection: Mapped[str] = mapped_column(String(300))
+    mark: Mapped[str] = mapped_column(String(64), index=True)  # a hash of the collection's mark (see dav.storage)
     state: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(index=True)
 

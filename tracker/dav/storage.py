@@ -273,7 +273,11 @@ class Listing(Plain):
 
     @property
     def etag(self) -> str:
+        """From the collection's mark when it has one (no listing), else from every resource's ETag."""
         with store.transaction(self._storage.engine) as session:
+            mark = self.mark(session)
+            if mark is not None:
+                return f'"{_mark_hash(self.path, mark)[:32]}"'
             return _etag(*sorted(f"{href}={etag}" for href, (etag, _, _) in self.listing(session).items()))
 
     def get_meta(self, key: str | None = None) -> Any:
@@ -294,20 +298,40 @@ class Listing(Plain):
             now_version = store.data_version(session)
             if version == now_version and self._known(session, name):
                 return old_token, []
-            old = self._old(session, name) if old_token else {"hrefs": {}, "mark": None}
-            before, mark = old["hrefs"], self.mark(session)
-            state = self.state_since(session, dict(before), old["mark"], mark) if old_token else None
+            mark = self.mark(session)
+            if not old_token:
+                return f"{SYNC_PREFIX}{self._first_name(session, mark)}.{now_version}", self._hrefs()
+            old = self._old(session, name)
+            state = self.state_since(session, dict(old["hrefs"]), old["mark"], mark)
             if state is None:
                 state = {href: etag for href, (etag, _, _) in self.listing(session).items()}
+        before = old["hrefs"]
         changed = [href for href, etag in state.items() if before.get(href) != etag]
         changed += [href for href in before if href not in state]
-        if not old_token:
-            new_name = _state_name(self.path, state)
-        else:  # named as a change of the old state: no need to hash all of it
-            new_name = _state_name(name, {href: state.get(href) for href in changed}) if changed else name
-        if new_name != name:
-            self._keep(new_name, {"hrefs": state, "mark": mark})
-        return f"{SYNC_PREFIX}{new_name}.{now_version}", changed if old_token else list(state)
+        if changed:  # named as a change of the old state: no need to hash all of it
+            new_name = _state_name(name, {href: state.get(href) for href in changed})
+            self._keep(new_name, state, mark)
+        return f"{SYNC_PREFIX}{new_name if changed else name}.{now_version}", changed
+
+    def _first_name(self, session: Session, mark: dict[str, Any] | None) -> str:
+        """The name of the collection's state now, for a sync without a token (and the sync-token property): one
+        kept with the same mark, else the state listed and kept."""
+        if mark is not None:
+            same = select(DavSyncState.token).where(DavSyncState.collection == self.path,
+                                                    DavSyncState.mark == _mark_hash(self.path, mark))  # fmt: skip
+            found = session.scalars(same.order_by(DavSyncState.created_at.desc()).limit(1)).first()
+            if found is not None:
+                return found
+        state = {href: etag for href, (etag, _, _) in self.listing(session).items()}
+        name = _state_name(self.path, state)
+        self._keep(name, state, mark)
+        return name
+
+    def _hrefs(self) -> Iterator[str]:
+        """Every href, listed only if Radicale asks (a PROPFIND of the sync-token property does not)."""
+        with store.transaction(self._storage.engine) as session:
+            found = list(self.listing(session))
+        yield from found
 
     def mark(self, session: Session) -> dict[str, Any] | None:
         """What state_since needs to know of the collection now (None: it always lists)."""
@@ -321,18 +345,23 @@ class Listing(Plain):
         found = select(DavSyncState.collection).where(DavSyncState.token == name)
         return session.scalar(found) == self.path
 
-    def _keep(self, name: str, state: dict[str, Any]) -> None:
-        now = self._storage.now()
+    def _keep(self, name: str, hrefs: dict[str, str], mark: dict[str, Any] | None) -> None:
+        now, state = self._storage.now(), {"hrefs": hrefs, "mark": mark}
         with store.transaction(self._storage.engine, write=True) as session:
             session.execute(delete(DavSyncState).where(DavSyncState.created_at < now - SYNC_KEEP))
             if session.get(DavSyncState, name) is None:
-                session.add(DavSyncState(token=name, collection=self.path, state=state, created_at=now))
+                session.add(DavSyncState(token=name, collection=self.path, mark=_mark_hash(self.path, mark),
+                                         state=state, created_at=now))  # fmt: skip
 
     def _old(self, session: Session, name: str) -> dict[str, Any]:
         row = session.get(DavSyncState, name)
         if row is None or row.collection != self.path:
             raise ValueError("unknown or expired sync token")
         return row.state
+
+
+def _mark_hash(path: str, mark: dict[str, Any] | None) -> str:
+    return hashlib.sha256(json.dumps([path, mark], sort_keys=True).encode()).hexdigest()
 
 
 def _state_name(base: str, hrefs: dict[str, str | None]) -> str:

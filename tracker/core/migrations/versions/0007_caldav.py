@@ -32,11 +32,13 @@ def upgrade() -> None:
         "dav_sync_states",
         sa.Column("token", sa.String(length=64), nullable=False),
         sa.Column("collection", sa.String(length=300), nullable=False),
+        sa.Column("mark", sa.String(length=64), nullable=False),
         sa.Column("state", sa.JSON(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("token"),
     )
     op.create_index(op.f("ix_dav_sync_states_created_at"), "dav_sync_states", ["created_at"], unique=False)
+    op.create_index(op.f("ix_dav_sync_states_mark"), "dav_sync_states", ["mark"], unique=False)
     # A plain ADD COLUMN (SQLite: no copy of items, which other rows refer to), made unique by an index.
     op.add_column("items", sa.Column("dav_href", sa.String(length=255), nullable=True))
     op.create_index(op.f("ix_items_dav_href"), "items", ["dav_href"], unique=True)
