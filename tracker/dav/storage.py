@@ -1,10 +1,11 @@
 """Radicale's storage plugin on tracker's database: the one source of truth, with no files of its own.
 
 Each item is one resource (a VCALENDAR holding its VTODO, the same component, UID and SEQUENCE as the feeds);
-each meeting or series one resource holding its master and overrides. An ETag is a hash of what decides a
-resource's bytes (ids, UIDs, sequences, last changes), so a listing needs no serialising; the bytes are made only
-when asked, and kept per process by that key. A sync token (RFC 6578) is the hash of the collection's
-{href: etag}, kept in `dav_sync_states`, so the next sync lists only the hrefs that changed, came or went.
+each meeting or series one resource holding its master and overrides. An ETag is made from what decides a
+resource's bytes (a task's id and sequence and the names it shows; a meeting's rows and sequences), so a listing
+needs no serialising; the bytes are made only when asked, and kept per process by that key. A sync token (RFC
+6578) names the collection's {href: etag}, kept in `dav_sync_states`, so the next sync lists only the hrefs that
+changed, came or went; a task list works that out from the items changed since, not from a new listing.
 
 Radicale calls `acquire_lock` around every request with the signed-in user; the user is kept for the thread
 (a2wsgi runs each request on one thread) so that a write knows who makes it."""
