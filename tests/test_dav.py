@@ -17,7 +17,7 @@ from tests.conftest import dump
 from tracker.core import store
 from tracker.core.errors import Stale
 from tracker.dav import radicale_app
-from tracker.register import app_passwords
+from tracker.register import accounts, app_passwords
 
 OFFICER, LEAD, VIEWER = "apec-officer", "desk-lead", "forum-officer"
 OWN = "kpi-committee-volunteer"  # the officer's
@@ -110,13 +110,36 @@ def test_a_revoked_password_and_a_disabled_account_are_refused(dav, invoke, db_u
 
 def test_refused_sign_ins_are_rate_limited_and_the_password_never_stored(dav, db_url):
     wrong = dav.client(OFFICER, "wrong-wrong-wrong-wrong")
-    statuses = [propfind(wrong, "/dav/", "0").status_code for _ in range(6)]  # 5 refused, then held
-    assert statuses == [401] * 5 + [429]
-    limited = propfind(dav.client(OFFICER), "/dav/", "0")  # the login is held, even with the right password
-    assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 0
-    assert propfind(dav.client(LEAD), "/dav/", "0").status_code == 207  # another login from the address is not
+    limit = accounts.LIMITS["address"]  # before the person's own (LIMITS["app"]): every test client is 127.0.0.1
+    statuses = [propfind(wrong, "/dav/", "0").status_code for _ in range(limit + 1)]
+    assert statuses == [401] * limit + [429]
+    held = propfind(dav.client(LEAD), "/dav/", "0")  # the address is held, even with a right password
+    assert held.status_code == 429 and int(held.headers["retry-after"]) > 0
     rows = "\n".join(dump(db_url))
     assert dav.passwords[OFFICER] not in rows and "wrong-wrong" not in rows
+
+
+def test_an_app_still_sending_a_revoked_password_holds_nobody(dav, db_url, clock):
+    """A lost phone keeps syncing with its revoked password: refused every time, never counted as guessing, so the
+    person's other apps (and everyone at the same address) go on working."""
+    revoked = dav.client(VIEWER)
+    engine = store.engine(db_url)
+    with store.transaction(engine, write=True) as session:
+        app_passwords.revoke(session, VIEWER, app_passwords.app_passwords(session, VIEWER)[0]["id"], clock())
+        other = app_passwords.create(session, VIEWER, "the other phone", clock())[1]
+    engine.dispose()
+    statuses = {propfind(revoked, "/dav/", "0").status_code for _ in range(accounts.LIMITS["address"] + 5)}
+    assert statuses == {401}
+    assert propfind(dav.client(VIEWER, other), "/dav/", "0").status_code == 207
+
+
+def test_refusals_by_slug_and_by_e_mail_count_against_the_same_person(dav, db_url):
+    engine = store.engine(db_url)
+    with store.transaction(engine) as session:
+        by_slug = app_passwords.throttle_keys(session, OFFICER, "127.0.0.1")
+        assert by_slug == app_passwords.throttle_keys(session, "APEC-Officer@example.org", "127.0.0.1")
+        assert by_slug != app_passwords.throttle_keys(session, LEAD, "127.0.0.1")
+    engine.dispose()
 
 
 def test_a_desk_session_cookie_does_not_reach_caldav(dav, desk_session):

@@ -178,17 +178,6 @@ def test_a_header_radicale_reads_cannot_be_smuggled_with_underscores(dav):
         assert "/elsewhere" not in answer.text and f"<href>/dav/{OFFICER}/</href>" in answer.text, name
 
 
-def test_refusals_by_slug_and_by_e_mail_count_against_the_same_person(dav):
-    """The desk's sign-in form counts refusals per person, whether named by slug or e-mail; /dav/ counts them
-    per text typed, so alternating the two doubles the guesses allowed (and the held person signs in by e-mail
-    while the slug is held)."""
-    wrong = [dav.client(OFFICER, "wrong-wrong-wrong-wrong"), dav.client("apec-officer@example.org", "wrong-wrong")]
-    statuses = [propfind(wrong[n % 2], "/dav/", "0").status_code for n in range(6)]
-    assert statuses == [401] * 5 + [429]
-    by_mail = propfind(dav.client("apec-officer@example.org", dav.passwords[OFFICER]), "/dav/", "0")
-    assert by_mail.status_code == 429
-
-
 # --- requests no app sends ----------------------------------------------------------------------------------
 
 

@@ -231,8 +231,10 @@ def _switch_command(name: str, summary: str, said: Callable[[dict[str, Any]], st
         _account_changed(app, f"user {name}", record, as_json, said(record))
 
 
-_switch_command("disable", "Stop a person signing in to the desk, and sign them out of every browser now.",
-                lambda r: f"disabled {r['slug']} ({plural(r['sessions_ended'], 'session')} ended)")  # fmt: skip
+_switch_command("disable", "Stop a person signing in to the desk, sign them out of every browser now, and revoke "
+                           "their app passwords.",
+                lambda r: f"disabled {r['slug']} ({plural(r['sessions_ended'], 'session')} ended, "
+                          f"{plural(r['app_passwords_revoked'], 'app password')} revoked)")  # fmt: skip
 _switch_command("enable", "Let a disabled person sign in to the desk again (their old sessions stay ended).",
                 lambda r: f"enabled {r['slug']} (role {r['role']})")  # fmt: skip
 

@@ -325,6 +325,8 @@ class Item(Base):
     updated_at: Mapped[datetime] = mapped_column(index=True)  # the register sorted by last change
     loaded: Mapped[dict] = mapped_column(JSON, default=dict)
     dav_href: Mapped[str | None] = mapped_column(String(255), unique=True, index=True)  # its name in a CalDAV app
+    # The data version its last change committed (store._note_changes): what changed since a version, exactly.
+    version: Mapped[int] = mapped_column(default=0, server_default="0", index=True)
     owner_links: Mapped[list[ItemOwner]] = relationship(order_by=ItemOwner.position, cascade="all, delete-orphan")
     history: Mapped[list[ItemChange]] = relationship(
         order_by="ItemChange.id", cascade="all, delete-orphan", back_populates="item"

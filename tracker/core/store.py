@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Integer, cast, create_engine, event, insert, inspect, text, update
+from sqlalchemy import Engine, Integer, cast, create_engine, event, insert, inspect, select, text, update
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, DataError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -195,10 +195,15 @@ DATA_VERSION = "data_version"
 
 
 def _note_changes(session: Session, _context: object, _instances: object) -> None:
-    """Changes to the data (not to reminder bookkeeping) raise the data version."""
+    """Changes to the data (not to reminder bookkeeping) raise the data version; a changed row with a `version`
+    column (items) gets the version its transaction commits, so that "what changed since version N" is a query."""
     touched = [*session.new, *session.deleted, *(o for o in session.dirty if session.is_modified(o))]
     if any(getattr(o, "tracks_data_version", True) for o in touched):
         session.info["changed"] = True
+    committed = select(cast(Meta.value, Integer) + 1).where(Meta.key == DATA_VERSION).scalar_subquery()
+    for row in touched:
+        if hasattr(type(row), "version") and row not in session.deleted:
+            row.version = committed
 
 
 event.listen(Session, "before_flush", _note_changes)

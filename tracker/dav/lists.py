@@ -195,7 +195,7 @@ class Listing(Plain):
             if not old_token:
                 return f"{SYNC_PREFIX}{self._first_name(session, mark)}.{now_version}", self._hrefs()
             old = self._old(session, name)
-            state = self.state_since(session, dict(old["hrefs"]), old["mark"], mark)
+            state = self.state_since(session, dict(old["hrefs"]), old["mark"], version, mark)
             if state is None:
                 state = {href: etag for href, (etag, _, _) in self.listing(session).items()}
         before = old["hrefs"]
@@ -227,11 +227,12 @@ class Listing(Plain):
         yield from found
 
     def mark(self, session: Session) -> dict[str, Any] | None:
-        """What state_since needs to know of the collection now (None: it always lists)."""
+        """What changes whenever the collection does, cheaply (None: it must be listed)."""
         return None
 
-    def state_since(self, session: Session, state: dict[str, str], mark: dict | None, now: dict | None) -> Any:
-        """The collection's {href: etag} now, from its `state` and `mark` at the old token; None to list it."""
+    def state_since(self, session: Session, state: dict[str, str], mark: dict | None, version: int, now: dict) -> Any:
+        """The collection's {href: etag} now, from its `state` and `mark` at data version `version`; None to list
+        it."""
         return None
 
     def _known(self, session: Session, name: str) -> bool:
@@ -300,33 +301,26 @@ class TaskList(Listing):
         return out
 
     def mark(self, session: Session) -> dict[str, Any]:
-        """The list's count and sums of ids and sequences (a change moves an item's sequence), the rename tag, and
-        the latest change of any item."""
-        totals = select(func.count(), func.coalesce(func.sum(Item.sequence), 0), func.coalesce(func.sum(Item.id), 0))
-        count, sequences, ids = session.execute(ics.for_spec(totals, self.spec).order_by(None)).one()
-        latest = session.scalar(select(func.max(Item.updated_at)))
-        return {"count": count, "seq": int(sequences), "ids": int(ids), "names": self._names(session),
-                "at": latest.isoformat() if latest else None}  # fmt: skip
+        """The list's count, the newest `version` among its items, and the rename tag: any change to the list
+        changes one of them (a change stamps its item with the newest version; an item leaving lowers the count,
+        one joining brings the newest version)."""
+        found = select(func.count(), func.coalesce(func.max(Item.version), 0))
+        count, top = session.execute(ics.for_spec(found, self.spec).order_by(None)).one()
+        return {"count": count, "top": top, "names": self._names(session)}
 
-    def state_since(self, session: Session, state: dict[str, str], mark: dict | None, now: dict | None) -> Any:
-        """The old state with the items changed since its mark (at or after its latest change) put in or taken
-        out; None when the count and sums it gives are not the list's now (a change stamped earlier, say), or
-        after a rename (every ETag changed): the caller then lists."""
-        if not mark or not now or mark["names"] != now["names"] or mark["at"] is None:
+    def state_since(self, session: Session, state: dict[str, str], mark: dict | None, version: int, now: dict) -> Any:
+        """The old state with the items changed since data version `version` (store stamps each change) put in
+        or taken out; None after a rename (every ETag changed), or when the count is not the list's: the caller
+        then lists."""
+        if not mark or mark["names"] != now["names"]:
             return None
-        since = Item.updated_at >= datetime.fromisoformat(mark["at"])
-        columns = (Item.id, Item.slug, Item.dav_href, Item.uid, Item.sequence)
+        since = Item.version > version
         inside = set(session.scalars(ics.for_spec(select(Item.id), self.spec).where(since)))
-        count, sequences, ids = mark["count"], mark["seq"], mark["ids"]
-        for row in session.connection().execute(select(*columns).where(since)):
-            before = state.pop(self._href(row), None)
-            if before is not None:
-                item_id, sequence = map(int, before.strip('"').split(".")[:2])
-                count, sequences, ids = count - 1, sequences - sequence, ids - item_id
+        for row in session.connection().execute(select(Item.id, Item.slug, Item.dav_href, Item.sequence).where(since)):
+            state.pop(self._href(row), None)
             if row.id in inside:
                 state[self._href(row)] = _task_etag(row, now["names"])
-                count, sequences, ids = count + 1, sequences + row.sequence, ids + row.id
-        return state if (count, sequences, ids) == (now["count"], now["seq"], now["ids"]) else None
+        return state if len(state) == now["count"] else None
 
     def _names(self, session: Session) -> str:
         """A tag of the other rows an item's VTODO shows (its owners' names, its committee's name and role, the UID

@@ -151,5 +151,6 @@ def application(engine: Engine, now: Callable[[], datetime], default_tz: str) ->
         "logging": {"bad_put_request_content": "False", "request_header_on_debug": "False",
                     "request_content_on_debug": "False", "response_content_on_debug": "False"},
     }, "tracker", privileged=True)  # fmt: skip
-    logging.getLogger("radicale").setLevel(logging.WARNING)  # tracker's own access log names each request
+    # Tracker's access log names each request (never a client's path); Radicale's warnings would quote them.
+    logging.getLogger("radicale").setLevel(logging.ERROR)
     return TrackerDav(configuration)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from tracker.core import rules
 from tracker.core.errors import InvalidInput, NotFound, TooManyAttempts
-from tracker.core.models import AccessRole, Account, Person, SignInFailure, WebSession
+from tracker.core.models import AccessRole, Account, AppPassword, Person, SignInFailure, WebSession
 from tracker.register import items
 
 HASHER = PasswordHasher()  # argon2id with the library's recommended parameters (RFC 9106's second choice)
@@ -24,7 +24,9 @@ PASSWORD_LENGTH = (12, 1024)  # a passphrase, not a one-word password; the upper
 # The sign-in rate limit, per key "<kind>:<value>": at most LIMITS[kind] counted attempts within WINDOW. An account
 # and a client address count refused sign-ins; a link key counts the links asked for.
 WINDOW = timedelta(minutes=15)
-LIMITS = {"account": 5, "address": 20, "link": 5}
+LIMITS = {"account": 5, "address": 20, "link": 5, "app": 50}
+# "app": an app password (CalDAV) of a person. Its 100 random bits need no tight limit; a tight one would let anyone
+# who knows a user name hold all of that person's apps (tracker.register.app_passwords).
 
 
 def as_dict(account: Account) -> dict[str, Any]:
@@ -119,11 +121,15 @@ def set_role(session: Session, slug: str, role: str, now: datetime) -> dict[str,
 
 
 def disable(session: Session, slug: str, now: datetime) -> dict[str, Any]:
-    """Stop the person signing in, and sign them out of every browser now."""
+    """Stop the person signing in, sign them out of every browser now, and revoke their app passwords (enabling
+    them again brings none back: a lost laptop's app stays out)."""
     account = _existing(session, slug)
     if account.disabled_at is None:
         account.disabled_at = now
-    return as_dict(account) | {"sessions_ended": end_sessions(session, account.person_id, now)}
+    live = AppPassword.person_id == account.person_id, AppPassword.revoked_at.is_(None)
+    revoked = session.execute(update(AppPassword).where(*live).values(revoked_at=now)).rowcount
+    ended = end_sessions(session, account.person_id, now)
+    return as_dict(account) | {"sessions_ended": ended, "app_passwords_revoked": revoked}
 
 
 def enable(session: Session, slug: str, now: datetime) -> dict[str, Any]:

@@ -98,11 +98,17 @@ def revoke(session: Session, slug: str, ref: int, now: datetime) -> dict[str, An
 
 def throttle_keys(session: Session, login: str, address: str | None) -> list[str]:
     """The rate-limit keys of a CalDAV sign-in (accounts.LIMITS): the person it names, by slug or e-mail alike, else
-    the login as typed, hashed as the sign-in form's are (a password typed as the user name is never stored) and
-    apart from the sign-in form's own; and its client address."""
+    the login as typed, hashed as the sign-in form's are (a password typed as the user name is never stored); and
+    its client address, shared with the sign-in form."""
     person = accounts.person_by_login(session, login)
-    keys = [f"account:dav:{_hash(person.slug if person is not None else login.casefold())}"]
+    keys = [f"app:{_hash(person.slug if person is not None else login.casefold())}"]
     return keys + [f"address:{address}"] if address else keys
+
+
+def known(session: Session, password: str) -> bool:
+    """Whether `password` is an app password this desk made (revoked ones included): an app still using a revoked
+    one is refused, but not counted as guessing."""
+    return session.scalar(select(AppPassword.id).where(AppPassword.token_hash == _hash(password))) is not None
 
 
 def check(session: Session, login: str, password: str) -> AppPassword | None:

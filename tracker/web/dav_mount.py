@@ -41,8 +41,9 @@ def _credentials(header: str | None) -> tuple[str, str] | None:
 
 
 def signed_in(ctx: Any, header: str | None, address: str) -> str | None:
-    """The slug of the person the Authorization header signs in with an app password; None for a refusal (counted
-    against the login and the address). TooManyAttempts once either has been refused too often."""
+    """The slug of the person the Authorization header signs in with an app password; None for a refusal (a wrong
+    password is counted against the login and the address; a revoked one, which an app may keep sending for days,
+    is not). TooManyAttempts once either has been refused too often."""
     found = _credentials(header)
     if found is None:
         return None
@@ -53,10 +54,11 @@ def signed_in(ctx: Any, header: str | None, address: str) -> str | None:
         accounts.throttle(session, keys, now)
         app_password = app_passwords.check(session, login, password)
         slug = app_password.person.slug if app_password is not None else None
+        guess = slug is None and not app_passwords.known(session, password)  # a revoked one is no guess
         marking = app_password is not None and app_passwords.needs_marking(app_password, now)
-    if slug is None or marking:
+    if guess or marking:
         with store.transaction(ctx.engine, write=True) as session:
-            if slug is None:
+            if guess:
                 accounts.count_attempt(session, keys, now)
             else:
                 app_passwords.mark_used(session, app_password.id, now)

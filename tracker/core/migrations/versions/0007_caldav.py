@@ -1,5 +1,6 @@
 """task apps over CalDAV: per-person app passwords (app_passwords), the state behind each sync token
-(dav_sync_states), and the name an item was created under by a CalDAV app (items.dav_href).
+(dav_sync_states), the name an item was created under by a CalDAV app (items.dav_href), and the data version
+of an item's last change (items.version: what changed since a sync token).
 
 Revision ID: 0007
 Revises: 0006
@@ -42,4 +43,5 @@ def upgrade() -> None:
     # A plain ADD COLUMN (SQLite: no copy of items, which other rows refer to), made unique by an index.
     op.add_column("items", sa.Column("dav_href", sa.String(length=255), nullable=True))
     op.create_index(op.f("ix_items_dav_href"), "items", ["dav_href"], unique=True)
-
+    op.add_column("items", sa.Column("version", sa.Integer(), nullable=False, server_default="0"))
+    op.create_index(op.f("ix_items_version"), "items", ["version"], unique=False)
