@@ -8,7 +8,7 @@ The truth is worked out apart from the sync machinery: a Depth-1 PROPFIND of get
 token T reports exactly the hrefs whose (presence, ETag) differ between the list when T was issued and now, with
 the PROPFIND's ETags (404 for those gone); a sync from the token it returns, at once, reports nothing; a change to
 an item in no watched list reports nothing; and the collection's own ETag moves whenever its list did (apps skip a
-sync when it does not). TRACKER_DAV_SYNC_EXAMPLES examples per database (default 10)."""
+sync when it does not). TRACKER_DAV_SYNC_EXAMPLES examples per database (default 30)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from icalendar import Calendar
 from tests.test_dav import app_password, put
 from tracker.cli.main import cli
 
-EXAMPLES = int(os.environ.get("TRACKER_DAV_SYNC_EXAMPLES", "10"))
+EXAMPLES = int(os.environ.get("TRACKER_DAV_SYNC_EXAMPLES", "30"))
 PROPERTY = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 
 OFFICER, LEAD, OTHER, FORUM = "apec-officer", "desk-lead", "bilateral-officer", "forum-officer"
@@ -43,10 +43,13 @@ POOL = ["kpi-committee-volunteer", "apec-projects-follow-priorities", "indonesia
         "singapore-invite-business-alliance-conference", "singapore-fta-framework",
         "attend-every-smewg-and-ministerial"]  # fmt: skip
 UNRELATED = ["forum-host-2009", "forum-case-study-book", "forum-align-with-2009-theme"]  # forum-officer's: no list's
-RENAMED = [OTHER, LEAD, FORUM]
+RENAMED = [("people.yaml", OTHER), ("people.yaml", LEAD), ("people.yaml", FORUM), ("committees.yaml", COMMITTEES[0])]
 START = datetime(2008, 9, 1, 1, 0, tzinfo=UTC)  # the clock fixture's instant; the shipped items date from 08-28
 PROPFIND = b"""<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:"><D:prop><D:getetag/></D:prop>
 </D:propfind>"""
+QUERY = b"""<?xml version="1.0" encoding="utf-8"?>
+<C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><D:getetag/><C:calendar-data/></D:prop>
+<C:filter><C:comp-filter name="VCALENDAR"/></C:filter></C:calendar-query>"""
 SYNC = b"""<?xml version="1.0" encoding="utf-8"?><D:sync-collection xmlns:D="DAV:"><D:sync-token>%s</D:sync-token>
 <D:sync-level>1</D:sync-level><D:prop><D:getetag/></D:prop></D:sync-collection>"""
 
@@ -68,7 +71,7 @@ operations = st.one_of(
         moments,
     ),
     st.tuples(st.just("new"), st.sampled_from(LISTS), moments),  # a task made in the app, in that list
-    st.tuples(st.just("rename"), st.sampled_from(RENAMED), st.booleans(), moments),
+    st.tuples(st.just("rename"), st.sampled_from(RENAMED), st.booleans(), moments),  # a person's or committee's
     st.tuples(st.just("unrelated"), st.sampled_from(["done", "reopen"]), st.sampled_from(UNRELATED), moments),
     st.tuples(st.just("sync"), st.integers(0, 50)),  # from the token this many back (modulo the tokens issued)
     st.tuples(st.just("fresh")),  # a sync without a token, as an app's first
@@ -83,7 +86,8 @@ class World:
         self.runner = CliRunner(env=env)
         self.newest = START  # the latest instant any change was stamped with
         self.added = 0
-        self.people = (data / "people.yaml").read_text(encoding="utf-8")
+        self.shipped = {file: (data / file).read_text(encoding="utf-8") for file, _ in RENAMED}
+        self.texts: dict[str, str] = {}  # every task's text by its ETag
         self.tokens: dict[str, list[tuple[str, dict[str, str]]]] = {}
         self.collection_etags: dict[str, tuple[dict[str, str], str]] = {}
 
@@ -124,7 +128,7 @@ class World:
         elif kind == "fresh":
             self.start()
         elif kind == "rename":
-            self.rename(*rest)
+            self.rename(*rest[0], *rest[1:])
 
     def tick(self, complete: bool, path: str, moment: int) -> None:
         """A task app ticks or unticks the task at `path`, at `moment` by the server's clock."""
@@ -157,11 +161,12 @@ class World:
             self.clock.set(self.newest.isoformat())
         assert answer.status_code < 500, answer.text
 
-    def rename(self, slug: str, back: bool, moment: int) -> None:
-        """A new name for `slug` in people.yaml (or its shipped one again), loaded: every task shows owners' names."""
-        original = re.search(rf"- slug: {slug}\n\s+name: (.*)\n", self.people)[1]
-        name = original if back else f"{original} v{self.newest:%d%H%M}{moment % 97}"
-        shipped = self.data / "people.yaml"
+    def rename(self, file: str, slug: str, back: bool, moment: int) -> None:
+        """A new name for `slug` in `file` (or its shipped one again), loaded: tasks show owners' and committees'
+        names."""
+        shipped = self.data / file
+        original = re.search(rf"- slug: {slug}\n\s+name: (.*)\n", self.shipped[file])[1]
+        name = original if back else f"{original[:-1]} v{self.newest:%d%H%M}{moment % 97}{original[-1]}"
         text = re.sub(rf"(- slug: {slug}\n\s+name: ).*\n", lambda m: f"{m[1]}{name}\n", shipped.read_text("utf-8"))
         shipped.write_text(text, encoding="utf-8")
         self.tracker("load", str(shipped), moment=moment)
@@ -178,7 +183,20 @@ class World:
         if before is not None and before[0] != found:
             assert own != before[1], f"{path}: the list changed, its collection ETag did not"
         self.collection_etags[path] = (found, own)
+        self.same_etag_same_text(path, found)
         return found
+
+    def same_etag_same_text(self, path: str, etags: dict[str, str]) -> None:
+        """The tasks' texts (a calendar-query) are those of their ETags: a text seen before under an ETag is the text
+        now (the PROPFIND's truth rests on it)."""
+        answer = self.client(path).request("REPORT", path, content=QUERY, headers={"Depth": "1"})
+        assert answer.status_code == 207, answer.text
+        texts = {response.findtext("{DAV:}href"): (response.findtext(".//{DAV:}getetag"),
+                                                  response.findtext(".//{urn:ietf:params:xml:ns:caldav}calendar-data"))
+                 for response in ET.fromstring(answer.text).iter("{DAV:}response")}  # fmt: skip
+        assert {href: etag for href, (etag, _) in texts.items()} == etags
+        for href, (etag, text) in texts.items():
+            assert self.texts.setdefault(etag, text) == text, f"{href}: its text changed, its ETag {etag} did not"
 
     def sync(self, path: str, token: str = "") -> tuple[str, dict[str, str | None]]:
         answer = self.client(path).request("REPORT", path, content=SYNC % token.encode(), headers={"Depth": "1"})
@@ -302,3 +320,15 @@ def test_a_first_sync_after_items_swapped_before_the_last_change_is_given_a_toke
     for slug, owner in SWAP:
         world.apply(("owners", slug, ({OTHER: OFFICER, OFFICER: OTHER}[owner],), 1))
     world.check(f"/dav/{OFFICER}/items/", 0)
+
+
+def test_a_token_of_another_list_is_refused(world):
+    """A token names one list's state: on another list (the same person's items seen by the lead, say) it is not a
+    token of that list, whether anything changed since or not."""
+    token = world.tokens[LISTS[0]][-1][0]
+    for changed in (False, True):
+        if changed:
+            world.apply(("status", "done", "daegu-innovation-self-assessment", 1))
+        answer = world.client(LISTS[1]).request("REPORT", LISTS[1], content=SYNC % token.encode(),
+                                                headers={"Depth": "1"})  # fmt: skip
+        assert answer.status_code == 403 and "valid-sync-token" in answer.text
