@@ -256,7 +256,7 @@ def test_if_match_is_checked_again_inside_the_write(dav, db_url, clock):
     stale one fail, so the storage checks again inside it."""
     app = radicale_app.application(store.engine(db_url), clock, "Asia/Taipei")
     (collection,) = app._storage.discover(f"/{OFFICER}/items/")
-    (_, resource), = collection.get_multi([f"{OWN}.ics"])
+    ((_, resource),) = collection.get_multi([f"{OWN}.ics"])
     before = dump(db_url)
     with app._storage.acquire_lock("w", OFFICER):
         app._storage.expect('"an-etag-read-before-another-write"')
@@ -288,6 +288,35 @@ def test_a_task_made_in_an_app_becomes_an_item_it_finds_again(dav, invoke_json):
     assert str(calendar.walk("VTODO")[0]["UID"]) == "0b6f3c1e-app-made" and etag
     again = client.put(f"/dav/{OFFICER}/items/other.ics", content=new_task("0b6f3c1e-app-made", "Twice"))
     assert again.status_code == 409
+
+
+def zoned_task(uid: str, offset: str) -> bytes:
+    zone = (f"BEGIN:VTIMEZONE\r\nTZID:Desk Zone\r\nBEGIN:STANDARD\r\nDTSTART:19700101T000000\r\n"
+            f"TZOFFSETFROM:{offset}\r\nTZOFFSETTO:{offset}\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n")  # fmt: skip
+    return new_task(uid, f"Due in {offset}", **{"DUE;TZID=Desk Zone": "20081001T100000"}).replace(
+        b"BEGIN:VTODO", zone.encode() + b"BEGIN:VTODO", 1
+    )
+
+
+def test_a_zone_an_app_defines_is_read_from_its_own_task_not_from_another_one(dav, invoke_json):
+    """icalendar keeps the first definition it reads of a TZID that is no IANA zone for the whole process: two
+    tasks (two people's apps, say) defining "Desk Zone" differently must each be read by their own."""
+    client = dav.client(OFFICER)
+    for uid, offset in (("zone-east", "+0500"), ("zone-west", "-0300")):
+        assert client.put(f"/dav/{OFFICER}/items/{uid}.ics", content=zoned_task(uid, offset)).status_code == 201
+    dues = {
+        i["title"]: i["due_utc"] for i in invoke_json("items", "--owner", OFFICER) if i["title"].startswith("Due in")
+    }
+    assert dues == {"Due in +0500": "2008-10-01T05:00:00+00:00", "Due in -0300": "2008-10-01T13:00:00+00:00"}
+
+
+def test_caldav_answers_keep_dav_as_the_default_namespace_after_a_pdf(dav):
+    """WeasyPrint (a brief's PDF) registers the empty XML prefix for itself when imported: Radicale's answers
+    would then say "ns0:" for DAV:."""
+    import weasyprint.pdf.metadata  # noqa: F401
+
+    answer = propfind(dav.client(OFFICER), f"/dav/{OFFICER}/", "0")
+    assert answer.status_code == 207 and '<multistatus xmlns="DAV:"' in answer.text and "ns0:" not in answer.text
 
 
 # --- sync tokens (RFC 6578) --------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import subprocess
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -111,8 +112,11 @@ def stored(db_url: str) -> dict[Key, datetime]:
 
 def embedded_only(data: bytes) -> bytes:
     """The calendar with each TZID renamed to one no zone database knows, so that every parser must read the
-    calendar's own VTIMEZONE (ical, icalendar and libical would otherwise look an IANA name up themselves)."""
-    return re.sub(rb"TZID([:=])", rb"TZID\1/tracker-test/", data)
+    calendar's own VTIMEZONE (ical, icalendar and libical would otherwise look an IANA name up themselves). The
+    names differ on every call: icalendar keeps the first definition it reads of a name it does not know for the
+    whole process, and two calendars may define one zone over different years."""
+    prefix = f"/tracker-test-{uuid.uuid4().hex[:12]}/".encode()
+    return re.sub(rb"TZID([:=])", rb"TZID\1" + prefix, data)
 
 
 def key(uid: str, rid: str, name: str) -> Key:

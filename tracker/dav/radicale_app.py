@@ -14,13 +14,14 @@ from __future__ import annotations
 import functools
 import io
 import logging
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from datetime import datetime
 from http import client
 from typing import Any
 
 from defusedxml import DefusedXmlException
-from radicale import Application, config, httputils
+from radicale import Application, config, httputils, xmlutils
 from radicale.auth import none as no_auth
 from radicale.rights import BaseRights
 from sqlalchemy import Engine
@@ -69,6 +70,14 @@ class Rights(BaseRights):
             return places.permissions(session, user, path)
 
 
+def _own_namespaces() -> None:
+    """Radicale writes DAV: as the default namespace, registered with ElementTree once, when it is imported. Another
+    library registering "" later (WeasyPrint does, for a brief's PDF metadata) takes that away, and every answer
+    would then say "ns0:": valid XML, but not what every app parses. So it is registered again for each request."""
+    for short, url in xmlutils.NAMESPACES.items():
+        ET.register_namespace("" if short == "D" else short, url)
+
+
 def _depth(element: Any) -> int:
     deepest, level = 0, [(element, 1)]
     while level:
@@ -86,6 +95,7 @@ class TrackerDav(Application):
     """Radicale's application, with the register's refusals answered as such."""
 
     def _handle_request(self, environ: dict) -> Any:
+        _own_namespaces()
         memo = self._storage.memo
         memo.clear()
         try:

@@ -11,10 +11,11 @@ better than dropping the change: it is refused, and so is a task from someone wh
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from typing import Any
 
 from icalendar import Calendar, Todo
+from icalendar.timezone import tzp
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
@@ -46,7 +47,38 @@ def read_todo(text: str) -> Todo:
         raise Forbidden("A task list holds tasks (one VTODO per resource) only.")
     if any(name in todos[0] for name in REPEATING):
         raise Forbidden("A repeating task cannot be an item of the register: make one task per deadline.")
+    _read_due_by_own_zone(todos[0], calendar)
     return todos[0]
+
+
+def _read_due_by_own_zone(todo: Todo, calendar: Calendar) -> None:
+    """A DUE whose TZID is no IANA zone is read by this resource's own VTIMEZONE, never by one icalendar kept from
+    another request (it keeps the first definition of such a name it meets, for the whole process)."""
+    due = todo.get("DUE")
+    own = _own_zones(calendar).get(str(due.params.get("TZID", ""))) if due is not None else None
+    if own is not None and isinstance(due.dt, datetime):
+        due.dt = due.dt.replace(tzinfo=own)
+
+
+def _own_zones(calendar: Calendar) -> dict[str, tzinfo]:
+    """The zones this resource defines under names that are no IANA zone, each made from its own VTIMEZONE."""
+    found = {}
+    for vtimezone in calendar.walk("VTIMEZONE"):
+        name = str(vtimezone.get("TZID", ""))
+        if name and not _iana(name):
+            try:
+                found[name] = vtimezone.to_tz(tzp, lookup_tzid=False)
+            except (ValueError, KeyError, TypeError):
+                raise InvalidInput(f"VTIMEZONE {rules.shown(name)}: not a time zone definition") from None
+    return found
+
+
+def _iana(name: str) -> bool:
+    try:
+        zone(name)
+    except InvalidInput:
+        return False
+    return True
 
 
 def _percent(todo: Todo) -> int | None:
