@@ -8,7 +8,7 @@ The truth is worked out apart from the sync machinery: a Depth-1 PROPFIND of get
 token T reports exactly the hrefs whose (presence, ETag) differ between the list when T was issued and now, with
 the PROPFIND's ETags (404 for those gone); a sync from the token it returns, at once, reports nothing; a change to
 an item in no watched list reports nothing; and the collection's own ETag moves whenever its list did (apps skip a
-sync when it does not). TRACKER_DAV_SYNC_EXAMPLES examples per database (default 30)."""
+sync when it does not). TRACKER_DAV_SYNC_EXAMPLES examples per database (default 20)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from icalendar import Calendar
 from tests.test_dav import app_password, put
 from tracker.cli.main import cli
 
-EXAMPLES = int(os.environ.get("TRACKER_DAV_SYNC_EXAMPLES", "30"))
+EXAMPLES = int(os.environ.get("TRACKER_DAV_SYNC_EXAMPLES", "20"))
 PROPERTY = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 
 OFFICER, LEAD, OTHER, FORUM = "apec-officer", "desk-lead", "bilateral-officer", "forum-officer"
@@ -81,11 +81,11 @@ operations = st.one_of(
 class World:
     """The live server and the register under test, with every token issued and the list it was issued for."""
 
-    def __init__(self, server, clients: dict[str, httpx.Client], env: dict[str, str], clock, data: Path) -> None:
-        self.server, self.clients, self.clock, self.data = server, clients, clock, data
+    def __init__(self, clients: dict[str, httpx.Client], env: dict[str, str], clock, data: Path) -> None:
+        self.clients, self.clock, self.data = clients, clock, data
         self.runner = CliRunner(env=env)
         self.newest = START  # the latest instant any change was stamped with
-        self.added = 0
+        self.made = 0  # items and names made so far: each new one is told apart by it
         self.shipped = {file: (data / file).read_text(encoding="utf-8") for file, _ in RENAMED}
         self.texts: dict[str, str] = {}  # every task's text by its ETag
         self.tokens: dict[str, list[tuple[str, dict[str, str]]]] = {}
@@ -115,16 +115,16 @@ class World:
         elif kind == "committee":
             self.tracker("edit", rest[0], f"--committee={rest[1]}", moment=rest[2])
         elif kind == "add":
-            self.added += 1
+            self.made += 1
             committee = [f"--committee={rest[1]}"] if rest[1] else []
-            slug = f"synced-{self.added}-{self.newest:%H%M%S}-{len(self.tokens.get(LISTS[0], []))}"
+            slug = f"synced-{self.made}"
             self.tracker("add", f"Added {slug}", f"--slug={slug}", *(f"--owner={o}" for o in rest[0]), *committee,
                          moment=rest[2])  # fmt: skip
         elif kind == "app":
             self.tick(rest[0] == "complete", rest[2] + rest[1] + ".ics", rest[3])
         elif kind == "new":
-            self.added += 1
-            self.made_in_app(f"{rest[0]}app-{self.added}-{self.newest:%H%M%S}.ics", rest[1])
+            self.made += 1
+            self.made_in_app(f"{rest[0]}app-{self.made}.ics", rest[1])
         elif kind == "fresh":
             self.start()
         elif kind == "rename":
@@ -166,7 +166,8 @@ class World:
         names."""
         shipped = self.data / file
         original = re.search(rf"- slug: {slug}\n\s+name: (.*)\n", self.shipped[file])[1]
-        name = original if back else f"{original[:-1]} v{self.newest:%d%H%M}{moment % 97}{original[-1]}"
+        self.made += 1
+        name = original if back else re.sub(r'("?)$', rf" ({self.made})\1", original, count=1)  # inside any quotes
         text = re.sub(rf"(- slug: {slug}\n\s+name: ).*\n", lambda m: f"{m[1]}{name}\n", shipped.read_text("utf-8"))
         shipped.write_text(text, encoding="utf-8")
         self.tracker("load", str(shipped), moment=moment)
@@ -216,7 +217,7 @@ class World:
         for path in LISTS:
             self.check(path, back)
 
-    def check(self, path: str, back: int) -> None:
+    def check(self, path: str, back: int) -> dict[str, str | None]:
         """A sync from the token `back` tokens ago reports what differs between then and now; one from the token it
         returns, at once, reports nothing."""
         self.clock.set(self.newest.isoformat())
@@ -229,6 +230,7 @@ class World:
         again, nothing = self.sync(path, newer)
         assert nothing == {}, (path, "a sync from the token just returned")
         issued.extend([(newer, now), (again, now)])
+        return changed
 
 
 def reported(text: str) -> dict[str, str | None]:
@@ -256,7 +258,7 @@ def world(loaded, invoke, make_server, db_url, env, clock):
     server = make_server()
     clients = {slug: httpx.Client(base_url=server.url, auth=(slug, app_password(db_url, slug, clock())), timeout=60)
                for slug in (OFFICER, LEAD)}  # fmt: skip
-    made = World(server, clients, env, clock, loaded)
+    made = World(clients, env, clock, loaded)
     made.start()
     yield made
     for client in clients.values():
@@ -267,14 +269,17 @@ def world(loaded, invoke, make_server, db_url, env, clock):
 @given(steps=st.lists(operations, min_size=1, max_size=12))
 def test_a_sync_from_any_token_reports_exactly_what_changed_since(world, steps):
     for step in steps:
-        world.apply(step)
         if step[0] == "unrelated":  # another person's item: no list changes, and no sync says one did
             world.check_all(0)
+            world.apply(step)
+            assert [world.check(path, 0) for path in LISTS] == [{}] * len(LISTS)
+        else:
+            world.apply(step)
     world.check_all(0)
     world.check_all(len(steps))
 
 
-# --- found by the properties: a list's count and sums are not its state ------------------------------------------
+# --- defects: a list's count and sums are not its state (found by reading state_since, shown over HTTP here) ------
 
 SWAP = [
     ("apec-projects-follow-priorities", OTHER),
