@@ -102,7 +102,7 @@ def test_a_revoked_password_and_a_disabled_account_are_refused(accounts, engine,
         app_passwords.revoke(session, "apec-officer", phone_id, NOW)
     assert _check(engine, "apec-officer", phone) is None
     assert _check(engine, "apec-officer", laptop) == "apec-officer"  # each is revoked on its own
-    assert "1 app password revoked" in invoke("user", "disable", "apec-officer").stdout
+    assert "1 app password revoked" in invoke("user", "disable", "apec-officer").stderr
     assert _check(engine, "apec-officer", laptop) is None
     invoke("user", "enable", "apec-officer")  # brings no app password back: a lost laptop's app stays out
     assert _check(engine, "apec-officer", laptop) is None and _check(engine, "apec-officer", phone) is None
