@@ -366,6 +366,26 @@ def test_a_sync_lists_only_what_changed_since_its_token(dav, invoke):
     assert forged.status_code == 403 and "valid-sync-token" in forged.text
 
 
+def test_a_token_from_before_a_restart_syncs_through_the_kept_changes(dav, invoke, make_server):
+    """States after the first are kept as changes of the one before; another process (no memory of them) makes
+    them whole from the database."""
+    client, path = dav.client(OFFICER), f"/dav/{OFFICER}/items/"
+    first, _ = sync(client, path)
+    token = first
+    for slug in (OWN, "kpi-join-innovation-committee", OWN):
+        invoke("done" if slug != OWN or token == first else "reopen", slug)
+        token, _ = sync(client, path, token)
+    invoke("done", "local-development-principles")
+    other = make_server()
+    again = httpx.Client(base_url=other.url, auth=(OFFICER, dav.passwords[OFFICER]), timeout=30)
+    from_first = again.request("REPORT", path, content=SYNC % first.encode(), headers={"Depth": "1"})
+    from_last = again.request("REPORT", path, content=SYNC % token.encode(), headers={"Depth": "1"})  # 3 changes on
+    again.close()
+    assert set(hrefs(from_first)) == {f"{path}{slug}.ics" for slug in (OWN, "kpi-join-innovation-committee",
+                                                                        "local-development-principles")}  # fmt: skip
+    assert set(hrefs(from_last)) == {f"{path}local-development-principles.ics"}
+
+
 # --- any task an app may send -------------------------------------------------------------------------------
 
 TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=80)

@@ -34,6 +34,7 @@ from tracker.register import access
 
 SYNC_PREFIX = "urn:x-tracker:sync:"
 SYNC_KEEP = timedelta(days=30)  # a sync token older than this is forgotten: the app then syncs everything again
+CHAIN_MAX = 32  # a state is kept as its changes from an older one at most this many times over, then whole
 
 
 def _etag(*keys: object) -> str:
@@ -201,9 +202,10 @@ class Listing(Plain):
         before = old["hrefs"]
         changed = [href for href, etag in state.items() if before.get(href) != etag]
         changed += [href for href in before if href not in state]
-        if changed:  # named as a change of the old state: no need to hash all of it
-            new_name = _state_name(name, {href: state.get(href) for href in changed})
-            self._keep(new_name, state, mark)
+        if changed:  # named, and kept, as a change of the old state: no need to hash or store all of it
+            delta = {href: state.get(href) for href in changed}
+            new_name = _state_name(name, delta)
+            self._keep(new_name, state, mark, base=(name, old, delta))
         return f"{SYNC_PREFIX}{new_name if changed else name}.{now_version}", changed
 
     def _first_name(self, session: Session, mark: dict[str, Any] | None) -> str:
@@ -239,19 +241,44 @@ class Listing(Plain):
         found = select(DavSyncState.collection).where(DavSyncState.token == name)
         return session.scalar(found) == self.path
 
-    def _keep(self, name: str, hrefs: dict[str, str], mark: dict[str, Any] | None) -> None:
-        now, state = self._storage.now(), {"hrefs": hrefs, "mark": mark}
+    def _keep(self, name: str, hrefs: dict[str, str], mark: dict[str, Any] | None, base: tuple | None = None) -> None:
+        """Keep a state: as its changes from the `base` state (name, state, changes) it was worked out from, while
+        that chain is short and young, else whole; and in this process's memory, whole."""
+        now = self._storage.now()
+        if base is not None and base[1]["depth"] < CHAIN_MAX and base[1]["root_at"] > (now - SYNC_KEEP / 4).isoformat():
+            kept = {"base": base[0], "hrefs": base[2], "depth": base[1]["depth"] + 1, "root_at": base[1]["root_at"]}
+        else:
+            kept = {"base": None, "hrefs": hrefs, "depth": 0, "root_at": now.isoformat()}
+        kept["mark"] = mark
         with store.transaction(self._storage.engine, write=True) as session:
             session.execute(delete(DavSyncState).where(DavSyncState.created_at < now - SYNC_KEEP))
             if session.get(DavSyncState, name) is None:
                 session.add(DavSyncState(token=name, collection=self.path, mark=_mark_hash(self.path, mark),
-                                         state=state, created_at=now))  # fmt: skip
+                                         state=kept, created_at=now))  # fmt: skip
+        self._storage.states.put(name, (self.path, kept | {"hrefs": hrefs}))
 
     def _old(self, session: Session, name: str) -> dict[str, Any]:
-        row = session.get(DavSyncState, name)
-        if row is None or row.collection != self.path:
+        """The state a token names, whole: as this process last handed it out, else from the database."""
+        path, state = self._storage.states.get(name) or self._kept(session, name)
+        if path != self.path:
+            raise ValueError("a sync token of another collection")
+        return state
+
+    def _kept(self, session: Session, name: str) -> tuple[str, dict[str, Any]]:
+        """A kept state made whole: its chain of changes applied to the whole state it starts from."""
+        rows = [session.get(DavSyncState, name)]
+        while rows[-1] is not None and rows[-1].state["base"] is not None and len(rows) <= CHAIN_MAX + 1:
+            rows.append(session.get(DavSyncState, rows[-1].state["base"]))
+        if rows[-1] is None or rows[-1].state["base"] is not None:
             raise ValueError("unknown or expired sync token")
-        return row.state
+        hrefs = dict(rows[-1].state["hrefs"])
+        for row in reversed(rows[:-1]):
+            for href, etag in row.state["hrefs"].items():
+                if etag is None:
+                    hrefs.pop(href, None)
+                else:
+                    hrefs[href] = etag
+        return rows[0].collection, rows[0].state | {"hrefs": hrefs}
 
 
 def _mark_hash(path: str, mark: dict[str, Any] | None) -> str:
@@ -343,6 +370,10 @@ class TaskList(Listing):
 
     @property
     def last_modified(self) -> str:
+        """The list's latest change, asked once per request."""
+        return self._storage.memo.get(("modified", self.path), self._latest_change)
+
+    def _latest_change(self) -> str:
         with store.transaction(self._storage.engine) as session:
             latest = session.scalar(ics.for_spec(select(func.max(Item.updated_at)), self.spec).order_by(None))
         return _http_date(latest)

@@ -6,6 +6,7 @@ Radicale calls `acquire_lock` around every request with the signed-in user; the 
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -23,6 +24,7 @@ from tracker.dav import places
 from tracker.dav.lists import Listing, MeetingList, Plain, TaskList
 
 CACHE_LIMIT = 50_000  # resources kept serialised per process, at most
+STATES_KEPT = 64  # sync states kept in memory: the next sync of an app usually starts from the token it was given
 PLAIN = ics.Calendar()
 PLAIN.add("VERSION", "2.0")
 PLAIN.add("PRODID", ics.PRODID)
@@ -44,6 +46,25 @@ class Memo(threading.local):
         self.found = {}
 
 
+class Recent:
+    """The `size` values put last, by key (a sync state is a few hundred kB for a list of 10,000 tasks)."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.found = size, collections.OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: str) -> Any:
+        with self.lock:
+            return self.found.get(key)
+
+    def put(self, key: str, value: Any) -> None:
+        with self.lock:
+            self.found[key] = value
+            self.found.move_to_end(key)
+            while len(self.found) > self.size:
+                self.found.popitem(last=False)
+
+
 class Storage(storage.BaseStorage):
     """The storage Radicale is configured with (see radicale_app): the engine, clock and default zone come in
     through the factory, not Radicale's configuration file."""
@@ -53,6 +74,7 @@ class Storage(storage.BaseStorage):
         super().__init__(configuration)
         self.engine, self.now, self.default_tz, self.memo = engine, now, default_tz, memo
         self.texts: dict[tuple, str] = {}  # resource key -> its bytes as text (see text)
+        self.states = Recent(STATES_KEPT)  # sync states this process handed out, by name (lists.Listing._old)
         self._local = threading.local()
 
     @contextlib.contextmanager
