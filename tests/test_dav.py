@@ -298,6 +298,14 @@ def new_task(uid: str, summary: str, **extra: str) -> bytes:
     ).encode()
 
 
+def test_a_task_that_does_not_parse_is_refused_with_its_reason(dav, db_url):
+    client = dav.client(OFFICER)
+    before = dump(db_url)
+    answer = client.put(f"/dav/{OFFICER}/items/bad.ics", content=new_task("bad", "x", DUE="20090230"))
+    assert answer.status_code == 400 and "20090230" in answer.text
+    assert dump(db_url) == before
+
+
 def test_a_task_made_in_an_app_becomes_an_item_it_finds_again(dav, invoke_json):
     client = dav.client(OFFICER)
     path = f"/dav/{OFFICER}/items/0b6f3c1e-app-made.ics"

@@ -27,8 +27,8 @@ from radicale.rights import BaseRights
 from sqlalchemy import Engine
 
 from tracker.core import store
-from tracker.core.errors import TrackerError
-from tracker.dav import places
+from tracker.core.errors import Forbidden, InvalidInput, TrackerError
+from tracker.dav import places, writes
 from tracker.dav.storage import Memo, Storage
 
 SCOPE_USER = "tracker.dav_user"  # the ASGI scope key of the signed-in person's slug
@@ -109,9 +109,13 @@ class TrackerDav(Application):
         §5.3.4)."""
         try:
             body = httputils.read_raw_request_body(self.configuration, environ)
-            body.decode("utf-8")
+            writes.read_todo(body.decode("utf-8"))  # what does not parse is said here, with its reason
         except (RuntimeError, UnicodeDecodeError):
             return _answer(client.BAD_REQUEST, "A task is sent as UTF-8 iCalendar text.")
+        except InvalidInput as exc:
+            return _answer(client.BAD_REQUEST, str(exc))
+        except Forbidden:
+            pass  # a task list's own rule: Radicale's rights decide first, then the storage refuses it
         environ["wsgi.input"] = io.BytesIO(body)
         self._storage.expect(environ.get("HTTP_IF_MATCH"))
         try:
