@@ -90,8 +90,8 @@ def run(environ: dict[str, str], *args: str, code: int = 0):
 
 
 def register(url: str) -> dict[str, Any]:
-    """Every row that a dump carries, keyed by slug, with links as slugs; ids, SEQUENCE, the merge baselines, the
-    time of creation (a reload creates the items anew) and the file a record belongs to aside (what `add` or
+    """Every row that a dump carries, keyed by slug, with links as slugs; ids, SEQUENCE, the data version of an
+    item's last change, the merge baselines, the time of creation (a reload creates the items anew) and the file a record belongs to aside (what `add` or
     `import` made belongs to no file until loaded: then to the dump's file; test_cli_errors checks the rest)."""
     engine = store.engine(url)
     try:
@@ -109,7 +109,7 @@ def register(url: str) -> dict[str, Any]:
 
 
 def _row(row: Any) -> dict[str, Any]:
-    skip = {"id", "sequence", "loaded", "created_at", "email_muted", "loaded_from"}
+    skip = {"id", "sequence", "version", "loaded", "created_at", "email_muted", "loaded_from"}
     links = {"escalation_id": Person, "series_id": MeetingSeries, "meeting_id": Meeting, "committee_id": Committee,
              "serves_meeting_id": Meeting, "serves_series_id": MeetingSeries, "decision_id": Decision,
              "affects_series_id": MeetingSeries, "affects_committee_id": Committee}  # fmt: skip
