@@ -150,6 +150,10 @@ class Listing(Plain):
         """`keys`, asked once per request (a write forgets it)."""
         return self._storage.memo.get(("keys", self.path), lambda: self.keys(session))
 
+    def etags(self, session: Session) -> dict[str, str]:
+        """{href: etag} of every resource: the collection's state."""
+        return {href: etag for href, (etag, _, _) in self.listing(session).items()}
+
     def get_all(self) -> Iterable[Any]:
         return self._items(self.listing)
 
@@ -172,7 +176,7 @@ class Listing(Plain):
             mark = self.mark(session)
             if mark is not None:
                 return f'"{_mark_hash(self.path, mark)[:32]}"'
-            return _etag(*sorted(f"{href}={etag}" for href, (etag, _, _) in self.listing(session).items()))
+            return _etag(*sorted(f"{href}={etag}" for href, etag in self.etags(session).items()))
 
     def get_meta(self, key: str | None = None) -> Any:
         meta = {"tag": self.tag_name, "D:displayname": self.spec.name,
@@ -198,7 +202,7 @@ class Listing(Plain):
             old = self._old(session, name)
             state = self.state_since(session, dict(old["hrefs"]), old["mark"], version, mark)
             if state is None:
-                state = {href: etag for href, (etag, _, _) in self.listing(session).items()}
+                state = self.etags(session)
         before = old["hrefs"]
         changed = [href for href, etag in state.items() if before.get(href) != etag]
         changed += [href for href in before if href not in state]
@@ -217,7 +221,7 @@ class Listing(Plain):
             found = session.scalars(same.order_by(DavSyncState.created_at.desc()).limit(1)).first()
             if found is not None:
                 return found
-        state = {href: etag for href, (etag, _, _) in self.listing(session).items()}
+        state = self.etags(session)
         name = _state_name(self.path, state)
         self._keep(name, state, mark)
         return name
