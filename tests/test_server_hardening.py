@@ -354,7 +354,8 @@ def test_clients_that_never_read_cannot_lock_out_healthz(loaded, serve, subscrib
     client, so /healthz still gets in (the longest-waiting of them is closed to make room)."""
     served = serve(max_connections=16)
     token, _ = subscribe("--name", "flood", "--calendar", "all")
-    assert len(httpx.get(f"{served.url}/feeds/{token}.ics").content) > 20_000
+    # the warm-up is not what is measured: on a loaded CI machine the first build of the feed once took over 5 s
+    assert len(httpx.get(f"{served.url}/feeds/{token}.ics", timeout=60).content) > 20_000
     held = flood(served, token, 20, 300)
     try:
         protocol = served.server.config.http_protocol_class._class  # the class made for this server process
@@ -380,7 +381,7 @@ def test_a_response_the_client_does_not_drain_times_out(loaded, serve, subscribe
     only what was in flight, then the reset."""
     served = serve(send_timeout=0.5)
     token, _ = subscribe("--name", "stuck", "--calendar", "all")
-    size = len(httpx.get(f"{served.url}/feeds/{token}.ics").content)
+    size = len(httpx.get(f"{served.url}/feeds/{token}.ics", timeout=60).content)  # a warm-up, not measured
     with caplog.at_level(logging.INFO):
         (stuck,) = flood(served, token, 1, 300)
         with stuck:
