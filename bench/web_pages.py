@@ -136,8 +136,10 @@ def main() -> None:
         feed_rate = results["feed, cached full GET"][0]
         for label, (rate, p95, size) in results.items():
             verdict = "ok" if p95 < TARGET_P95_MS or label.startswith("feed") else f"over {TARGET_P95_MS} ms"
-            print(f"{label:<58} {rate:8,.0f} req/s ({rate / feed_rate:5.2f}x the feed)  p95 {p95:7.1f} ms  "
-                  f"({size / 1000:,.0f} kB) {verdict}")
+            print(
+                f"{label:<58} {rate:8,.0f} req/s ({rate / feed_rate:5.2f}x the feed)  p95 {p95:7.1f} ms  "
+                f"({size / 1000:,.0f} kB) {verdict}"
+            )
     finally:
         server.terminate()
         server.wait(timeout=30)

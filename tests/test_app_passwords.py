@@ -24,6 +24,7 @@ from tracker.core import store
 from tracker.core.errors import NotFound
 from tracker.core.models import AppPassword
 from tracker.register import app_passwords
+from tracker.register.accounts import person_by_login
 
 SHAPE = re.compile(r"^[a-km-np-z2-9]{4}(?:-[a-km-np-z2-9]{4}){4}$")  # app_passwords.ALPHABET, five groups of four
 PASSWORD = re.compile(r"\b[a-km-np-z2-9]{4}(?:-[a-km-np-z2-9]{4}){4}\b")
@@ -47,7 +48,7 @@ def engine(env):
 def _check(engine, login: str, password: str) -> str | None:
     """Whose live app password `password` is, signing in as `login` (None: refused)."""
     with store.transaction(engine) as session:
-        found = app_passwords.check(session, login, password)
+        found = app_passwords.check(session, person_by_login(session, login), password)
         return found.person.slug if found else None
 
 

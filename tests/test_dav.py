@@ -136,9 +136,11 @@ def test_an_app_still_sending_a_revoked_password_holds_nobody(dav, db_url, clock
 def test_refusals_by_slug_and_by_e_mail_count_against_the_same_person(dav, db_url):
     engine = store.engine(db_url)
     with store.transaction(engine) as session:
-        by_slug = app_passwords.throttle_keys(session, OFFICER, "127.0.0.1")
-        assert by_slug == app_passwords.throttle_keys(session, "APEC-Officer@example.org", "127.0.0.1")
-        assert by_slug != app_passwords.throttle_keys(session, LEAD, "127.0.0.1")
+
+        def keys(login: str) -> list[str]:  # as tracker.web.dav_mount.signed_in makes them
+            return app_passwords.throttle_keys(accounts.person_by_login(session, login), login, "127.0.0.1")
+
+        assert keys(OFFICER) == keys("APEC-Officer@example.org") != keys(LEAD)
     engine.dispose()
 
 

@@ -91,8 +91,9 @@ def run(environ: dict[str, str], *args: str, code: int = 0):
 
 def register(url: str) -> dict[str, Any]:
     """Every row that a dump carries, keyed by slug, with links as slugs; ids, SEQUENCE, the data version of an
-    item's last change, the merge baselines, the time of creation (a reload creates the items anew) and the file a record belongs to aside (what `add` or
-    `import` made belongs to no file until loaded: then to the dump's file; test_cli_errors checks the rest)."""
+    item's last change, the merge baselines, the time of creation (a reload creates the items anew) and the file a
+    record belongs to aside (what `add` or `import` made belongs to no file until loaded: then to the dump's file;
+    test_cli_errors checks the rest)."""
     engine = store.engine(url)
     try:
         with store.transaction(engine) as session:

@@ -348,8 +348,12 @@ def test_the_same_came_home_recorded_twice_adds_nothing_the_second_time(invoke, 
 
 def test_a_row_s_unknown_people_are_named_with_its_other_problems(invoke, loaded, tmp_path, db_url):
     """A bad category does not hide an unknown owner in the same row until the next try."""
-    path = write(tmp_path, CAME_HOME.replace("category: management-entrepreneurship", "category: colour")
-                 .replace("owners: [apec-officer]\n    due: 2008-10-01", "owners: [apec-oficer]\n    due: 2008-10-01"))
+    path = write(
+        tmp_path,
+        CAME_HOME.replace("category: management-entrepreneurship", "category: colour").replace(
+            "owners: [apec-officer]\n    due: 2008-10-01", "owners: [apec-oficer]\n    due: 2008-10-01"
+        ),
+    )
     before = dump(db_url)
     error = invoke("record", str(path), code=1).stderr
     assert "follow_ups[1].owners: no person with slug 'apec-oficer'" in error or (

@@ -123,8 +123,10 @@ def test_current_rules_are_yearly_rrules_and_history_one_rdate_a_line():
 
 
 def test_the_same_zone_gives_the_same_bytes_in_another_process():
-    code = ("import sys, tracker.calendars.vtimezones as v; "
-            "sys.stdout.buffer.write(v.vtimezone(sys.argv[1], 2008).to_ical())")
+    code = (
+        "import sys, tracker.calendars.vtimezones as v; "
+        "sys.stdout.buffer.write(v.vtimezone(sys.argv[1], 2008).to_ical())"
+    )
     runs = {subprocess.run([sys.executable, "-c", code, "Europe/London"], capture_output=True, check=True).stdout
             for _ in range(2)}  # fmt: skip
     assert runs == {vtimezones.vtimezone("Europe/London", 2008).to_ical()}

@@ -115,8 +115,7 @@ def real_values(env, clock) -> dict[str, str]:
     finally:
         engine.dispose()
     item = "kpi-committee-volunteer"
-    return {"token": token, "ref": item, "slug": item, "item": item, "person": "apec-officer",
-            "day": "2027-03-01"}
+    return {"token": token, "ref": item, "slug": item, "item": item, "person": "apec-officer", "day": "2027-03-01"}
 
 
 def test_every_state_changing_route_refuses_a_missing_token_and_a_foreign_origin(desk, desk_session, env, clock,
@@ -241,6 +240,7 @@ STATUS = {"version": "{version}", "note": "matrix"}
 
 # Every route a session matters to has a row here (test_every_desk_route_is_in_the_matrix); a role that may not do
 # something gets 403, whatever the page shows it.
+# fmt: off
 MATRIX = [
     Case("GET", "/sign-in", None, lead=200, officer=200, viewer=200),
     Case("POST", "/sign-out", {}, lead=303, officer=303, viewer=303),
@@ -335,6 +335,7 @@ MATRIX = [
     Case("POST", "/calendars/app-passwords/{ref}/revoke", {}, lead=303, officer=404, viewer=404,
          url="/calendars/app-passwords/{lead_app}/revoke"),
 ]
+# fmt: on
 
 
 def route_templates(routes, prefix: str = "") -> set[str]:
@@ -359,9 +360,15 @@ def matrix_values(db_url: str, slug: str, person: str) -> dict[str, str]:
             item = session.scalars(select(Item).where(Item.slug == slug)).one()
             subs = {s.person.slug: s.id for s in session.scalars(select(Subscription)) if s.person}
             apps = {a.person.slug: a.id for a in session.scalars(select(AppPassword))}
-            return {"item": slug, "id": str(item.id), "version": str(item.sequence), "sub": str(subs[person]),
-                    "lead_sub": str(subs[PEOPLE["lead"]]), "app": str(apps[person]),
-                    "lead_app": str(apps[PEOPLE["lead"]])}
+            return {
+                "item": slug,
+                "id": str(item.id),
+                "version": str(item.sequence),
+                "sub": str(subs[person]),
+                "lead_sub": str(subs[PEOPLE["lead"]]),
+                "app": str(apps[person]),
+                "lead_app": str(apps[PEOPLE["lead"]]),
+            }
     finally:
         engine.dispose()
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from tracker.core import rules
 from tracker.core.errors import InvalidInput, NotFound
 from tracker.core.models import Account, AppPassword, Person
-from tracker.register import accounts, items
+from tracker.register import items
 
 ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no l/1/o/0 to misread when typed into a phone
 GROUPS, GROUP_LENGTH = 5, 4  # "abcd-efgh-jkmn-pqrs-tuvw": 100 bits, typeable, the shape Apple and Google use
@@ -96,11 +96,10 @@ def revoke(session: Session, slug: str, ref: int, now: datetime) -> dict[str, An
     return as_dict(row)
 
 
-def throttle_keys(session: Session, login: str, address: str | None) -> list[str]:
-    """The rate-limit keys of a CalDAV sign-in (accounts.LIMITS): the person it names, by slug or e-mail alike, else
-    the login as typed, hashed as the sign-in form's are (a password typed as the user name is never stored); and
-    its client address, shared with the sign-in form."""
-    person = accounts.person_by_login(session, login)
+def throttle_keys(person: Person | None, login: str, address: str | None) -> list[str]:
+    """The rate-limit keys of a CalDAV sign-in (accounts.LIMITS): the person it names (accounts.person_by_login), by
+    slug or e-mail alike, else the login as typed, hashed as the sign-in form's are (a password typed as the user
+    name is never stored); and its client address, shared with the sign-in form."""
     keys = [f"app:{_hash(person.slug if person is not None else login.casefold())}"]
     return keys + [f"address:{address}"] if address else keys
 
@@ -111,10 +110,10 @@ def known(session: Session, password: str) -> bool:
     return session.scalar(select(AppPassword.id).where(AppPassword.token_hash == _hash(password))) is not None
 
 
-def check(session: Session, login: str, password: str) -> AppPassword | None:
-    """The live app password `password` of the person `login` (slug or e-mail) whose account is enabled; else
-    None. Changes nothing: rate limiting (accounts.throttle, count_attempt) and mark_used are the caller's."""
-    person = accounts.person_by_login(session, login)
+def check(session: Session, person: Person | None, password: str) -> AppPassword | None:
+    """The live app password `password` of `person` (the sign-in's, accounts.person_by_login) if their account is
+    enabled; else None. Changes nothing: rate limiting (accounts.throttle, count_attempt) and mark_used are the
+    caller's."""
     account = session.get(Account, person.id) if person is not None else None
     if account is None or account.disabled_at is not None:
         return None

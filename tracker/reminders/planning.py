@@ -256,8 +256,13 @@ def sync_plan(session: Session, now: datetime, invite: bool = False) -> dict[str
     return {"added": len(new), "dropped": len(stale)}
 
 
-KINDS = {"item-due": N_("due today"), "item-snoozed": N_("snoozed"), "digest": N_("weekly digest"),
-         invitations.REQUEST: N_("invitation"), invitations.CANCEL: N_("cancellation")}
+KINDS = {
+    "item-due": N_("due today"),
+    "item-snoozed": N_("snoozed"),
+    "digest": N_("weekly digest"),
+    invitations.REQUEST: N_("invitation"),
+    invitations.CANCEL: N_("cancellation"),
+}
 DUE_THAT_DAY = N_("due that day")  # what a catch-up says of a missed due-day reminder
 
 

@@ -50,9 +50,10 @@ def signed_in(ctx: Any, header: str | None, address: str) -> str | None:
     login, password = found
     now = ctx.now()
     with store.transaction(ctx.engine) as session:
-        keys = app_passwords.throttle_keys(session, login, address)
+        person = accounts.person_by_login(session, login)
+        keys = app_passwords.throttle_keys(person, login, address)
         accounts.throttle(session, keys, now)
-        app_password = app_passwords.check(session, login, password)
+        app_password = app_passwords.check(session, person, password)
         slug = app_password.person.slug if app_password is not None else None
         guess = slug is None and not app_passwords.known(session, password)  # a revoked one is no guess
         marking = app_password is not None and app_passwords.needs_marking(app_password, now)

@@ -61,8 +61,9 @@ NOT_FOUND = "Not found.\n"
 FEED_PATH = re.compile(r"/feeds/[^/]+\.ics")
 FEED_ROUTE = "/feeds/…"  # the fast path's route, as the access log prints it
 NO_ROUTE = "(no route)"
+# HTTP's methods and CalDAV's
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT",
-                     "PROPFIND", "PROPPATCH", "REPORT", "MKCOL", "MKCALENDAR", "MOVE", "COPY"})  # + CalDAV's
+                     "PROPFIND", "PROPPATCH", "REPORT", "MKCOL", "MKCALENDAR", "MOVE", "COPY"})  # fmt: skip
 HEALTH_LOCK_TIMEOUT = 1.0  # seconds /healthz waits for SQLite's write lock before answering "database busy"
 
 
