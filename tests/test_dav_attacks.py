@@ -88,19 +88,33 @@ def test_renaming_an_owner_gives_their_tasks_a_new_etag_and_the_app_can_still_co
     assert done.status_code == 204, done.text
 
 
-def test_a_priority_the_app_clears_is_not_silently_dropped(dav, db_url):
-    """The register's priorities are high/medium/low, never none. A task sent back without PRIORITY (or with
-    PRIORITY:0, "undefined") is answered 204 with the old ETag and the item keeps its priority: the app shows
-    no priority, the server another, and neither ever learns."""
+def test_a_task_whose_app_clears_its_priority_is_still_ticked_and_keeps_the_items(dav, invoke_json):
+    """The register's priorities are high/medium/low, never none. Apple's "None" (PRIORITY:0, "undefined") or an
+    app that drops PRIORITY must not block a tick: the tick lands, the item keeps its priority, and the app, answered
+    without an ETag, fetches the task back with it (earlier, the app kept the old ETag and showed no priority)."""
+    client, path = dav.client(OFFICER), ITEMS + f"{OWN}.ics"
+    for cleared, change, status in (("", ticked, "done"), ("PRIORITY:0\r\n", unticked_text, "open")):
+        served = client.get(path)
+        assert "PRIORITY:1\r\n" in served.text
+        answer = client.put(path, content=change(served.text.replace("PRIORITY:1\r\n", cleared)),
+                            headers={"If-Match": served.headers["etag"]})  # fmt: skip
+        assert answer.status_code == 204 and "etag" not in answer.headers, answer.text
+        assert (invoke_json("show", OWN)["status"], invoke_json("show", OWN)["priority"]) == (status, "high")
+        assert "PRIORITY:1\r\n" in client.get(path).text
+
+
+def test_a_priority_the_app_sets_changes_the_item_and_one_out_of_range_is_refused(dav, invoke_json, db_url):
     client, path = dav.client(OFFICER), ITEMS + f"{OWN}.ics"
     served = client.get(path)
-    assert "PRIORITY:1\r\n" in served.text
-    before = dump(db_url)
-    for cleared in ("", "PRIORITY:0\r\n"):
-        answer = client.put(path, content=served.text.replace("PRIORITY:1\r\n", cleared),
-                            headers={"If-Match": served.headers["etag"]})  # fmt: skip
-        assert answer.status_code in (400, 403, 409), answer.status_code
-        assert dump(db_url) == before
+    lowered = client.put(path, content=served.text.replace("PRIORITY:1\r\n", "PRIORITY:9\r\n"),
+                         headers={"If-Match": served.headers["etag"]})  # fmt: skip
+    assert lowered.status_code == 204 and invoke_json("show", OWN)["priority"] == "low"
+    served, before = client.get(path), dump(db_url)
+    assert "PRIORITY:9\r\n" in served.text
+    wrong = client.put(path, content=served.text.replace("PRIORITY:9\r\n", "PRIORITY:12\r\n"),
+                       headers={"If-Match": served.headers["etag"]})  # fmt: skip
+    assert wrong.status_code == 400 and "PRIORITY: 0-9" in wrong.text
+    assert dump(db_url) == before
 
 
 def test_a_repeating_task_is_refused_not_made_a_one_off(dav, db_url):

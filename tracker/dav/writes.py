@@ -107,16 +107,15 @@ def wanted_status(todo: Todo, current: Status | None) -> Status:
     return Status.open
 
 
-def _priority(todo: Todo, default: str | None = None) -> str:
-    """high, medium or low; for a task with none (or 0, "undefined"), `default`, else refused: every item has one."""
+def _priority(todo: Todo, default: str) -> str:
+    """high, medium or low; `default` for a task with none, or 0 ("undefined"): every item has one."""
     try:
         value = int(todo.get("PRIORITY", 0))
     except (TypeError, ValueError):
         raise InvalidInput(f"PRIORITY: not a number: {rules.shown(str(todo['PRIORITY']))}") from None
-    found = next((name for span, name in PRIORITIES.items() if value in span), default)
-    if found is None:
-        raise InvalidInput("PRIORITY: an item has a priority: 1-4 high, 5 medium, 6-9 low")
-    return found
+    if not 0 <= value <= 9:
+        raise InvalidInput(f"PRIORITY: 0-9 (1-4 high, 5 medium, 6-9 low), not {value}")
+    return next((name for span, name in PRIORITIES.items() if value in span), default)
 
 
 def _due(todo: Todo, tz: str) -> date | datetime | None:
@@ -163,7 +162,9 @@ def changes(item: Item, todo: Todo) -> dict[str, Any]:
     due = _due(todo, item.tz)
     if not _same_due(item, due):
         wanted["due"] = _due_text(due)
-    priority = _priority(todo)
+    # An app that clears the priority (Apple's "None") or drops it still completes the task; the item keeps its
+    # own, and the app, answered without an ETag, fetches it back.
+    priority = _priority(todo, default=item.priority)
     if priority != item.priority:
         wanted["priority"] = priority
     status = wanted_status(todo, item.status)
