@@ -227,6 +227,33 @@ def test_completing_a_task_any_way_marks_the_item_done_and_unticking_reopens_it(
     assert (str(todo["STATUS"]), int(todo["PERCENT-COMPLETE"]), "COMPLETED" in todo) == ("NEEDS-ACTION", 0, False)
 
 
+@pytest.mark.parametrize(("sent", "kept"), [
+    ("20270103T020000Z", "2027-01-03T02:00:00+00:00"),  # ticked offline on the 3rd, synced on the 5th: the 3rd
+    ("20270103T100000", "2027-01-03T02:00:00+00:00"),  # floating: read in the item's zone (Asia/Taipei)
+    ("20270201T000000Z", "2027-01-05T01:00:00+00:00"),  # a device clock ahead: not later than the sync
+    ("20080101T000000Z", None),  # nor earlier than the item's last change (when its source recorded it)
+])  # fmt: skip
+def test_a_task_ticked_offline_is_done_when_the_app_says(dav, invoke_json, clock, sent, kept):
+    """An app's COMPLETED is when the person ticked the task; it reaches the server at the next sync, which may be
+    days later (a phone offline on a trip). The register's completion time is the app's, kept between the item's
+    last change and the sync."""
+    clock.set("2027-01-05T09:00:00+08:00")
+    client, path = dav.client(OFFICER), f"/dav/{OFFICER}/items/{OWN}.ics"
+    calendar, etag = todo_of(client, path)
+    text = completed(calendar, "status").to_ical().decode().replace("END:VTODO", f"COMPLETED:{sent}\r\nEND:VTODO")
+    changed_before = item(invoke_json, OWN)["updated_at"]
+    answer = client.put(path, content=text, headers={"If-Match": etag})
+    assert answer.status_code == 204, answer.text
+    shown = item(invoke_json, OWN)
+    assert (shown["status"], shown["completed_by"]) == ("done", "APEC SMEWG officer")
+    done_at = datetime.fromisoformat(shown["completed_at"])
+    if kept is None:
+        assert done_at == datetime.fromisoformat(changed_before)
+    else:
+        assert done_at == datetime.fromisoformat(kept)
+    assert datetime.fromisoformat(shown["history"][-1]["at"]) == clock()  # the change itself came with the sync
+
+
 def test_the_feed_shows_a_task_completed_in_an_app_at_once(dav, subscribe):
     token, _ = subscribe("--name", "officer", "--person", OFFICER)
     before = httpx.get(f"{dav.url}/feeds/{token}.ics")

@@ -120,9 +120,11 @@ def _text(value: Any) -> str | None:
 
 
 def apply_changes(
-    session: Session, item: Item, changes: dict[str, Any], now: datetime, by: str, how: str, note: str = ""
-) -> bool:
-    """Set `changes` (normalised values) on `item`, recording history; False when nothing differed."""
+    session: Session, item: Item, changes: dict[str, Any], now: datetime, by: str, how: str, note: str = "",
+    done_at: datetime | None = None,
+) -> bool:  # fmt: skip
+    """Set `changes` (normalised values) on `item`, recording history; False when nothing differed. An item marked
+    done now was done at `done_at` if given (a task app's time, ticked offline), else `now`."""
     changed = {k: v for k, v in changes.items() if current(item, k) != v}
     if changed.get("status", item.status) != Status.done:
         changed = {k: v for k, v in changed.items() if k not in COMPLETION}
@@ -140,7 +142,7 @@ def apply_changes(
         )
         _set(session, item, name, value)
     if "status" in changed and not changed.keys() & set(COMPLETION):
-        _record_completion(item, now, by, how)
+        _record_completion(item, done_at or now, by, how)
     if changed:
         item.sequence += 1
         item.updated_at = now
@@ -431,10 +433,11 @@ def edit(
     due: str | None = None,
     note: str = "",
     how: str = "cli",
+    done_at: datetime | None = None,
     **changes: Any,
 ) -> Item:
     """Change the given fields of an item (None means "leave as is"; an empty `due` removes the due date); `note`
-    says why, in the history; `how` is the way the change came (cli, web)."""
+    says why, in the history; `how` is the way the change came (cli, web); `done_at` as apply_changes takes it."""
     item = get(session, ref)
     wanted = {k: v for k, v in changes.items() if v is not None}
     unknown = set(wanted) - set(FIELDS)
@@ -446,7 +449,7 @@ def edit(
         wanted["due"] = None
     else:
         wanted.update(_due_fields(due, wanted.get("tz", item.tz)))
-    apply_changes(session, item, wanted, now, by=by, how=how, note=note)
+    apply_changes(session, item, wanted, now, by=by, how=how, note=note, done_at=done_at)
     return item
 
 
