@@ -299,7 +299,11 @@ def test_refused_writes_change_nothing(dav, db_url):
     meetings = officer.put(f"/dav/{OFFICER}/meetings/x.ics", content=calendar.to_ical())
     assert meetings.status_code == 403
     assert officer.request("MKCALENDAR", f"/dav/{OFFICER}/mine/").status_code == 403
-    assert officer.request("PROPPATCH", f"/dav/{OFFICER}/items/", content=b"<x/>").status_code == 403
+    kind = (
+        b'<propertyupdate xmlns="DAV:"><set><prop><resourcetype><collection/></resourcetype></prop></set>'
+        b"</propertyupdate>"
+    )  # a task list made a plain collection (tests/test_dav_views.py has the rest)
+    assert officer.request("PROPPATCH", f"/dav/{OFFICER}/items/", content=kind).status_code == 403
     assert dump(db_url) == before
 
 
