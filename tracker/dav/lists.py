@@ -180,16 +180,16 @@ class Listing(Plain):
 
     def get_meta(self, key: str | None = None) -> Any:
         """The collection's properties, as the signed-in person's apps have set them (tracker.dav.views)."""
-        meta = {**self._own_meta(), **self._storage.memo.get(("view", self.path), self._view)}
+        meta = {**self._own_meta(), **self._storage.memo.get(("views",), self._views).get(self.path, {})}
         return meta if key is None else meta.get(key)
 
     def _own_meta(self) -> dict[str, str]:
         return {"tag": self.tag_name, "D:displayname": self.spec.name,
                 "C:supported-calendar-component-set": self.component}  # fmt: skip
 
-    def _view(self) -> dict[str, str]:
+    def _views(self) -> dict[str, dict[str, str]]:
         with store.transaction(self._storage.engine) as session:
-            return views.view(session, self._storage.user, self.path)
+            return views.views(session, self._storage.user)
 
     def set_meta(self, props: Mapping[str, str]) -> None:
         """What a PROPPATCH leaves: kept as the signed-in person's view of this collection."""

@@ -80,10 +80,10 @@ PROPERTIES: dict[str, Callable[[str], str]] = {
 }
 
 
-def view(session: Session, user: str, collection: str) -> dict[str, str]:
-    """The properties `user`'s apps have set on `collection` (a path such as "apec-officer/items")."""
-    found = select(DavView.props).join(Person, Person.id == DavView.person_id)
-    return session.scalar(found.where(Person.slug == user, DavView.collection == collection)) or {}
+def views(session: Session, user: str) -> dict[str, dict[str, str]]:
+    """{collection path ("apec-officer/items"): the properties set on it} of everything `user`'s apps have set."""
+    found = select(DavView.collection, DavView.props).join(Person, Person.id == DavView.person_id)
+    return {collection: props for collection, props in session.execute(found.where(Person.slug == user))}
 
 
 def wanted(base: Mapping[str, str], props: Mapping[str, str]) -> dict[str, str]:
