@@ -12,7 +12,8 @@ import pytest
 
 from tests.conftest import dump
 from tests.test_dav import LEAD, OFFICER
-from tests.test_dav_views import ITEMS, dav, proppatch, shown  # noqa: F401 - dav is a fixture
+from tests.test_dav_views import ITEMS, proppatch, shown
+from tests.test_dav_views import dav as dav  # the fixture, shared
 from tracker.dav import views
 
 ZONE = "BEGIN:VTIMEZONE\r\nTZID:Asia/Taipei\r\nBEGIN:STANDARD\r\nDTSTART:19700101T000000\r\nTZOFFSETFROM:+0800\r\n" \
