@@ -46,7 +46,8 @@ def _order(value: str) -> str:
 
 
 def _component(name: str, limit: int) -> Callable[[str], str]:
-    """A property holding iCalendar text whose one top component is `name` (empty: none)."""
+    """A property holding iCalendar text whose one top component is `name` (empty: none): a VCALENDAR holds one
+    VTIMEZONE and nothing else (RFC 4791 §5.2.2)."""
 
     def check(value: str) -> str:
         text = value.strip()
@@ -58,8 +59,10 @@ def _component(name: str, limit: int) -> Callable[[str], str]:
             found = (Calendar if name == "VCALENDAR" else Component).from_ical(text)
         except ValueError as e:
             raise ValueError(f"not iCalendar text: {rules.one_line(str(e))[:200]}") from None
-        if found.name != name or (name == "VCALENDAR" and not found.walk("VTIMEZONE")):
-            raise ValueError(f"not a {'VTIMEZONE in a VCALENDAR' if name == 'VCALENDAR' else name}")
+        if found.name != name or (name == "VCALENDAR" and [c.name for c in found.subcomponents] != ["VTIMEZONE"]):
+            raise ValueError(f"not a {'VTIMEZONE alone in a VCALENDAR' if name == 'VCALENDAR' else name}")
+        if name == "VALARM" and not {"ACTION", "TRIGGER"} <= set(found):
+            raise ValueError("a VALARM has an ACTION and a TRIGGER")  # RFC 5545 §3.6.6: apps would take it as is
         return text
 
     return check
