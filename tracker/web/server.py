@@ -88,8 +88,11 @@ def route_label(routes: list[BaseRoute], scope: Scope) -> str:
     return NO_ROUTE
 
 
-def _content_length(headers: Any) -> int:
-    """A response's declared body length, or -1."""
+def _content_length(method: str, status: int, headers: Any) -> int:
+    """A response's declared body length, or -1; 0 for an answer that has no content whatever its headers say (a
+    HEAD's, a 204, a 304: RFC 9110 §9.3.2, §15.3.5, §15.4.5), complete once its headers are sent."""
+    if method == "HEAD" or status in (204, 304):
+        return 0
     for name, value in headers:
         if name.lower() == b"content-length" and value.isdigit():
             return int(value)
@@ -220,7 +223,7 @@ class Front:
                 gone[0] = True
                 raise
             if message["type"] == "http.response.start":
-                owed[0] = _content_length(message.get("headers", ()))
+                owed[0] = _content_length(scope["method"], message["status"], message.get("headers", ()))
             elif message["type"] == "http.response.body" and owed[0] > 0:
                 owed[0] -= len(message.get("body", b""))
 
