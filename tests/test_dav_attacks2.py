@@ -54,6 +54,8 @@ def test_a_name_with_markup_is_refused_not_cut_to_its_first_words(dav, db_url):
     answer = proppatch(officer, ITEMS, "<D:displayname>Work <D:b>urgent</D:b> list</D:displayname>")
     assert answer.status_code == 400, answer.text
     assert dump(db_url) == before and shown(officer, ITEMS)["displayname"] == own
+    transparent = "<C:schedule-calendar-transp><C:transparent/></C:schedule-calendar-transp>"
+    assert proppatch(officer, ITEMS, transparent).status_code == 403  # a property not kept here stays a 403
 
 
 @pytest.mark.xfail(
