@@ -28,7 +28,7 @@ from sqlalchemy import Engine
 
 from tracker.core import store
 from tracker.core.errors import Forbidden, InvalidInput, TrackerError
-from tracker.dav import places, writes
+from tracker.dav import places, views, writes
 from tracker.dav.storage import Memo, Storage
 
 SCOPE_USER = "tracker.dav_user"  # the ASGI scope key of the signed-in person's slug
@@ -86,6 +86,16 @@ def _depth(element: Any) -> int:
     return deepest
 
 
+_TEXT = frozenset(xmlutils.make_clark(name) for name in views.PROPERTIES)
+
+
+def _marked_up(update: Any) -> bool:
+    """Whether a PROPPATCH sets a property an app may set (all text, tracker.dav.views) to elements: Radicale would
+    keep only the text before the first one, and answer 200 OK."""
+    props = update.findall(f"./{xmlutils.make_clark('D:set')}/{xmlutils.make_clark('D:prop')}/*")
+    return any(len(prop) and prop.tag in _TEXT for prop in props)
+
+
 def _answer(status: int, text: str) -> tuple:
     return status, (("Content-Type", "text/plain"),), text + "\n", None  # Radicale adds its charset
 
@@ -134,6 +144,8 @@ class TrackerDav(Application):
             raise RuntimeError(f"refused XML: {type(e).__name__}") from None
         if found is not None and _depth(found) > MAX_XML_DEPTH:
             raise RuntimeError("refused XML: nested too deep")
+        if found is not None and found.tag == xmlutils.make_clark("D:propertyupdate") and _marked_up(found):
+            raise RuntimeError("refused XML: a property set to markup")
         return found
 
     def _refuse(self, environ: dict, *args: Any, **kwargs: Any) -> tuple:
