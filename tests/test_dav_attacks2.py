@@ -58,11 +58,6 @@ def test_a_name_with_markup_is_refused_not_cut_to_its_first_words(dav, db_url):
     assert proppatch(officer, ITEMS, transparent).status_code == 403  # a property not kept here stays a 403
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Listing.get_meta reads the views in a transaction of its own; set_meta keeps "
-    "Radicale's whole set: the fix is to apply the request's changes to the row read inside the write",
-)
 def test_two_apps_of_one_person_setting_different_properties_at_once_keep_both(dav, monkeypatch):
     """Radicale reads the list's properties, adds the request's and asks the storage to keep the whole set; the read
     is a transaction of its own, before the write's. Two PROPPATCHes of one person at once (a phone and a laptop
@@ -72,8 +67,12 @@ def test_two_apps_of_one_person_setting_different_properties_at_once_keep_both(d
     both_read = threading.Barrier(2, timeout=10)
     checked = views.wanted
 
+    waited = threading.local()
+
     def wanted_once_both_have_read(base, props):
-        both_read.wait()  # each request has read the properties, neither has written
+        if not getattr(waited, "done", False):  # the first check of each request, before its write
+            waited.done = True
+            both_read.wait()  # each request has read the properties, neither has written
         return checked(base, props)
 
     monkeypatch.setattr(views, "wanted", wanted_once_both_have_read)
