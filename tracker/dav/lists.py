@@ -192,9 +192,15 @@ class Listing(Plain):
             return views.views(session, self._storage.user)
 
     def set_meta(self, props: Mapping[str, str]) -> None:
-        """What a PROPPATCH leaves: kept as the signed-in person's view of this collection."""
-        kept = views.wanted(self._own_meta(), props)
+        """What a PROPPATCH leaves: kept as the signed-in person's view of this collection. Radicale gives the whole
+        set, from properties read before this write; what the request changed is applied to the view as it is now,
+        so that another app's PROPPATCH that came in between is kept too."""
+        own, read = self._own_meta(), self.get_meta()
+        views.wanted(own, props)  # refused as sent, whatever came in between
         with store.transaction(self._storage.engine, write=True) as session:
+            now = {**own, **views.views(session, self._storage.user).get(self.path, {})}
+            now.update({name: value for name, value in props.items() if read.get(name) != value})
+            kept = views.wanted(own, {name: value for name, value in now.items() if name not in read or name in props})
             views.keep(session, self._storage.user, self.path, kept, self._storage.now())
         self._storage.memo.clear()
 
