@@ -150,3 +150,9 @@ def test_a_client_that_closes_after_an_answer_without_content_is_logged_with_its
     logged with its status since 6b8b995. A client that leaves before the headers is still a 499."""
     assert f"{method} /dav/… {status} " in logged(caplog, method, status, headers, bodies, sent_before_close=1)
     assert f"{method} /dav/… 499 " in logged(caplog, method, status, headers, bodies, sent_before_close=0)
+
+
+def test_a_client_gone_before_the_end_of_an_answer_of_unknown_length_is_still_a_499(caplog):
+    """Without Content-Length (chunked), only the last, empty part tells the client the answer is whole: a client
+    gone before it never knew it had everything."""
+    assert "GET /dav/… 499 " in logged(caplog, "GET", 200, [], [b"BEGIN:VCALENDAR", b""], sent_before_close=2)
