@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -63,6 +63,19 @@ COMPLETION = ("completed_at", "completed_by", "completed_how")
 def current(item: Item, name: str) -> Any:
     getter = _GETTERS.get(name)
     return getter(item) if getter else getattr(item, name)
+
+
+OPTIONAL_LINKS = ("category", "meeting", "serves", "committee", "decision")  # "" or None: none
+
+
+def normal(name: str, value: Any) -> Any:
+    """`value` of field `name` as `current` gives it: the same value in another spelling an input path takes ("" for
+    no committee, a due instant at another offset) compares equal, so setting it is no change."""
+    if name in OPTIONAL_LINKS:
+        return value or None
+    if name in ("due", "completed_at") and value:
+        return datetime.fromisoformat(value).astimezone(UTC).isoformat()
+    return value
 
 
 NOUNS = {Person: "person", Committee: "committee", Meeting: "meeting", MeetingSeries: "series", Item: "item",
@@ -125,7 +138,8 @@ def apply_changes(
 ) -> bool:  # fmt: skip
     """Set `changes` (normalised values) on `item`, recording history; False when nothing differed. An item marked
     done now was done at `done_at` if given (a task app's time, ticked offline), else `now`."""
-    changed = {k: v for k, v in changes.items() if current(item, k) != v}
+    normalised = {k: normal(k, v) for k, v in changes.items()}
+    changed = {k: v for k, v in normalised.items() if current(item, k) != v}
     if changed.get("status", item.status) != Status.done:
         changed = {k: v for k, v in changed.items() if k not in COMPLETION}
     for name, value in changed.items():
@@ -417,7 +431,7 @@ def checked(fields: dict[str, Any]) -> dict[str, Any]:
             elif name == "tz":
                 out[name] = zone(value).key
             elif name == "category":
-                out[name] = check_category(value)
+                out[name] = check_category(value) if value else None  # "": none, as for the other links
             elif name in _CHOICES and value not in _CHOICES[name]:
                 raise ValueError(f"use one of {', '.join(_CHOICES[name])}")
     except (ValueError, InvalidInput) as e:
