@@ -27,7 +27,7 @@ TIMED = "forum-host-2009"  # given a due time in another zone than the desk's, f
 DONE = "kpi-committee-volunteer"  # done, with its completion, before the examples
 EXAMPLES = settings(max_examples=40, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
-EDITABLE = [f for f in items.FIELDS if f != "note"]  # "due" among them  # edit's `note` is the history's "why", not the item's note
+EDITABLE = [f for f in items.FIELDS if f != "note"]  # edit's `note` is the history's "why", not the item's note
 OFFSETS = ("UTC", "Asia/Kolkata", "America/St_Johns", "Asia/Taipei")  # +00:00, +05:30, -03:30, +08:00
 
 
@@ -138,3 +138,62 @@ def test_the_desk_says_nothing_changed_exactly_when_nothing_did(loaded, make_ser
     answer = post(lead, "/items/6/edit", form | {"priority": "high"})
     assert (answer.status_code, answer.headers["location"]) == (303, "/items/6")
     assert "Nothing changed." not in text_of(lead.get(answer.headers["location"]).text)
+
+
+# --- revoking what is revoked --------------------------------------------------------------------------------
+
+
+def test_revoking_an_app_password_again_says_it_was_already_and_changes_nothing(loaded, invoke, invoke_json, db_url):
+    invoke("user", "role", "apec-officer", "officer")
+    number = str(invoke_json("user", "app-password", "apec-officer", "--label", "Phone")["id"])
+    first = invoke("--now", "2009-03-01T10:00+08:00", "user", "app-password", "apec-officer", "--revoke", number)
+    assert first.stderr.strip() == f"revoked app password {number} (Phone) of apec-officer"
+    before = dump(db_url)
+    again = invoke("--now", "2009-03-02", "user", "app-password", "apec-officer", "--revoke", number)
+    assert again.stderr.strip() == (f"app password {number} (Phone) of apec-officer was already revoked at "
+                                    "2009-03-01 10:00: nothing changed")  # fmt: skip
+    record = invoke_json("--now", "2009-03-02", "user", "app-password", "apec-officer", "--revoke", number)
+    assert (record["already_revoked"], record["revoked_at"]) == (True, "2009-03-01T02:00:00+00:00")
+    assert dump(db_url) == before
+    fresh = str(invoke_json("user", "app-password", "apec-officer", "--label", "Laptop")["id"])
+    assert invoke_json("user", "app-password", "apec-officer", "--revoke", fresh)["already_revoked"] is False
+
+
+def test_revoking_a_subscription_again_says_it_was_already_and_changes_nothing(loaded, invoke, invoke_json, db_url):
+    number = str(invoke_json("subscribe", "add", "--name", "old phone")["id"])
+    first = invoke("--now", "2009-03-01T10:00+08:00", "subscribe", "revoke", number)
+    assert first.stderr.strip() == f"revoked subscription {number} (old phone)"
+    before = dump(db_url)
+    again = invoke("--now", "2009-03-02", "subscribe", "revoke", "old phone")
+    said = f"subscription {number} (old phone) was already revoked at 2009-03-01 10:00: nothing changed"
+    assert again.stderr.strip() == said
+    record = invoke_json("--now", "2009-03-02", "subscribe", "revoke", number)
+    assert (record["already_revoked"], record["revoked_at"]) == (True, "2009-03-01T02:00:00+00:00")
+    assert dump(db_url) == before
+    fresh = str(invoke_json("subscribe", "add", "--name", "new phone")["id"])
+    assert invoke_json("subscribe", "revoke", fresh)["already_revoked"] is False
+
+
+def app_password_rows(db_url: str) -> list[str]:
+    return [row for row in dump(db_url) if row.startswith("app_passwords:")]
+
+
+def test_the_desk_revoking_again_changes_nothing_and_shows_the_first_time(
+    loaded, invoke, make_server, desk_session, clock, db_url
+):
+    """A second Revoke (a page left open in another tab) claims nothing: the list shows the first revocation."""
+    invoke("user", "role", "apec-officer", "officer")
+    clock.set("2009-03-01T10:00+08:00")
+    server = make_server()
+    officer = desk_session(server, "apec-officer", "officer")
+    assert officer.post("/calendars/app-passwords", data={"label": "Phone", "csrf": officer.csrf}).status_code == 200
+    number = re.search(r"/calendars/app-passwords/(\d+)/revoke", officer.get("/calendars").text)[1]
+    revoke = f"/calendars/app-passwords/{number}/revoke"
+    assert officer.post(revoke, data={"csrf": officer.csrf}).status_code == 303
+    before = app_password_rows(db_url)
+    clock.set("2009-03-01T11:30+08:00")
+    again = officer.post(revoke, data={"csrf": officer.csrf})
+    assert (again.status_code, again.headers["location"]) == (303, "/calendars#task-apps")
+    assert app_password_rows(db_url) == before  # (the session's last visit moves on, as on every request)
+    row = re.search(rf'<tr id="app-password-{number}".*?</tr>', officer.get("/calendars").text, re.S)[0]
+    assert "revoked 2009-03-01 10:00" in " ".join(re.sub(r"<[^>]+>", " ", row).split())
