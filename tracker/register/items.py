@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -68,14 +68,10 @@ def current(item: Item, name: str) -> Any:
 OPTIONAL_LINKS = ("category", "meeting", "serves", "committee", "decision")  # "" or None: none
 
 
-def normal(name: str, value: Any) -> Any:
-    """`value` of field `name` as `current` gives it: the same value in another spelling an input path takes ("" for
-    no committee, a due instant at another offset) compares equal, so setting it is no change."""
-    if name in OPTIONAL_LINKS:
-        return value or None
-    if name in ("due", "completed_at") and value:
-        return datetime.fromisoformat(value).astimezone(UTC).isoformat()
-    return value
+def _normal(name: str, value: Any) -> Any:
+    """`value` of field `name` as `current` gives it: "" for an optional link (the form's, `--committee ""`) is
+    none, so setting it on an item without one is no change. (Due instants come as UTC text from every path.)"""
+    return value or None if name in OPTIONAL_LINKS else value
 
 
 NOUNS = {Person: "person", Committee: "committee", Meeting: "meeting", MeetingSeries: "series", Item: "item",
@@ -136,9 +132,10 @@ def apply_changes(
     session: Session, item: Item, changes: dict[str, Any], now: datetime, by: str, how: str, note: str = "",
     done_at: datetime | None = None,
 ) -> bool:  # fmt: skip
-    """Set `changes` (normalised values) on `item`, recording history; False when nothing differed. An item marked
-    done now was done at `done_at` if given (a task app's time, ticked offline), else `now`."""
-    normalised = {k: normal(k, v) for k, v in changes.items()}
+    """Set `changes` (normalised values; "" for an optional link is none) on `item`, recording history; False when
+    nothing differed. An item marked done now was done at `done_at` if given (a task app's time, ticked offline),
+    else `now`."""
+    normalised = {k: _normal(k, v) for k, v in changes.items()}
     changed = {k: v for k, v in normalised.items() if current(item, k) != v}
     if changed.get("status", item.status) != Status.done:
         changed = {k: v for k, v in changed.items() if k not in COMPLETION}
