@@ -6,7 +6,7 @@ created (the order of the files they were loaded from, which a fresh database lo
 included) and carry only the fields that differ from the loader's defaults, so the same database always gives
 the same bytes, and load → dump → load gives the same register. Not written: item history, subscriptions,
 planned reminders and their deliveries, snoozes, a person's e-mail opt-out (their own setting, made on their
-settings page), and comments.
+settings page), how their task apps show each CalDAV list (dav_views, also theirs), and comments.
 """
 
 from __future__ import annotations
