@@ -1,7 +1,8 @@
 """A change that changes nothing writes nothing: an item edited to the values it already has — in any spelling the
 input paths take ("" for no committee, a due date-time written at another offset, a title with the form's stray
 spaces) — keeps its history and SEQUENCE (so calendar apps see no new version and ETags stay), and every way of
-changing it says so: the CLI's "Nothing changed", the desk's notice, the YAML reload's "unchanged"."""
+changing it says so: the CLI's "Nothing changed" and the desk's notice, both told by that SEQUENCE. Revoking an
+app password or a subscription that is revoked already changes nothing, and says so."""
 
 from __future__ import annotations
 
@@ -66,10 +67,6 @@ def due_spelled(draw: st.DrawFn, item: Item) -> str | None:
                                  elsewhere.isoformat(), item.due.isoformat().replace("+00:00", "Z")]))  # fmt: skip
 
 
-def said(before: dict[str, Any], after: dict[str, Any]) -> str:
-    return history.sentence("edit", before, after)
-
-
 @given(data=st.data())
 @EXAMPLES
 def test_setting_the_values_an_item_has_changes_nothing(engine, db_url, data):
@@ -87,7 +84,7 @@ def test_setting_the_values_an_item_has_changes_nothing(engine, db_url, data):
         items.edit(session, slug, NOW, by="tester", how="web", note="the same again", **fields)
         after = items.as_dict(item, NOW)
     assert dump(db_url) == before
-    assert said(row, after) == f'Nothing changed on #{row["id"]} "{row["title"]}".'
+    assert history.sentence("edit", row, after) == f'Nothing changed on #{row["id"]} "{row["title"]}".'
 
 
 def test_the_desk_s_edit_form_sent_back_as_shown_changes_no_item(engine, db_url):
