@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import re
 import tempfile
+import urllib.parse
 import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
@@ -17,7 +19,8 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from tests.conftest import DATA
+from tests.conftest import DATA, dump
+from tests.test_dav import OFFICER, app_password, completed, dav, new_task, propfind, put, todo_of  # noqa: F401 - dav
 from tracker.cli.main import cli
 from tracker.core import rules, store
 from tracker.core.errors import InvalidInput
@@ -375,3 +378,49 @@ def test_added_items_survive_dump_and_load(generated):
         _in(second, lambda s: dumping.dump(s, work / "two"))
         assert files(work / "two") == files(work / "one")
         assert _slugs(first, register(first)) == _slugs(second, register(second))
+
+
+# --- a task app's name for the task it created ---------------------------------------------------------------
+
+APP_NAME = "3F2A9C1E-5B7D-4E21-9F0A-ACDC00112233.ics"  # as Apple Reminders names a new task
+TICKED_NAME = "call lima (draft) 2.ics"  # sent percent-encoded (%20), kept decoded
+
+
+def _etags(client, path: str) -> dict[str, str]:  # noqa: ANN001 - an httpx client
+    """{href: ETag} of a CalDAV collection, as an app sees it when it syncs."""
+    found = propfind(client, path)
+    assert found.status_code == 207, found.text
+    return dict(re.findall(r"<href>([^<]+\.ics)</href>.*?<getetag>([^<]+)</getetag>", found.text, re.S))
+
+
+def test_a_task_an_app_made_keeps_its_name_uid_and_etag_through_dump_and_load(
+    dav, invoke, invoke_json, env, second_env, make_server, clock, tmp_path
+):
+    """After a restore (dump, then load into a fresh database) an app finds its tasks where it put them: were they
+    served as `<slug>.ics`, it would see them deleted and new ones appear."""
+    client, items_path = dav.client(OFFICER), f"/dav/{OFFICER}/items/"
+    made = client.put(items_path + APP_NAME, content=new_task("3f2a9c1e-apple", "Call the Lima secretariat"))
+    ticked = client.put(items_path + TICKED_NAME, content=new_task("lima-2@example.org", "Book Kaohsiung"))
+    assert made.status_code == ticked.status_code == 201
+    calendar, etag = todo_of(client, items_path + TICKED_NAME)
+    assert put(client, items_path + TICKED_NAME, completed(calendar, "status"), etag).status_code == 204
+    served = client.get(items_path + APP_NAME)
+    before = _etags(client, items_path)
+    assert {urllib.parse.unquote(href) for href in before} >= {items_path + APP_NAME, items_path + TICKED_NAME}
+
+    invoke("dump", str(tmp_path / "dump"))
+    assert f"caldav_name: {APP_NAME}\n" in (tmp_path / "dump" / "items.yaml").read_text()
+    run(second_env, "load", str(tmp_path / "dump"))
+    run(second_env, "user", "role", OFFICER, "officer")
+    restored = make_server(db=second_env["TRACKER_DB"])
+    with httpx.Client(base_url=restored.url, timeout=30,
+                      auth=(OFFICER, app_password(second_env["TRACKER_DB"], OFFICER, clock()))) as again:  # fmt: skip
+        after = _etags(again, items_path)
+        assert after.keys() == before.keys()  # every task where the app has it
+        changed = [urllib.parse.unquote(href) for href in before if after[href] != before[href]]
+        assert changed == [items_path + TICKED_NAME]  # ticked: its SEQUENCE, history, is not carried
+        answer = again.get(items_path + APP_NAME)
+        assert (answer.text, answer.headers["etag"]) == (served.text, served.headers["etag"])
+        calendar, _ = todo_of(again, items_path + TICKED_NAME)
+        todo = calendar.walk("VTODO")[0]
+        assert (str(todo["UID"]), str(todo["STATUS"])) == ("lima-2@example.org", "COMPLETED")
