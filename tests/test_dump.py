@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from tests.conftest import DATA, dump
-from tests.test_dav import OFFICER, app_password, completed, dav, new_task, propfind, put, todo_of  # noqa: F401 - dav
+from tests.test_dav import OFFICER, app_password, completed, dav, new_task, propfind, put, todo_of  # noqa: F401 - dav: a fixture
 from tracker.cli.main import cli
 from tracker.core import rules, store
 from tracker.core.errors import Conflict, InvalidInput
@@ -321,6 +321,8 @@ due = st.one_of(
     st.dates(datetime(1990, 1, 1).date(), datetime(2100, 12, 31).date()).map(str),
     st.datetimes(datetime(1990, 1, 1), datetime(2100, 12, 31)).map(lambda d: d.isoformat(timespec="minutes")),
 )
+
+
 def _valid(check, value: str) -> bool:  # noqa: ANN001 - a check raising ValueError
     try:
         check(value)
@@ -406,8 +408,8 @@ def _etags(client, path: str) -> dict[str, str]:  # noqa: ANN001 - an httpx clie
 
 
 def test_a_task_an_app_made_keeps_its_name_uid_and_etag_through_dump_and_load(
-    dav, invoke, invoke_json, env, second_env, make_server, clock, tmp_path
-):
+    dav, invoke, env, second_env, make_server, clock, tmp_path  # noqa: F811 - the fixture imported above
+):  # fmt: skip
     """After a restore (dump, then load into a fresh database) an app finds its tasks where it put them: were they
     served as `<slug>.ics`, it would see them deleted and new ones appear."""
     client, items_path = dav.client(OFFICER), f"/dav/{OFFICER}/items/"
