@@ -5,9 +5,9 @@ meetings.yaml (series, then meetings), decisions.yaml and items.yaml. Records co
 created (the order of the files they were loaded from, which a fresh database loading the dump repeats, ids
 included) and carry only the fields that differ from the loader's defaults, so the same database always gives
 the same bytes, and load → dump → load gives the same register: an item a task app created keeps its UID and the
-name the app put it under (`caldav_name:`), so the app finds it where it was. Not written: item history, subscriptions,
-planned reminders and their deliveries, snoozes, a person's e-mail opt-out (their own setting, made on their
-settings page), and comments.
+name the app put it under (`caldav_name:`), so the app finds it where it was. Not written: item history,
+subscriptions, planned reminders and their deliveries, snoozes, a person's e-mail opt-out (their own setting, made
+on their settings page), and comments.
 """
 
 from __future__ import annotations
