@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from icalendar import Calendar
+from sqlalchemy import select
 
 from tests.conftest import dump
 from tracker.core import store
@@ -299,7 +300,11 @@ def test_refused_writes_change_nothing(dav, db_url):
     meetings = officer.put(f"/dav/{OFFICER}/meetings/x.ics", content=calendar.to_ical())
     assert meetings.status_code == 403
     assert officer.request("MKCALENDAR", f"/dav/{OFFICER}/mine/").status_code == 403
-    assert officer.request("PROPPATCH", f"/dav/{OFFICER}/items/", content=b"<x/>").status_code == 403
+    kind = (
+        b'<propertyupdate xmlns="DAV:"><set><prop><resourcetype><collection/></resourcetype></prop></set>'
+        b"</propertyupdate>"
+    )  # a task list made a plain collection (tests/test_dav_views.py has the rest)
+    assert officer.request("PROPPATCH", f"/dav/{OFFICER}/items/", content=kind).status_code == 403
     assert dump(db_url) == before
 
 
@@ -444,3 +449,23 @@ def test_whatever_a_task_says_the_answer_is_a_status_never_an_error(dav, db_url,
         assert dump(db_url) == before
     else:
         assert client.get(f"/dav/{OFFICER}/items/prop.ics").status_code == 200
+
+
+def test_a_collection_exists_exactly_when_its_home_lists_it(dav, db_url):
+    """places.spec checks one collection without listing a lead's every list: it must agree with the listing, for
+    every home and every name a path may carry (an owner, a person who owns nothing, a committee, nonsense)."""
+    from tracker.core.models import Committee, Person
+    from tracker.dav import places
+
+    engine = store.engine(db_url)
+    with store.transaction(engine) as session:
+        slugs = list(session.scalars(select(Person.slug))) + ["nobody"]
+        names = ["items", "meetings", "mine", "person-", "committee-", *("person-" + s for s in slugs),
+                 *("committee-" + s for s in session.scalars(select(Committee.slug))), "committee-nobody"]  # fmt: skip
+        for home in slugs:
+            listed = set(places.collections(session, home))
+            for name in names:
+                place = places.Place(home, name)
+                assert (places.spec(session, place) is not None) == (place in listed), place
+        assert places.Place(LEAD, f"person-{OFFICER}") in set(places.collections(session, LEAD))
+    engine.dispose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import pytest
 import recurring_ical_events
 import vobject
 from icalendar import Calendar
@@ -274,3 +275,18 @@ def test_reimporting_our_export_brings_back_only_completion(invoke, invoke_json,
     invoke("--now", "2008-09-30", "reopen", "kpi-committee-volunteer")
     invoke("--now", "2008-10-01", "import", str(tmp_path / "done.ics"))
     assert invoke_json("show", "kpi-committee-volunteer")["status"] == "open"
+
+
+@pytest.mark.parametrize(("completed", "kept"), [
+    ("20080920T030000Z", "2008-09-20T11:00:00+08:00"),  # ticked on the 20th, the file imported on the 29th
+    ("20081231T000000Z", "2008-09-29T00:00:00+08:00"),  # a clock ahead: not later than the import
+])  # fmt: skip
+def test_a_reimported_completion_is_dated_when_the_app_says(invoke, invoke_json, loaded, tmp_path, completed, kept):
+    """The same rule as CalDAV's (tracker.dav.writes): an app's COMPLETED is when the task was done."""
+    data = export(invoke, tmp_path / "cal")["action-items.ics"]
+    done = data.replace(b"STATUS:NEEDS-ACTION\r\nSUMMARY:Volunteer",
+                        b"COMPLETED:" + completed.encode() + b"\r\nSTATUS:COMPLETED\r\nSUMMARY:Volunteer")  # fmt: skip
+    (tmp_path / "done.ics").write_bytes(done)
+    assert invoke_json("--now", "2008-09-29", "import", str(tmp_path / "done.ics"))["updated"] == 1
+    item = invoke_json("show", "kpi-committee-volunteer")
+    assert (item["status"], datetime.fromisoformat(item["completed_at"])) == ("done", datetime.fromisoformat(kept))

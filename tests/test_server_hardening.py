@@ -497,3 +497,39 @@ def test_busy_errors_carry_retry_after(loaded, serve, subscribe, monkeypatch):
         answer = httpx.get(served.url + path)
         assert answer.status_code == 503 and answer.headers["retry-after"] == "17", path
         assert answer.text == "The database is busy; try again in a few seconds.\n"
+
+
+@pytest.mark.parametrize(("sent_before_close", "logged"), [(3, "PUT /dav/… 403"), (2, "PUT /dav/… 499")])
+def test_a_client_that_closes_once_it_has_the_whole_answer_is_logged_with_its_status(caplog, sent_before_close,
+                                                                                     logged):  # fmt: skip
+    """a2wsgi (CalDAV) sends the body, then an empty last part; an app that closes as soon as it has Content-Length
+    bytes makes that last send fail. It had its whole answer: the log says 403, not 499. A client that leaves
+    before the body is a 499."""
+    import asyncio
+
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    from tracker.web.server import Front
+
+    async def like_a2wsgi(scope, receive, send) -> None:
+        await send({"type": "http.response.start", "status": 403, "headers": [(b"content-length", b"5")]})
+        await send({"type": "http.response.body", "body": b"nope\n", "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    sent = []
+
+    async def send(message) -> None:
+        if len(sent) == sent_before_close - 1:
+            raise OSError("the client closed")  # as uvicorn's send raises once the transport is gone (serving)
+        sent.append(message)
+
+    async def receive() -> dict:
+        return {"type": "http.disconnect"}
+
+    front = Front(Starlette(routes=[Mount("/dav", app=like_a2wsgi)]), ctx=None)
+    scope = {"type": "http", "method": "PUT", "path": "/dav/apec-officer/items/x.ics", "root_path": "", "headers": [],
+             "query_string": b""}  # fmt: skip
+    with caplog.at_level(logging.INFO, logger="tracker.web.server"):
+        asyncio.run(front(scope, receive, send))
+    assert logged in caplog.text and "unhandled" not in caplog.text, caplog.text

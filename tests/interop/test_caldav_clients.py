@@ -15,6 +15,8 @@ import httpx
 import pytest
 import vobject
 import yaml
+from caldav.elements import dav as dav_elements
+from caldav.elements import ical
 from caldav.lib import error
 from icalendar import Calendar
 from sqlalchemy import select
@@ -170,6 +172,19 @@ def test_python_caldav_finds_every_collection_from_the_bare_server_url(loaded, d
     lead = {c.url.path for c in dav(LEAD, "lead").client.principal().calendars()}
     assert {f"/dav/{LEAD}/items/", f"/dav/{LEAD}/meetings/", f"/dav/{LEAD}/person-{OFFICER}/",
             f"/dav/{LEAD}/person-{OTHER_OFFICER}/", f"/dav/{LEAD}/committee-kpi-innovation/"} <= lead  # fmt: skip
+
+
+def test_python_caldav_renames_and_colours_a_list_for_its_person_only(loaded, dav):
+    """python-caldav's set_properties is a PROPPATCH, as Apple's colour and order are: kept as the person's view."""
+    officer = dav(OFFICER).calendar(f"/dav/{OFFICER}/items/")
+    officer.set_properties([dav_elements.DisplayName("Work"), ical.CalendarColor("#FF2968FF"), ical.CalendarOrder("2")])
+    again = dav(OFFICER).calendar(f"/dav/{OFFICER}/items/")  # a second app of the same person
+    found = again.get_properties([dav_elements.DisplayName(), ical.CalendarColor(), ical.CalendarOrder()])
+    assert list(found.values()) == ["Work", "#FF2968FF", "2"]
+    lead = dav(LEAD, "lead").calendar(f"/dav/{LEAD}/person-{OFFICER}/")
+    assert lead.get_properties([dav_elements.DisplayName()])[dav_elements.DisplayName.tag] != "Work"
+    with pytest.raises(error.PropsetError):
+        officer.set_properties([ical.CalendarColor("red")])
 
 
 def test_sync_collection_returns_only_what_changed_since_its_token(loaded, dav, invoke, invoke_json):

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from tracker.core import rules
 from tracker.core.clock import start_of_day, zone
 from tracker.core.errors import InvalidInput
-from tracker.core.models import Item, Meeting, MeetingSeries, Precision
+from tracker.core.models import Item, Meeting, MeetingSeries, Precision, Status
 from tracker.core.vocab import CATEGORIES
 from tracker.register import items as items_module
 from tracker.register.dataset import update_row
@@ -363,8 +363,20 @@ def _import_own_todo(
         raise InvalidInput(f"{where}: UID: a tracker item that is not in this database")
     if int(todo.get("SEQUENCE", 0)) < item.sequence:
         return "unchanged"
-    changed = items_module.apply_changes(session, item, {"status": status}, now, by="ics", how="ics")
+    done_at = completed_at(todo, item, now) if status == Status.done.value else None
+    changed = items_module.apply_changes(session, item, {"status": status}, now, by="ics", how="ics", done_at=done_at)
     return "updated" if changed else "unchanged"
+
+
+def completed_at(todo: Component, item: Item, now: datetime) -> datetime | None:
+    """When a task app says the task was done: its COMPLETED (UTC; a floating one read in the item's zone), earlier
+    than `now` for a task ticked offline. Kept between the item's last change and `now`, as a device's clock may
+    be wrong; None without a date-time. CalDAV (tracker.dav.writes) reads it the same way."""
+    value = todo.decoded("COMPLETED") if "COMPLETED" in todo else None
+    if not isinstance(value, datetime):
+        return None
+    value = value if value.tzinfo else value.replace(tzinfo=zone(item.tz))
+    return min(max(value, item.updated_at), now)
 
 
 def _import_todo(session: Session, todo: Component, uid: str, where: str, now: datetime, floating: str) -> str:

@@ -175,6 +175,18 @@ class DavSyncState(Base):
     created_at: Mapped[datetime] = mapped_column(index=True)
 
 
+class DavView(Base):
+    """How one person's task or calendar app shows one CalDAV collection (a list's name, colour, order, default
+    alarms: what the app sets with PROPPATCH). Theirs alone: another person, the desk and the feeds never see it."""
+
+    __tablename__ = "dav_views"
+    tracks_data_version = False
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), primary_key=True)
+    collection: Mapped[str] = mapped_column(String(300), primary_key=True)  # its path, e.g. apec-officer/items
+    props: Mapped[dict] = mapped_column(JSON)  # Radicale's property names ("ICAL:calendar-color") to text
+    updated_at: Mapped[datetime]
+
+
 class CommitteeMember(Base):
     """A person who sits on a committee: an officer may change the committee's items."""
 

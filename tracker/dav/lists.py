@@ -29,7 +29,7 @@ from tracker.calendars import ics
 from tracker.core import store
 from tracker.core.errors import Forbidden, NotFound
 from tracker.core.models import Account, Committee, DavSyncState, Item, Meeting, MeetingSeries, Person
-from tracker.dav import places, writes
+from tracker.dav import places, views, writes
 from tracker.register import access
 
 SYNC_PREFIX = "urn:x-tracker:sync:"
@@ -179,9 +179,24 @@ class Listing(Plain):
             return _etag(*sorted(f"{href}={etag}" for href, etag in self.etags(session).items()))
 
     def get_meta(self, key: str | None = None) -> Any:
-        meta = {"tag": self.tag_name, "D:displayname": self.spec.name,
-                "C:supported-calendar-component-set": self.component}  # fmt: skip
+        """The collection's properties, as the signed-in person's apps have set them (tracker.dav.views)."""
+        meta = {**self._own_meta(), **self._storage.memo.get(("views",), self._views).get(self.path, {})}
         return meta if key is None else meta.get(key)
+
+    def _own_meta(self) -> dict[str, str]:
+        return {"tag": self.tag_name, "D:displayname": self.spec.name,
+                "C:supported-calendar-component-set": self.component}  # fmt: skip
+
+    def _views(self) -> dict[str, dict[str, str]]:
+        with store.transaction(self._storage.engine) as session:
+            return views.views(session, self._storage.user)
+
+    def set_meta(self, props: Mapping[str, str]) -> None:
+        """What a PROPPATCH leaves: kept as the signed-in person's view of this collection."""
+        kept = views.wanted(self._own_meta(), props)
+        with store.transaction(self._storage.engine, write=True) as session:
+            views.keep(session, self._storage.user, self.path, kept, self._storage.now())
+        self._storage.memo.clear()
 
     def sync(self, old_token: str = "") -> tuple[str, Iterable[str]]:
         """The current token, and the hrefs changed since `old_token` (all, without one). ValueError for a token

@@ -60,6 +60,9 @@ def homes(session: Session) -> list[str]:
     return list(session.scalars(found.order_by(Person.slug)))
 
 
+_OWNERS = select(Person.slug).where(Person.id.in_(select(ItemOwner.person_id)))
+
+
 def collections(session: Session, home: str) -> list[Place]:
     """The collections in `home`: items and meetings, and for a lead every owner's and committee's task list."""
     account = _account(session, home)
@@ -67,17 +70,33 @@ def collections(session: Session, home: str) -> list[Place]:
         return []
     places = [Place(home, ITEMS), Place(home, MEETINGS)]
     if account.role is AccessRole.lead:
-        owners = select(Person.slug).where(Person.id.in_(select(ItemOwner.person_id))).order_by(Person.slug)
-        places += [Place(home, PERSON + slug) for slug in session.scalars(owners)]
+        places += [Place(home, PERSON + slug) for slug in session.scalars(_OWNERS.order_by(Person.slug))]
         committees = select(Committee.slug).order_by(Committee.slug)
         places += [Place(home, COMMITTEE + slug) for slug in session.scalars(committees)]
     return places
 
 
+def _exists(session: Session, place: Place) -> bool:
+    """Whether `place` is one of collections(session, place.home), without listing a lead's every list."""
+    account = _account(session, place.home)
+    if account is None:
+        return False
+    if place.name in (ITEMS, MEETINGS):
+        return True
+    if account.role is not AccessRole.lead:
+        return False
+    if place.name.startswith(PERSON):
+        return session.scalar(_OWNERS.where(Person.slug == place.name[len(PERSON) :])) is not None
+    if place.name.startswith(COMMITTEE):
+        found = select(Committee.slug).where(Committee.slug == place.name[len(COMMITTEE) :])
+        return session.scalar(found) is not None
+    return False
+
+
 def spec(session: Session, place: Place) -> ics.CalendarSpec | None:
     """What the collection holds, as a calendar spec (the feeds' selection), or None if there is no such
     collection."""
-    if place not in collections(session, place.home):
+    if not _exists(session, place):
         return None
     if place.name.startswith(COMMITTEE):
         committee = session.scalars(select(Committee).where(Committee.slug == place.name[len(COMMITTEE) :])).one()

@@ -41,7 +41,6 @@ REFUSED = {
     "MOVE": "Tasks cannot be moved between lists here: change the item's owners on the desk.",
     "MKCOL": "The register's collections are fixed: a calendar cannot be made here.",
     "MKCALENDAR": "The register's collections are fixed: a calendar cannot be made here.",
-    "PROPPATCH": "The register's collections keep their own names and properties.",
     "POST": "Not here.",
 }  # fmt: skip
 
@@ -140,7 +139,14 @@ class TrackerDav(Application):
     def _refuse(self, environ: dict, *args: Any, **kwargs: Any) -> tuple:
         return _answer(client.FORBIDDEN, REFUSED[environ["REQUEST_METHOD"].upper()])
 
-    do_DELETE = do_MOVE = do_MKCOL = do_MKCALENDAR = do_PROPPATCH = do_POST = _refuse
+    do_DELETE = do_MOVE = do_MKCOL = do_MKCALENDAR = do_POST = _refuse
+
+    def do_PROPPATCH(self, *args: Any, **kwargs: Any) -> tuple:
+        """Radicale's: what an app may set is kept as the person's view (tracker.dav.views), the rest refused."""
+        try:
+            return super().do_PROPPATCH(*args, **kwargs)
+        except TrackerError as exc:
+            return _answer(exc.http_status, str(exc))
 
 
 def application(engine: Engine, now: Callable[[], datetime], default_tz: str) -> TrackerDav:

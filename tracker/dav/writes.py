@@ -19,7 +19,7 @@ from icalendar.timezone import tzp
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tracker.calendars import ics
+from tracker.calendars import ics, ics_import
 from tracker.core import rules
 from tracker.core.clock import zone
 from tracker.core.errors import Conflict, Forbidden, InvalidInput
@@ -177,20 +177,9 @@ def update(session: Session, writer: Viewer, item: Item, todo: Todo, now: dateti
     wanted = changes(item, todo)
     if wanted:
         require(writer.can_change(item), f"change item {item.id}")
-        done_at = _completed(todo, item, now) if wanted.get("status") == Status.done.value else None
+        done_at = ics_import.completed_at(todo, item, now) if wanted.get("status") == Status.done.value else None
         items.edit(session, item.id, now, by=writer.name, how=HOW, done_at=done_at, **wanted)
     return item
-
-
-def _completed(todo: Todo, item: Item, now: datetime) -> datetime | None:
-    """When the app says the task was done: its COMPLETED (UTC; a floating one read in the item's zone), which is
-    earlier than now for a task ticked offline. Kept between the item's last change and `now`, as a device's clock
-    may be wrong; None without a date-time."""
-    value = todo.decoded("COMPLETED") if "COMPLETED" in todo else None
-    if not isinstance(value, datetime):
-        return None
-    value = value if value.tzinfo else value.replace(tzinfo=zone(item.tz))
-    return min(max(value, item.updated_at), now)
 
 
 def create(

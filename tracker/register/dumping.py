@@ -7,7 +7,7 @@ included) and carry only the fields that differ from the loader's defaults, so t
 the same bytes, and load → dump → load gives the same register: an item a task app created keeps its UID and the
 name the app put it under (`caldav_name:`), so the app finds it where it was. Not written: item history,
 subscriptions, planned reminders and their deliveries, snoozes, a person's e-mail opt-out (their own setting, made
-on their settings page), and comments.
+on their settings page), how their task apps show each CalDAV list (dav_views, also theirs), and comments.
 """
 
 from __future__ import annotations

@@ -88,6 +88,20 @@ def route_label(routes: list[BaseRoute], scope: Scope) -> str:
     return NO_ROUTE
 
 
+def _content_length(headers: Any) -> int:
+    """A response's declared body length, or -1."""
+    for name, value in headers:
+        if name.lower() == b"content-length" and value.isdigit():
+            return int(value)
+    return -1
+
+
+def _left(status: int, owed: int) -> int:
+    """The status to log for a client that went away: 499, unless it already had the whole answer (an app may
+    close as soon as it has Content-Length bytes, before a2wsgi sends its empty last part)."""
+    return status if owed == 0 else 499
+
+
 def unhandled(exc: BaseException) -> str:
     """Where an unexpected error happened, without its message (messages can quote a token): the exception's
     type and its traceback's frames (file, line, function and source line, all the program's own text)."""
@@ -192,6 +206,7 @@ class Front:
             return
         started, status, root_path = time.perf_counter(), [0], scope.get("root_path", "")
         gone = [False]  # the server's send() raised OSError: the client went away (ASGI 2.4; tracker.web.serving)
+        owed = [-1]  # body bytes still to send, from Content-Length (-1: not known); 0: the client has it all
 
         async def record(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -204,15 +219,19 @@ class Front:
             except OSError:
                 gone[0] = True
                 raise
+            if message["type"] == "http.response.start":
+                owed[0] = _content_length(message.get("headers", ()))
+            elif message["type"] == "http.response.body" and owed[0] > 0:
+                owed[0] -= len(message.get("body", b""))
 
         feed = scope["method"] in ("GET", "HEAD") and FEED_PATH.fullmatch(scope["path"]) is not None
         try:
             await (self.feed(scope, receive, record) if feed else self.app(scope, receive, record))
-        except ClientDisconnect:
-            status[0] = 499  # the client left (or its body timed out) before we answered
+        except ClientDisconnect:  # the client left (or its body timed out)
+            status[0] = _left(status[0], owed[0])
         except Exception as exc:  # noqa: BLE001 - logged here so that uvicorn does not log its message
-            if gone[0]:  # whatever the send's OSError became on its way out: the client left mid-response
-                status[0] = 499
+            if gone[0]:  # whatever the send's OSError became on its way out: the client left
+                status[0] = _left(status[0], owed[0])
             else:
                 route = self.route(scope, feed, root_path)
                 log.error("unhandled error in %s %s: %s", _method(scope), route, unhandled(exc))
