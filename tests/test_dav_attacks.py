@@ -4,12 +4,19 @@ may send, and what the server must answer (tests/test_dav.py has the features th
 from __future__ import annotations
 
 import re
+import urllib.parse
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from radicale import pathutils, xmlutils
+from radicale.app.base import _check_path_format
 
 from tests.conftest import dump
 from tests.test_dav import LEAD, OFFICER, OWN, VIEWER, app_password, hrefs, new_task, propfind
+from tracker.dav.storage import Storage
+from tracker.register import items
 
 ITEMS = f"/dav/{OFFICER}/items/"
 
@@ -256,3 +263,29 @@ def test_another_persons_task_is_out_of_reach_whatever_the_path_says(dav, db_url
     answer = officer.request("REPORT", ITEMS, content=multiget.encode(), headers={"Depth": "1"})
     assert answer.status_code == 207 and "BEGIN:VTODO" not in answer.text
     assert dump(db_url) == before
+
+
+def test_a_name_an_app_would_find_its_task_under_another_is_refused(dav, db_url):
+    """Radicale reads a path's bytes as Latin-1: a task put as `ü.ics` (%C3%BC) was kept as `Ã¼.ics` (201) and
+    listed as %C3%83%C2%BC.ics, a name the app never gave it, so a sync saw its task gone and another appear."""
+    client, before = dav.client(OFFICER), dump(db_url)
+    answer = client.put(ITEMS + "%C3%BC.ics", content=new_task("umlaut-0001", "Umlaut"))
+    assert answer.status_code == 400 and "printable ASCII" in answer.text
+    assert dump(db_url) == before
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(name=st.text(min_size=1, max_size=20) | st.text(st.characters(max_codepoint=0x7F), min_size=1, max_size=20))
+def test_the_register_takes_the_names_radicale_takes_and_lists_as_they_are(name):
+    """items.check_dav_name (CalDAV writes and YAML's caldav_name) against Radicale itself: the path an app sends
+    (its name's UTF-8, percent-encoded, read as Latin-1), Radicale's sanitize_path and path check, and the href it
+    lists. A space at the start Radicale takes, a YAML value cannot keep."""
+    path = f"/{OFFICER}/items/{name.encode().decode('latin-1')}"
+    kept = pathutils.sanitize_path(path) == path and _check_path_format(Storage, path, "no-unicode")
+    listed = kept and urllib.parse.unquote(xmlutils.make_href("", path)) == f"/{OFFICER}/items/{name}"
+    try:
+        items.check_dav_name(name)
+    except ValueError:
+        assert not listed or name.startswith(" ")
+    else:
+        assert listed

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import re
 import tempfile
+import urllib.parse
 import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
@@ -17,10 +19,11 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from tests.conftest import DATA
+from tests.conftest import DATA, dump
+from tests.test_dav import OFFICER, app_password, completed, dav, new_task, propfind, put, todo_of  # noqa: F401 - dav: a fixture
 from tracker.cli.main import cli
 from tracker.core import rules, store
-from tracker.core.errors import InvalidInput
+from tracker.core.errors import Conflict, InvalidInput
 from tracker.core.models import Committee, Decision, Item, Meeting, MeetingSeries, Meta, Person
 from tracker.core.vocab import CATEGORIES, POLICY_KEY
 from tracker.register import dataset, dumping, items
@@ -318,6 +321,19 @@ due = st.one_of(
     st.dates(datetime(1990, 1, 1).date(), datetime(2100, 12, 31).date()).map(str),
     st.datetimes(datetime(1990, 1, 1), datetime(2100, 12, 31)).map(lambda d: d.isoformat(timespec="minutes")),
 )
+
+
+def _valid(check, value: str) -> bool:  # noqa: ANN001 - a check raising ValueError
+    try:
+        check(value)
+    except ValueError:
+        return False
+    return True
+
+
+dav_names = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1, max_size=40).filter(
+    lambda t: _valid(items.check_dav_name, t)
+)
 item = st.fixed_dictionaries(
     {
         "title": one_line,
@@ -328,6 +344,7 @@ item = st.fixed_dictionaries(
         "source_quote": text,
         "priority": st.sampled_from(["high", "medium", "low"]),
         "category": st.one_of(st.none(), st.sampled_from(list(CATEGORIES))),
+        "dav_name": st.one_of(st.none(), dav_names),  # as a task app names the task it creates
         "then": st.sampled_from([None, "done", "cancel"]),
     }
 )
@@ -368,10 +385,117 @@ def test_added_items_survive_dump_and_load(generated):
         first, second = _database(work, "first.db"), _database(work, "second.db")
         try:
             _in(first, lambda s: _add_all(s, generated))
-        except InvalidInput:
-            return  # refused on the way in (e.g. a due date a zone's clock skips): nothing to dump
+        except (InvalidInput, Conflict):
+            return  # refused on the way in (a due date a zone's clock skips, a task's name taken): nothing to dump
         _in(first, lambda s: dumping.dump(s, work / "one"))
         _in(second, lambda s: dataset.load(s, [work / "one"], now=NOW))
         _in(second, lambda s: dumping.dump(s, work / "two"))
         assert files(work / "two") == files(work / "one")
         assert _slugs(first, register(first)) == _slugs(second, register(second))
+
+
+# --- a task app's name for the task it created ---------------------------------------------------------------
+
+APP_NAME = "3F2A9C1E-5B7D-4E21-9F0A-ACDC00112233.ics"  # as Apple Reminders names a new task
+TICKED_NAME = "call lima (draft) 2.ics"  # sent percent-encoded (%20), kept decoded
+
+
+def _etags(client, path: str) -> dict[str, str]:  # noqa: ANN001 - an httpx client
+    """{href: ETag} of a CalDAV collection, as an app sees it when it syncs."""
+    found = propfind(client, path)
+    assert found.status_code == 207, found.text
+    return dict(re.findall(r"<href>([^<]+\.ics)</href>.*?<getetag>([^<]+)</getetag>", found.text, re.S))
+
+
+def test_a_task_an_app_made_keeps_its_name_uid_and_etag_through_dump_and_load(
+    dav, invoke, env, second_env, make_server, clock, tmp_path  # noqa: F811 - the fixture imported above
+):  # fmt: skip
+    """After a restore (dump, then load into a fresh database) an app finds its tasks where it put them: were they
+    served as `<slug>.ics`, it would see them deleted and new ones appear."""
+    client, items_path = dav.client(OFFICER), f"/dav/{OFFICER}/items/"
+    made = client.put(items_path + APP_NAME, content=new_task("3f2a9c1e-apple", "Call the Lima secretariat"))
+    ticked = client.put(items_path + TICKED_NAME, content=new_task("lima-2@example.org", "Book Kaohsiung"))
+    assert made.status_code == ticked.status_code == 201
+    calendar, etag = todo_of(client, items_path + TICKED_NAME)
+    assert put(client, items_path + TICKED_NAME, completed(calendar, "status"), etag).status_code == 204
+    served = client.get(items_path + APP_NAME)
+    before = _etags(client, items_path)
+    assert {urllib.parse.unquote(href) for href in before} >= {items_path + APP_NAME, items_path + TICKED_NAME}
+
+    invoke("dump", str(tmp_path / "dump"))
+    assert f"caldav_name: {APP_NAME}\n" in (tmp_path / "dump" / "items.yaml").read_text()
+    run(second_env, "load", str(tmp_path / "dump"))
+    same_register(env, second_env)
+    run(second_env, "user", "role", OFFICER, "officer")
+    restored = make_server(db=second_env["TRACKER_DB"])
+    with httpx.Client(base_url=restored.url, timeout=30,
+                      auth=(OFFICER, app_password(second_env["TRACKER_DB"], OFFICER, clock()))) as again:  # fmt: skip
+        after = _etags(again, items_path)
+        assert after.keys() == before.keys()  # every task where the app has it
+        changed = [urllib.parse.unquote(href) for href in before if after[href] != before[href]]
+        assert changed == [items_path + TICKED_NAME]  # ticked: its SEQUENCE, history, is not carried
+        answer = again.get(items_path + APP_NAME)
+        assert (answer.text, answer.headers["etag"]) == (served.text, served.headers["etag"])
+        calendar, _ = todo_of(again, items_path + TICKED_NAME)
+        todo = calendar.walk("VTODO")[0]
+        assert (str(todo["UID"]), str(todo["STATUS"])) == ("lima-2@example.org", "COMPLETED")
+
+
+def _app_made(db_url: str, title: str, name: str) -> str:
+    """An item a task app made under `name`, through the core call a CalDAV PUT makes (items.add); its slug."""
+    return _in(db_url, lambda s: items.add(s, NOW, title, by="app", default_tz="UTC", how="caldav", dav_name=name).slug)
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("a" * 252 + ".ics", "at most 255 characters (this one has 256)"),
+        ("lists/x.ics", "a task's name in task apps is printable ASCII without / : ' \" * ? , or spaces at either end, "
+                        "and not . or ..: 'lists/x.ics'"),
+        ("..", "a task's name in task apps is printable ASCII without / : ' \" * ? , or spaces at either end, "
+               "and not . or ..: '..'"),
+        ("高雄.ics", "a task's name in task apps is printable ASCII without / : ' \" * ? , or spaces at either end, "
+                   "and not . or ..: '高雄.ics'"),
+        (APP_NAME, f"task apps already find item 'call-the-lima-secretariat' as '{APP_NAME}'"),
+        ("kpi-committee-volunteer.ics", "task apps already find item 'kpi-committee-volunteer' as "
+                                        "'kpi-committee-volunteer.ics'"),
+    ],
+)  # fmt: skip
+def test_a_caldav_name_task_apps_could_not_use_is_refused_in_yaml(invoke, loaded, db_url, tmp_path, value, problem):
+    _app_made(db_url, "Call the Lima secretariat", APP_NAME)
+    path = tmp_path / "items.yaml"
+    path.write_text(f"items:\n  - slug: x\n    title: X\n    tz: UTC\n    caldav_name: '{value}'\n", encoding="utf-8")
+    before = dump(db_url)
+    assert invoke("load", str(path), code=1).stderr == f"Error: {path}:5: items x: caldav_name: {problem}\n"
+    assert dump(db_url) == before
+
+
+def test_a_new_slug_whose_name_a_task_app_gave_another_item_is_refused(invoke, db_url, tmp_path):
+    """Served as `follow-up.ics`, the new item would hide the one an app made under that name."""
+    invoke("init")
+    made = _app_made(db_url, "Made in the app", "follow-up.ics")
+    path = tmp_path / "items.yaml"
+    path.write_text("items:\n  - slug: follow-up\n    title: Follow up\n    tz: UTC\n")
+    before = dump(db_url)
+    expected = f"Error: {path}:2: items follow-up: slug: task apps already find item '{made}' as 'follow-up.ics'\n"
+    assert invoke("load", str(path), code=1).stderr == expected
+    assert dump(db_url) == before
+
+
+def test_a_reload_changes_a_caldav_name_only_where_the_yaml_changed_it(invoke, invoke_json, db_url, tmp_path):
+    """The three-way merge of every item field; left out, the name stays (a file from before dumps carried it
+    never moves an app's task)."""
+    path = tmp_path / "items.yaml"
+
+    def load(extra: str) -> dict:
+        path.write_text(f"items:\n  - slug: x\n    title: X\n    tz: UTC\n{extra}")
+        return invoke_json("load", str(path))[-1]
+
+    def name() -> str | None:
+        return _in(db_url, lambda s: s.scalars(select(Item.dav_href).where(Item.slug == "x")).one())
+
+    assert load("    caldav_name: a.ics\n")["created"] == 1 and name() == "a.ics"
+    assert load("    caldav_name: a.ics\n")["unchanged"] == 1
+    assert load("    caldav_name: b.ics\n")["updated"] == 1 and name() == "b.ics"
+    assert invoke_json("show", "x")["history"][-1]["field"] == "dav_href"
+    assert load("")["unchanged"] == 1 and name() == "b.ics"

@@ -235,6 +235,8 @@ records = {
         due=whens, tz=zones, status=st.sampled_from(["open", "done", "x"]), description=texts, source=texts,
         reminders=maybe(at=st.lists(whens, max_size=2), item_before_days=st.lists(numbers, max_size=3),
                         due_day_at=st.sampled_from(["09:00", "25:00", "x"])), loaded_from=files,
+        caldav_name=mostly(st.sampled_from(["3F2A-app.ics", "new-item.ics", "kpi-committee-volunteer.ics"]),
+                           st.one_of(texts, st.sampled_from(["a/b.ics", "..", "高雄.ics", "a:b.ics"]))),
     ),
 }  # fmt: skip
 documents = st.dictionaries(st.sampled_from(list(records)), st.just(None), min_size=1).flatmap(

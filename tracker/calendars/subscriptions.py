@@ -134,10 +134,13 @@ def get(session: Session, ref: str) -> Subscription:
     return sub
 
 
-def revoke(session: Session, ref: str, now: datetime) -> Subscription:
+def revoke(session: Session, ref: str, now: datetime) -> tuple[Subscription, bool]:
+    """Revoke the subscription `ref` (id or name): its URL stops working. The subscription, and whether it was
+    revoked before (then nothing changes, and it keeps the first time)."""
     sub = get(session, ref)
+    already = sub.revoked_at is not None
     sub.revoked_at = sub.revoked_at or now
-    return sub
+    return sub, already
 
 
 def rotate(session: Session, ref: str, now: datetime) -> tuple[Subscription, str]:

@@ -111,11 +111,13 @@ def subscribe_revoke(app: AppContext, ref: str, as_json: bool) -> None:
     from tracker.core import store
 
     with store.transaction(app.engine, write=True) as session:
-        record = subscriptions.as_dict(subscriptions.revoke(session, ref, app.now))
+        sub, already = subscriptions.revoke(session, ref, app.now)
+        record = subscriptions.as_dict(sub) | {"already_revoked": already}
+        said = _revoked(app, f"subscription {sub.id} ({sub.name})", already, sub.revoked_at)
     if as_json:
         render_json("subscribe revoke", app.now, record)
     else:
-        message(f"revoked subscription {record['id']} ({record['name']})")
+        message(said)
 
 
 @subscribe.command("rotate")
@@ -357,5 +359,11 @@ def _revoke_app_password(app: AppContext, slug: str, ref: int, as_json: bool) ->
 
     with store.transaction(app.engine, write=True) as session:
         record = app_passwords.revoke(session, slug, ref, app.now)
-    _account_changed(app, "user app-password", record, as_json,
-                     f"revoked app password {record['id']} ({record['label']}) of {slug}")  # fmt: skip
+    what = f"app password {record['id']} ({record['label']}) of {slug}"
+    said = _revoked(app, what, record["already_revoked"], record["revoked_at"])
+    _account_changed(app, "user app-password", record, as_json, said)
+
+
+def _revoked(app: AppContext, what: str, already: bool, at: datetime) -> str:
+    """What revoking `what` did: revoked it now, or nothing (it was revoked at `at`, which it keeps)."""
+    return f"{what} was already revoked at {_local(app, at)}: nothing changed" if already else f"revoked {what}"

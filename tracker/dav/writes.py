@@ -16,7 +16,7 @@ from typing import Any
 
 from icalendar import Calendar, Todo
 from icalendar.timezone import tzp
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tracker.calendars import ics, ics_import
@@ -29,7 +29,6 @@ from tracker.register.access import Viewer, require
 
 HOW = "caldav"
 PRIORITIES = {range(1, 5): "high", range(5, 6): "medium", range(6, 10): "low"}  # RFC 5545 §3.8.1.9
-HREF_MAX = 255  # items.dav_href
 REPEATING = ("RRULE", "RDATE", "EXDATE", "RECURRENCE-ID")
 # The facts the register adds to a task's DESCRIPTION (ics._item_description, in English): they change with the
 # item (a rename, its status), so a task an app sends back is compared without them.
@@ -195,11 +194,6 @@ def create(
         raise InvalidInput("UID: a task needs a UID of at most 300 characters")
     if session.scalars(select(Item.id).where(Item.uid == uid)).first() is not None:
         raise Conflict("A task with this UID is already in the register, in another list.")
-    if len(href) > HREF_MAX:
-        raise InvalidInput(f"the name of a task: at most {HREF_MAX} characters (this one has {len(href)})")
-    taken = or_(Item.dav_href == href, Item.slug == href.removesuffix(".ics"))
-    if session.scalars(select(Item.id).where(taken)).first() is not None:
-        raise Conflict(f"Another task already has the name {rules.shown(href)}.")
     if not _summary(todo):
         raise InvalidInput("SUMMARY: a task needs a title")
     fields = {"priority": _priority(todo, default="medium")}
@@ -207,9 +201,8 @@ def create(
         fields["description"] = str(todo["DESCRIPTION"])
     tz = items.lookup(session, Person, owner).tz if owner else default_tz
     item = items.add(session, now, _summary(todo), by=writer.name, default_tz=default_tz, tz=tz, how=HOW, uid=uid,
-                     owners=[owner] if owner else [], committee=committee, due=_due_text(_due(todo, tz)) or None,
-                     **fields)  # fmt: skip
-    item.dav_href = href
+                     dav_name=href, owners=[owner] if owner else [], committee=committee,
+                     due=_due_text(_due(todo, tz)) or None, **fields)  # fmt: skip
     status = wanted_status(todo, None)
     if status is not Status.open:
         items.set_status(session, item.slug, status, now, by=writer.name, how=HOW)

@@ -86,14 +86,16 @@ def app_passwords(session: Session, slug: str) -> list[dict[str, Any]]:
 
 
 def revoke(session: Session, slug: str, ref: int, now: datetime) -> dict[str, Any]:
-    """Revoke the person's app password number `ref`: the app it was given to can no longer sign in."""
+    """Revoke the person's app password number `ref`: the app it was given to can no longer sign in. Its record,
+    `already_revoked` true when it was revoked before: then nothing changes, and it keeps the first time."""
     person = items.lookup(session, Person, slug)
     row = session.get(AppPassword, ref) if 0 < ref < 2**63 else None  # no row id is larger (SQLite raises)
     if row is None or row.person_id != person.id:
         raise NotFound(f"{slug} has no app password {ref} (see `tracker user app-password {slug} --list`)")
-    if row.revoked_at is None:
+    already = row.revoked_at is not None
+    if not already:
         row.revoked_at = now
-    return as_dict(row)
+    return as_dict(row) | {"already_revoked": already}
 
 
 def throttle_keys(person: Person | None, login: str, address: str | None) -> list[str]:

@@ -122,6 +122,7 @@ Text = Annotated[str, AfterValidator(rules.clean_text)]
 Slugs = Annotated[list[Slug], AfterValidator(rules.check_unique), Field(max_length=200)]
 Uid = Annotated[str, AfterValidator(_uid)]
 Locale = Annotated[str, AfterValidator(_locale)]
+DavName = Annotated[str, AfterValidator(items_module.check_dav_name)]
 
 
 def _meeting_slug(value: str) -> str:
@@ -293,6 +294,9 @@ class ItemIn(Record):
     note: Text = ""
     reminders: PolicyIn | None = None
     uid: Uid | None = None
+    # The name a task app created it under over CalDAV (items.dav_href), where the app finds it again; without
+    # one, task apps find the item as `<slug>.ics`.
+    caldav_name: DavName | None = None
     completed_at: WhenText | None = None
     completed_by: Line | None = None
     completed_how: Annotated[str, _line(100)] | None = None
@@ -999,6 +1003,10 @@ def _write_item(session: Session, entry: Entry, now: datetime) -> str:
     uid = r.uid or f"item-{r.slug}@tracker"
     if session.scalars(select(Item.id).where(Item.slug == r.slug)).first() is None:
         _free_uid(session, entry, Item, uid)  # the uid of an existing item never changes
+        _free_dav_name(session, entry, "slug", f"{r.slug}.ics")
+    if r.caldav_name is not None:
+        _free_dav_name(session, entry, "caldav_name", r.caldav_name)
+        values["dav_href"] = r.caldav_name
     return items_module.merge_loaded(session, r.slug, values, _recorded(entry, tz, now), now, uid=uid)
 
 
@@ -1052,6 +1060,13 @@ def _free_uid(session: Session, entry: Entry, model: type, uid: str) -> str:
     if other is not None:
         raise entry.error("uid", f"{rules.shown(uid)} is already the uid of {other!r}")
     return uid
+
+
+def _free_dav_name(session: Session, entry: Entry, field_name: str, name: str) -> None:
+    """Refuse `name` when task apps find another item under it (items.dav_name_holder, as a CalDAV write does)."""
+    other = items_module.dav_name_holder(session, name, entry.record.slug)
+    if other is not None:
+        raise entry.error(field_name, f"task apps already find item {other!r} as {rules.shown(name)}")
 
 
 def _serves_target(session: Session, slug: str) -> bool:

@@ -4,9 +4,10 @@ Five files, as in `data/`: people.yaml (people and the file-wide reminder_policy
 meetings.yaml (series, then meetings), decisions.yaml and items.yaml. Records come in the order they were
 created (the order of the files they were loaded from, which a fresh database loading the dump repeats, ids
 included) and carry only the fields that differ from the loader's defaults, so the same database always gives
-the same bytes, and load → dump → load gives the same register. Not written: item history, subscriptions,
-planned reminders and their deliveries, snoozes, a person's e-mail opt-out (their own setting, made on their
-settings page), how their task apps show each CalDAV list (dav_views, also theirs), and comments.
+the same bytes, and load → dump → load gives the same register: an item a task app created keeps its UID and the
+name the app put it under (`caldav_name:`), so the app finds it where it was. Not written: item history,
+subscriptions, planned reminders and their deliveries, snoozes, a person's e-mail opt-out (their own setting, made
+on their settings page), how their task apps show each CalDAV list (dav_views, also theirs), and comments.
 """
 
 from __future__ import annotations
@@ -223,6 +224,7 @@ def _item(i: Item) -> dict[str, Any]:
         "slug": i.slug,
         "title": i.title,
         "uid": _unless(i.uid, f"item-{i.slug}@tracker"),
+        "caldav_name": i.dav_href,  # only for a task an app created: it finds it there again after a restore
         "description": i.description,
         "owners": _Flow(owners),
         "due": due,

@@ -84,7 +84,7 @@ def _instant(text: str | None, zone: ZoneInfo, for_people: bool) -> str | None:
 _STATUS_WORDS = {"done": ("Marked {name} done.", "done"), "reopen": ("Reopened {name}.", "open"),
                  "cancel": ("Cancelled {name}.", "cancelled")}  # fmt: skip
 _SPOKEN = ("title", "status", "due", "tz", "due_note", "owners", "priority", "category", "meeting", "serves",
-           "committee", "description", "source_quote", "note")  # fmt: skip
+           "committee", "decision", "description", "source_quote", "note")  # fmt: skip
 _LONG = ("description", "source_quote", "note")  # said to have changed, not quoted
 
 
@@ -95,14 +95,15 @@ def sentence(command: str, before: dict[str, Any] | None, after: dict[str, Any])
     if before is None:
         due = timing.readable(after["due"], after["tz"])
         return f"Added {name}, due {due}." if due else f"Added {name}, with no due date."
-    changed = [f for f in _SPOKEN if before[f] != after[f]]
+    unchanged = before["sequence"] == after["sequence"]  # items.apply_changes raises it when, and only when, it writes
     if command in _STATUS_WORDS:
         said, status = _STATUS_WORDS[command]
-        return said.format(name=name) if changed else f"{name} is already {status}: nothing changed."
+        return f"{name} is already {status}: nothing changed." if unchanged else said.format(name=name)
     name = f'#{before["id"]} "{before["title"]}"'
-    if not changed:
+    if unchanged:
         return f"Nothing changed on {name}."
-    return f"Changed {name}: {'; '.join(_change(f, before, after) for f in changed)}."
+    changed = "; ".join(_change(f, before, after) for f in _SPOKEN if before[f] != after[f])
+    return f"Changed {name}: {changed}." if changed else f"Changed {name}."
 
 
 def _change(field: str, before: dict[str, Any], after: dict[str, Any]) -> str:

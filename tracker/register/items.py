@@ -65,6 +65,15 @@ def current(item: Item, name: str) -> Any:
     return getter(item) if getter else getattr(item, name)
 
 
+OPTIONAL_LINKS = ("category", "meeting", "serves", "committee", "decision")  # "" or None: none
+
+
+def _normal(name: str, value: Any) -> Any:
+    """`value` of field `name` as `current` gives it: "" for an optional link (the form's, `--committee ""`) is
+    none, so setting it on an item without one is no change. (Due instants come as UTC text from every path.)"""
+    return value or None if name in OPTIONAL_LINKS else value
+
+
 NOUNS = {Person: "person", Committee: "committee", Meeting: "meeting", MeetingSeries: "series", Item: "item",
          Decision: "decision"}  # fmt: skip
 LINKS = {"meeting": Meeting, "committee": Committee, "decision": Decision}  # fields naming one row by its slug
@@ -123,9 +132,11 @@ def apply_changes(
     session: Session, item: Item, changes: dict[str, Any], now: datetime, by: str, how: str, note: str = "",
     done_at: datetime | None = None,
 ) -> bool:  # fmt: skip
-    """Set `changes` (normalised values) on `item`, recording history; False when nothing differed. An item marked
-    done now was done at `done_at` if given (a task app's time, ticked offline), else `now`."""
-    changed = {k: v for k, v in changes.items() if current(item, k) != v}
+    """Set `changes` (normalised values; "" for an optional link is none) on `item`, recording history; False when
+    nothing differed. An item marked done now was done at `done_at` if given (a task app's time, ticked offline),
+    else `now`."""
+    normalised = {k: _normal(k, v) for k, v in changes.items()}
+    changed = {k: v for k, v in normalised.items() if current(item, k) != v}
     if changed.get("status", item.status) != Status.done:
         changed = {k: v for k, v in changed.items() if k not in COMPLETION}
     for name, value in changed.items():
@@ -331,11 +342,50 @@ def slugify(title: str, fallback: str = "item") -> str:
 def _free_slug(session: Session, base: str) -> str:
     """`base`, or `base-2`, `base-3`…: a slug no item has, nor is the name a task app gave an item (`<slug>.ics`)."""
     slug, n = base, 2
-    taken = or_(Item.slug == slug, Item.dav_href == f"{slug}.ics")
-    while session.scalars(select(Item.id).where(taken)).first() is not None:
+    while dav_name_holder(session, f"{slug}.ics") is not None:
         slug, n = f"{base}-{n}", n + 1
-        taken = or_(Item.slug == slug, Item.dav_href == f"{slug}.ics")
     return slug
+
+
+# --- the name a task app finds an item under (CalDAV) ------------------------------------------------------
+
+DAV_NAME_MAX = 255  # items.dav_href
+# Radicale refuses these in a request path (its "minimal" check, on a storage without "problematic characters");
+# "/" would make the name two segments.
+_NOT_IN_DAV_NAMES = frozenset(":'\"*?,/")
+
+
+def check_dav_name(name: str) -> str:
+    """`name` if task apps can find a task under it, else ValueError; CalDAV writes and YAML loads both check it.
+    A segment of a URL path as Radicale serves one: printable ASCII (Radicale reads a path's bytes as Latin-1, so
+    a name with any other character is listed as another, mojibake name) without `/:'"*?,`, not "." or ".." (its
+    sanitize_path drops those), no space at either end (a YAML value loses it), at most DAV_NAME_MAX characters."""
+    if len(name) > DAV_NAME_MAX:
+        raise ValueError(f"at most {DAV_NAME_MAX} characters (this one has {len(name)})")
+    odd = not name.isascii() or not name.isprintable() or _NOT_IN_DAV_NAMES.intersection(name)
+    if odd or name in ("", ".", "..") or name != name.strip():
+        raise ValueError("a task's name in task apps is printable ASCII without / : ' \" * ? , or spaces at either "
+                         f"end, and not . or ..: {rules.shown(name)}")  # fmt: skip
+    return name
+
+
+def _check_new_dav_name(session: Session, name: str) -> None:
+    try:
+        check_dav_name(name)
+    except ValueError as e:
+        raise InvalidInput(f"the name of a task: {e}") from None
+    if dav_name_holder(session, name) is not None:
+        raise Conflict(f"Another task already has the name {rules.shown(name)}.")
+
+
+def dav_name_holder(session: Session, name: str, slug: str | None = None) -> str | None:
+    """The slug of the item, other than `slug`, that task apps find under `name`, or would once it had no name of
+    its own: the name an app gave it, or `<its slug>.ics`. None when `name` is free."""
+    taken = Item.dav_href == name
+    if name.endswith(".ics"):
+        taken = or_(taken, Item.slug == name.removesuffix(".ics"))
+    found = select(Item.slug).where(taken)
+    return session.scalars(found if slug is None else found.where(Item.slug != slug)).first()
 
 
 def add(
@@ -350,10 +400,12 @@ def add(
     due: str | None = None,
     how: str = "cli",
     uid: str | None = None,
+    dav_name: str | None = None,
     **fields: Any,
 ) -> Item:
     """Create an item; `due` is text read in `tz` (default: the first owner's zone, else `default_tz`); `how` is
-    the way it came (cli, web), for its history; `uid` is the one a task app gave it (default: from the slug)."""
+    the way it came (cli, web), for its history; `uid` and `dav_name` are the UID a task app gave it (default: from
+    the slug) and the name it put it under (default: `<slug>.ics`)."""
     title, by = checked({"title": title})["title"], rules.one_line(by)[:200]
     fields = checked({"owners": owners or [], **fields})
     owners = fields.pop("owners")
@@ -363,12 +415,13 @@ def add(
         except ValueError as e:
             raise InvalidInput(f"--slug: {e}") from None
     tz = checked({"tz": tz})["tz"] if tz else (lookup(session, Person, owners[0]).tz if owners else default_tz)
-    taken = or_(Item.slug == slug, Item.dav_href == f"{slug}.ics")  # as _free_slug
-    if slug is not None and session.scalars(select(Item.id).where(taken)).first() is not None:
+    if slug is not None and dav_name_holder(session, f"{slug}.ics") is not None:  # as _free_slug
         raise Conflict(f"an item with slug {slug!r} already exists (use `tracker edit {slug}`)")
+    if dav_name is not None:
+        _check_new_dav_name(session, dav_name)
     slug = slug or _free_slug(session, slugify(title))
     uid = uid or f"item-{slug}@tracker"
-    item = Item(slug=slug, uid=uid, title=title, tz=tz, created_at=now, updated_at=now, loaded={})
+    item = Item(slug=slug, uid=uid, title=title, tz=tz, created_at=now, updated_at=now, loaded={}, dav_href=dav_name)
     session.add(item)
     changes = {"owners": owners, **_due_fields(due, tz), **fields}
     for name, value in changes.items():
@@ -417,7 +470,7 @@ def checked(fields: dict[str, Any]) -> dict[str, Any]:
             elif name == "tz":
                 out[name] = zone(value).key
             elif name == "category":
-                out[name] = check_category(value)
+                out[name] = check_category(value) if value else None  # "": none, as for the other links
             elif name in _CHOICES and value not in _CHOICES[name]:
                 raise ValueError(f"use one of {', '.join(_CHOICES[name])}")
     except (ValueError, InvalidInput) as e:

@@ -206,20 +206,19 @@ def due_text(sent: dict[str, Any]) -> str:
 
 
 def edits(sent: dict[str, Any], item: Item) -> tuple[str, dict[str, Any]]:
-    """The due text (date, or date and time) and the field changes `items.edit` takes, from the edit form.
-    An optional slug left empty clears it, and is left out when the item has none (nothing to clear)."""
+    """The due text (date, or date and time) and the field changes `items.edit` takes, from the edit form (an
+    optional slug left empty is none, as `items.edit` takes "")."""
     due = due_text(sent)
     changes = {name: sent[name] for name in ("title", "description", "due_note", "status", "priority",
-                                             "source_quote", "tz")}  # fmt: skip
+                                             "source_quote", "tz", *OPTIONAL_SLUGS)}  # fmt: skip
     kept = [slug for slug in items.current(item, "owners") if slug in sent["owners"]]  # their order stays
     changes["owners"] = kept + [slug for slug in sent["owners"] if slug not in kept]
-    for name in OPTIONAL_SLUGS:
-        if sent[name] or items.current(item, name) is not None:
-            changes[name] = sent[name]
     return due, changes
 
 
-def save_edit(ctx: Any, viewer: Viewer, ref: str, sent: dict[str, Any]) -> int:
+def save_edit(ctx: Any, viewer: Viewer, ref: str, sent: dict[str, Any]) -> tuple[int, bool]:
+    """The item's id, and whether the edit changed it: its SEQUENCE rose from the version the form was read at,
+    as the CLI's "Nothing changed" tells by the same number (history.sentence)."""
     now = ctx.now()
     with store.transaction(ctx.engine, write=True) as session:
         item = items.get(session, ref)
@@ -230,7 +229,7 @@ def save_edit(ctx: Any, viewer: Viewer, ref: str, sent: dict[str, Any]) -> int:
             items.edit(session, item.id, now, by=viewer.slug, due=due, note=sent["note"], how="web", **changes)
         except (InvalidInput, NotFound) as e:
             raise refused(e) from None
-        return item.id
+        return item.id, item.sequence != int(sent["version"])
 
 
 def editable(sent: dict[str, Any]) -> dict[str, Any]:
@@ -290,13 +289,15 @@ def new_form(ctx: Any, viewer: Viewer, values: dict[str, Any] | None = None) -> 
 # --- routes ------------------------------------------------------------------------------------------------
 
 
-def to_item(item_id: int) -> Response:
-    return RedirectResponse(f"/items/{item_id}", status_code=303)
+def to_item(item_id: int, changed: bool = True) -> Response:
+    """Back to the item's page; an edit that changed nothing says so there ("Nothing changed.")."""
+    return RedirectResponse(f"/items/{item_id}" + ("" if changed else "?unchanged"), status_code=303)
 
 
 async def item_page(request: Request) -> Response:
     viewer = await auth.require_viewer(request)
-    context = await run_in_threadpool(read_page, request.app.state.ctx, viewer, request.path_params["ref"])
+    context = await run_in_threadpool(read_page, request.app.state.ctx, viewer, request.path_params["ref"],
+                                      unchanged="unchanged" in request.query_params)  # fmt: skip
     return desk_page(request, "item.html", context)
 
 
@@ -308,7 +309,7 @@ async def edit_page(request: Request) -> Response:
     viewer, form = await auth.checked_form(request)
     sent = sent_values(form)
     try:
-        return to_item(await run_in_threadpool(save_edit, ctx, viewer, ref, sent))
+        return to_item(*await run_in_threadpool(save_edit, ctx, viewer, ref, sent))
     except Stale as stale:
         return desk_page(request, "item_conflict.html", stale.context | {"action": "edit"}, status_code=409)
     except Refused as e:
