@@ -198,9 +198,9 @@ class Listing(Plain):
         own, read = self._own_meta(), self.get_meta()
         views.wanted(own, props)  # refused as sent, whatever came in between
         with store.transaction(self._storage.engine, write=True) as session:
-            now = {**own, **views.views(session, self._storage.user).get(self.path, {})}
-            now.update({name: value for name, value in props.items() if read.get(name) != value})
-            kept = views.wanted(own, {name: value for name, value in now.items() if name not in read or name in props})
+            current = {**own, **views.views(session, self._storage.user).get(self.path, {})}
+            current.update({name: value for name, value in props.items() if read.get(name) != value})
+            kept = views.wanted(own, {k: v for k, v in current.items() if k not in read or k in props})
             views.keep(session, self._storage.user, self.path, kept, self._storage.now())
         self._storage.memo.clear()
 
