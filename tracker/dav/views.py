@@ -45,37 +45,44 @@ def _order(value: str) -> str:
     return str(int(text))
 
 
-def _component(name: str, limit: int) -> Callable[[str], str]:
-    """A property holding iCalendar text whose one top component is `name` (empty: none): a VCALENDAR holds one
-    VTIMEZONE and nothing else (RFC 4791 §5.2.2)."""
-
-    def check(value: str) -> str:
-        text = value.strip()
-        if not text:
-            return ""
-        if len(text) > limit:
-            raise ValueError(f"at most {limit} characters (this one has {len(text)})")
-        try:
-            found = (Calendar if name == "VCALENDAR" else Component).from_ical(text)
-        except ValueError as e:
-            raise ValueError(f"not iCalendar text: {rules.one_line(str(e))[:200]}") from None
-        if found.name != name or (name == "VCALENDAR" and [c.name for c in found.subcomponents] != ["VTIMEZONE"]):
-            raise ValueError(f"not a {'VTIMEZONE alone in a VCALENDAR' if name == 'VCALENDAR' else name}")
-        if name == "VALARM" and not {"ACTION", "TRIGGER"} <= set(found):
-            raise ValueError("a VALARM has an ACTION and a TRIGGER")  # RFC 5545 §3.6.6: apps would take it as is
-        return text
-
-    return check
+def _ical(value: str, limit: int, parse: Callable[[str], Component]) -> Component | None:
+    """The iCalendar text of a property, parsed; None when empty (no such setting)."""
+    text = value.strip()
+    if not text:
+        return None
+    if len(text) > limit:
+        raise ValueError(f"at most {limit} characters (this one has {len(text)})")
+    try:
+        return parse(text)
+    except ValueError as e:
+        raise ValueError(f"not iCalendar text: {rules.one_line(str(e))[:200]}") from None
 
 
-_alarm = _component("VALARM", 4000)
+def _time_zone(value: str) -> str:
+    """RFC 4791 §5.2.2: a VCALENDAR holding one VTIMEZONE and nothing else."""
+    found = _ical(value, 20_000, Calendar.from_ical)
+    if found is not None and (found.name != "VCALENDAR" or [c.name for c in found.subcomponents] != ["VTIMEZONE"]):
+        raise ValueError("not a VTIMEZONE alone in a VCALENDAR")
+    return value.strip()
+
+
+def _alarm(value: str) -> str:
+    """A VALARM with its ACTION and TRIGGER (RFC 5545 §3.6.6): apps take a default alarm as it is served back."""
+    found = _ical(value, 4000, Component.from_ical)
+    if found is not None and found.name != "VALARM":
+        raise ValueError("not a VALARM")
+    if found is not None and not {"ACTION", "TRIGGER"} <= set(found):
+        raise ValueError("a VALARM has an ACTION and a TRIGGER")
+    return value.strip()
+
+
 # Radicale's names of the properties an app may set, each with its check.
 PROPERTIES: dict[str, Callable[[str], str]] = {
     "D:displayname": _name,
     "C:calendar-description": _description,
     "ICAL:calendar-color": _color,
     "ICAL:calendar-order": _order,
-    "C:calendar-timezone": _component("VCALENDAR", 20_000),
+    "C:calendar-timezone": _time_zone,
     "C:default-alarm-vevent-date": _alarm,
     "C:default-alarm-vevent-datetime": _alarm,
     "C:default-alarm-vtodo-date": _alarm,
