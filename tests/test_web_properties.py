@@ -255,7 +255,11 @@ def check_item_answer(answer, before, db_url, env, clock, client, names: set[str
         refused_cleanly(answer, names)
         assert dump(db_url) == before
         return
-    item_id = int(answer.headers["location"].removeprefix("/items/"))
+    went = re.fullmatch(r"/items/(\d+)(\?unchanged)?", answer.headers["location"])
+    assert went, answer.headers["location"]
+    if went[2]:  # the desk says "Nothing changed": nothing did
+        assert dump(db_url) == before
+    item_id = int(went[1])
     found = {row["id"]: row for row in listable_and_exportable(env)}[item_id]
     sendable(env, clock, item_id=item_id)
     page = client.get(f"/items/{item_id}")
